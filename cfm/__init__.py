@@ -1,0 +1,4 @@
+"""cfm: plan the deployment of custom foundation models."""
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,64 @@
+"""Accounts (the cloud account: the tenant), their members and spaces."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from cfm.catalog import PLANS_ALLOWED_TO_DEPLOY
+
+
+class Plan(models.TextChoices):
+    LITE = "lite", _("Lite")
+    ESSENTIALS = "essentials", _("Essentials")
+    STANDARD = "standard", _("Standard")
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    MEMBER = "member", _("Member")
+
+
+class Account(models.Model):
+    name = models.CharField(_("name"), max_length=120)
+    plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.STANDARD)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="accounts")
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("account")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def may_use_custom_models(self) -> bool:
+        return self.plan in PLANS_ALLOWED_TO_DEPLOY
+
+
+class Membership(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "user"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.account} ({self.role})"
+
+
+class Space(models.Model):
+    """A deployment space or project; deployable only with a runtime instance."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="spaces")
+    name = models.CharField(_("name"), max_length=120)
+    runtime_instance = models.BooleanField(_("watsonx.ai Runtime associated"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

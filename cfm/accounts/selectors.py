@@ -1,0 +1,29 @@
+"""Reads scoped to what a user may see: another account's object is None
+(the views turn it into 404, exactly as for an id that does not exist)."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import Account, Membership, Role
+
+
+def accounts_for(*, user) -> QuerySet[Account]:
+    if not getattr(user, "is_authenticated", False):
+        return Account.objects.none()
+    return Account.objects.filter(memberships__user=user).distinct()
+
+
+def account_get(*, user, account_id) -> Account | None:
+    try:
+        return accounts_for(user=user).get(pk=int(account_id))
+    except (Account.DoesNotExist, TypeError, ValueError):
+        return None
+
+
+def role_in(*, user, account: Account) -> str | None:
+    m = Membership.objects.filter(user=user, account=account).only("role").first()
+    return m.role if m else None
+
+
+def is_owner(*, user, account: Account) -> bool:
+    return role_in(user=user, account=account) == Role.OWNER

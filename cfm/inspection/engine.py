@@ -1,0 +1,602 @@
+"""The inspection engine: what the platform will make of a model.
+
+`inspect(spec)` opens a source and calls `inspect_source`, which reads
+config.json, the tokenizer files, tsfm_config.json, the safetensors index and
+each safetensors header (never the weights), then applies the rules of
+`cfm.catalog` and returns a Report. The command line, the Celery task and
+the views all call these two functions.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from cfm import catalog as rules
+
+from .estimate import estimate_parameters
+from .jsonsafe import JsonProblem, loads_bounded
+from .limits import InspectLimits
+from .messages import HEADER_REASONS, render
+from .report import Check, Report
+from .safetensors_header import HeaderInfo, HeaderProblem, header_length, parse_header
+from .sources import FileTooLarge, Source, SourceError, open_source
+from .timeseries import parse_payload, size_time_series
+
+#: step key, done, total, bytes read so far
+Progress = Callable[[str, int, int, int], None]
+
+
+@dataclass
+class InspectOptions:
+    limits: InspectLimits = field(default_factory=InspectLimits)
+    concurrent_users: int | None = None
+    payload: str | None = None
+    progress: Progress | None = None
+
+
+def inspect(spec: str, *, options: InspectOptions | None = None, revision: str | None = None,
+            token: str | None = None) -> Report:
+    """Inspect a local folder, archive or Hub repo id. Raises SourceError
+    when the source cannot be read at all."""
+    options = options or InspectOptions()
+    with open_source(spec, limits=options.limits, revision=revision, token=token) as source:
+        return inspect_source(source, options)
+
+
+# --------------------------------------------------------------------------------------------------------
+@dataclass
+class _Shard:
+    path: str
+    size: int
+    info: HeaderInfo | None = None
+    problem: HeaderProblem | None = None
+
+
+class _Inspection:
+    def __init__(self, source: Source, options: InspectOptions):
+        self.source = source
+        self.options = options
+        self.limits = options.limits
+        self.report = Report(source=source.description)
+        self.checks: dict[str, Check] = {}
+        self.prep: set[str] = set()
+        self.files: dict[str, int] = {}
+        self.config: dict[str, Any] | None = None
+        self.arch: rules.Architecture | None = None
+        self.shards: list[_Shard] = []
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def progress(self, step: str, done: int = 0, total: int = 0) -> None:
+        if self.options.progress:
+            self.options.progress(step, done, total, self.source.bytes_read)
+
+    def add(self, check_id: str, status: str, key: str, **params: Any) -> Check:
+        check = Check(check_id, status, key, params)
+        self.checks[check_id] = check
+        return check
+
+    def root(self, name: str) -> bool:
+        return name in self.files
+
+    def read_json(self, path: str, cap: int) -> Any:
+        """Parsed JSON, or raise JsonProblem (too_large, not_utf8, too_deep, not_json)."""
+        size = self.files[path]
+        if size > cap:
+            raise JsonProblem("too_large", str(size))
+        try:
+            raw = self.source.read_file(path, cap)
+        except FileTooLarge as exc:
+            raise JsonProblem("too_large", str(exc.size)) from None
+        return loads_bounded(raw, max_bytes=cap, max_depth=self.limits.max_json_depth)
+
+    # -- the run -------------------------------------------------------------------------------------------
+    def run(self) -> Report:
+        self.progress("listing_files")
+        self.files = self.source.list_files()
+        self.progress("reading_config")
+        self.read_config()
+        self.weights()
+        self.progress("checking")
+        self.tokenizer()
+        self.quantization()
+        self.tsfm_config()
+        self.size_and_specs()
+        self.known_issues()
+        r = self.report
+        r.checks = [self.checks[c] for c in rules.CHECK_IDS]
+        r.preparation = [step for step in rules.PREPARATION_STEPS if step in self.prep]
+        r.extra["limitations"] = list(rules.LIMITATIONS)
+        r.extra["files"] = {"count": len(self.files), "bytes_read": self.source.bytes_read,
+                            "requests": self.source.requests}
+        return r
+
+    # -- config ---------------------------------------------------------------------------------------------
+    def read_config(self) -> None:
+        r = self.report
+        if not self.root("config.json"):
+            self.add("config_present", "fail", "config_present.fail")
+            self.add("config_valid", "skip", "config_valid.skip")
+            return
+        self.add("config_present", "pass", "config_present.pass")
+        cap = self.limits.max_config_bytes
+        try:
+            cfg = self.read_json("config.json", cap)
+        except JsonProblem as exc:
+            self.add("config_valid", "fail", f"config_valid.{exc.reason}", detail=exc.detail,
+                     size=self.files["config.json"], cap=self.limits.max_json_depth if exc.reason == "too_deep" else cap)
+            return
+        if not isinstance(cfg, dict):
+            self.add("config_valid", "fail", "config_valid.not_object", type=_json_type(cfg))
+            return
+        model_type = cfg.get("model_type")
+        if not isinstance(model_type, str) or not model_type.strip():
+            self.add("config_valid", "fail", "config_valid.no_model_type")
+            return
+        self.config = cfg
+        r.model_type = rules.normalize_model_type(model_type)
+        archs = cfg.get("architectures")
+        r.architectures = [a for a in archs if isinstance(a, str)] if isinstance(archs, list) else []
+        self.add("config_valid", "pass", "config_valid.pass", model_type=model_type)
+        self.arch = rules.architecture_for(model_type)
+        if self.arch:
+            r.family = self.arch.family
+            r.certified = True
+            r.tensor_parallel = self.arch.tensor_parallel
+        quant = cfg.get("quantization_config")
+        if isinstance(quant, dict):
+            method = quant.get("quant_method")
+            r.quantization = method.strip().lower() if isinstance(method, str) and method.strip() else None
+
+    # -- weights --------------------------------------------------------------------------------------------
+    def weights(self) -> None:
+        root_files = {p: s for p, s in self.files.items() if "/" not in p}
+        safetensors = sorted(p for p in root_files if p.endswith(".safetensors"))
+        index_name = next((p for p in ("model.safetensors.index.json",) if p in root_files), None) or next(
+            (p for p in sorted(root_files) if p.endswith(".safetensors.index.json")), None)
+        weight_map: dict[str, str] | None = None
+        index_problem: tuple[str, dict] | None = None
+        if index_name:
+            try:
+                index = self.read_json(index_name, self.limits.max_small_file_bytes)
+                wm = index.get("weight_map") if isinstance(index, dict) else None
+                if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
+                    raise JsonProblem("not_json", 'no "weight_map" object of tensor name to shard file')
+                weight_map = wm
+            except JsonProblem as exc:
+                index_problem = ("safetensors_index.invalid", {"index": index_name, "detail": exc.detail or exc.reason})
+        shard_names = safetensors
+        if weight_map is not None:
+            named = sorted(set(weight_map.values()))
+            # Files beside the index that it does not name (e.g. a consolidated copy) are not the model.
+            shard_names = [n for n in named if n in root_files]
+        self.shards = [_Shard(p, root_files[p]) for p in shard_names]
+        self.read_headers()
+        self.weights_format(root_files, bool(safetensors))
+        self.header_checks()
+        self.index_check(index_name, weight_map, index_problem, safetensors)
+        self.metadata_and_dtypes()
+
+    def read_headers(self) -> None:
+        total = len(self.shards)
+        if not total:
+            return
+        self.progress("reading_headers", 0, total)
+        done = 0
+
+        def one(shard: _Shard) -> _Shard:
+            try:
+                shard.info = self.read_header(shard)
+            except HeaderProblem as exc:
+                shard.problem = exc
+            except FileTooLarge as exc:
+                shard.problem = HeaderProblem("header_over_cap", length=exc.size, cap=exc.cap)
+            except OSError as exc:
+                shard.problem = HeaderProblem("header_unreadable", detail=exc.strerror or str(exc))
+            return shard
+
+        workers = max(1, min(self.source.parallelism, total))
+        if workers == 1:
+            for shard in self.shards:
+                one(shard)
+                done += 1
+                self.progress("reading_headers", done, total)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cfm-header") as pool:
+                for _ in pool.map(one, self.shards):
+                    done += 1
+                    self.progress("reading_headers", done, total)
+
+    def read_header(self, shard: _Shard) -> HeaderInfo:
+        want = min(shard.size, max(8, self.source.header_prefetch))
+        prefix = self.source.read_range(shard.path, 0, want)
+        n = header_length(prefix, shard.path, shard.size, self.limits)
+        if len(prefix) >= 8 + n:
+            raw = prefix[8:8 + n]
+        else:
+            rest = self.source.read_range(shard.path, len(prefix), 8 + n - len(prefix))
+            raw = prefix[8:] + rest
+            if len(raw) != n:
+                raise HeaderProblem("header_length_past_file", length=n, size=shard.size)
+        return parse_header(shard.path, raw, shard.size, self.limits)
+
+    def weights_format(self, root_files: dict[str, int], has_safetensors: bool) -> None:
+        if has_safetensors:
+            self.add("weights_format", "pass", "weights_format.pass", count=len(self.shards) or 1)
+            return
+        pytorch = sorted(p for p in root_files if p.lower().endswith(rules.PYTORCH_WEIGHT_SUFFIXES)
+                         and not p.lower().startswith(rules.NON_WEIGHT_PICKLES))
+        if pytorch:
+            self.add("weights_format", "warn", "weights_format.warn", files=_names(pytorch))
+            self.prep.add("convert_weights_to_safetensors")
+            return
+        unusable = sorted(p for p in root_files if p.lower().endswith(rules.UNCONVERTIBLE_WEIGHT_SUFFIXES))
+        if unusable:
+            self.add("weights_format", "fail", "weights_format.fail_unusable", files=_names(unusable))
+        else:
+            self.add("weights_format", "fail", "weights_format.fail_none")
+
+    def header_checks(self) -> None:
+        if not self.shards:
+            self.add("safetensors_header", "skip", "safetensors_header.skip")
+            return
+        bad = [s for s in self.shards if s.problem]
+        if not bad:
+            self.add("safetensors_header", "pass", "safetensors_header.pass", count=len(self.shards),
+                     tensors=sum(len(s.info.tensors) for s in self.shards if s.info))
+            return
+        first = bad[0]
+        assert first.problem
+        reason = render(HEADER_REASONS[first.problem.key], first.problem.params)
+        check = self.add("safetensors_header", "fail", "safetensors_header.fail", file=first.path, reason=reason,
+                         reason_key=first.problem.key, reason_params=first.problem.params)
+        check.params["problems"] = [
+            {"file": s.path, "reason": render(HEADER_REASONS[s.problem.key], s.problem.params)}
+            for s in bad if s.problem
+        ][:50]
+
+    def index_check(self, index_name, weight_map, index_problem, safetensors) -> None:
+        if not self.shards and not index_name:
+            self.add("safetensors_index", "skip", "safetensors_index.skip")
+            return
+        if index_problem:
+            self.add("safetensors_index", "fail", index_problem[0], **index_problem[1])
+            return
+        # A tensor in two shards is wrong with or without an index.
+        seen: dict[str, str] = {}
+        for shard in self.shards:
+            if not shard.info:
+                continue
+            for name in shard.info.tensors:
+                if name in seen:
+                    self.add("safetensors_index", "fail", "safetensors_index.duplicate", tensor=name[:120],
+                             first=seen[name], second=shard.path)
+                    return
+                seen[name] = shard.path
+        if weight_map is None:
+            if len(safetensors) > 1:
+                self.add("safetensors_index", "fail", "safetensors_index.no_index", count=len(safetensors),
+                         files=_names(safetensors))
+            else:
+                self.add("safetensors_index", "pass", "safetensors_index.pass_single")
+            return
+        for shard_name in sorted(set(weight_map.values())):
+            if shard_name not in self.files:
+                self.add("safetensors_index", "fail", "safetensors_index.missing_shard", index=index_name,
+                         shard=shard_name)
+                return
+        for tensor, shard_name in weight_map.items():
+            holder = seen.get(tensor)
+            shard = next((s for s in self.shards if s.path == shard_name), None)
+            if shard and shard.info and holder != shard_name:
+                self.add("safetensors_index", "fail", "safetensors_index.missing_tensor", index=index_name,
+                         tensor=tensor[:120], shard=shard_name)
+                return
+        for tensor, holder in seen.items():
+            if tensor not in weight_map:
+                self.add("safetensors_index", "fail", "safetensors_index.extra_tensor", index=index_name,
+                         tensor=tensor[:120], shard=holder)
+                return
+        self.add("safetensors_index", "pass", "safetensors_index.pass", index=index_name, count=len(self.shards),
+                 tensors=len(weight_map))
+
+    def metadata_and_dtypes(self) -> None:
+        r = self.report
+        parsed = [s for s in self.shards if s.info]
+        if not parsed:
+            self.add("safetensors_metadata", "skip", "safetensors_metadata.skip")
+            self.add("dtypes", "skip", "dtypes.skip")
+            return
+        metadata_check = None
+        for shard in parsed:
+            assert shard.info
+            fmt = (shard.info.metadata or {}).get("format")
+            if fmt is None:
+                metadata_check = ("safetensors_metadata.missing", {"file": shard.path})
+            elif fmt != "pt":
+                metadata_check = ("safetensors_metadata.other", {"file": shard.path, "format": str(fmt)[:40]})
+            if metadata_check:
+                break
+        if metadata_check:
+            self.add("safetensors_metadata", "fail", metadata_check[0], **metadata_check[1])
+            self.prep.add("fix_safetensors_metadata")
+        else:
+            self.add("safetensors_metadata", "pass", "safetensors_metadata.pass")
+        counts: Counter[str] = Counter()
+        first_file: dict[str, str] = {}
+        for shard in parsed:
+            assert shard.info
+            for t in shard.info.tensors.values():
+                counts[t.dtype] += 1
+                first_file.setdefault(t.dtype, shard.path)
+        r.dtypes = dict(sorted(counts.items()))
+        listing = ", ".join(f"{k} × {v}" for k, v in r.dtypes.items())
+        bad = sorted(d for d in counts if d not in rules.DTYPES_PASS and d not in rules.DTYPES_WARN)
+        fp8 = sorted(d for d in counts if d in rules.DTYPES_WARN)
+        if bad:
+            self.add("dtypes", "fail", "dtypes.fail", dtypes=", ".join(bad), file=first_file[bad[0]])
+        elif fp8:
+            self.add("dtypes", "warn", "dtypes.warn", dtypes=", ".join(fp8))
+        else:
+            self.add("dtypes", "pass", "dtypes.pass", dtypes=listing or "none")
+        if all(s.info for s in self.shards):
+            self.count_parameters(parsed)
+
+    def count_parameters(self, parsed: list[_Shard]) -> None:
+        r = self.report
+        packing = rules.PACKED_QUANT_METHODS.get(r.quantization or "")
+        bits = _quant_bits(self.config) if packing else None
+        params = weight = serving = 0
+        for shard in parsed:
+            assert shard.info
+            for name, t in shard.info.tensors.items():
+                weight += t.nbytes
+                serving += t.numel * 2 if t.dtype in rules.FLOAT_DOWNCAST_DTYPES else t.nbytes
+                if packing and bits:
+                    if name.endswith(packing["companions"]):
+                        continue
+                    if name.endswith(packing["packed"]) and t.dtype in ("I32", "U32"):
+                        params += t.numel * 32 // bits
+                        continue
+                params += t.numel
+        r.parameters, r.parameters_exact, r.weight_bytes, r.serving_bytes = params, True, weight, serving
+
+    # -- tokenizer ------------------------------------------------------------------------------------------
+    def tokenizer(self) -> None:
+        if self.report.family == "time_series":
+            self.add("tokenizer", "skip", "tokenizer.skip")
+            return
+        slow = [group for group in rules.SLOW_TOKENIZER_FILES if all(self.root(f) for f in group)]
+        slow_names = ", ".join(" + ".join(g) for g in slow)
+        if self.root("tokenizer.json"):
+            try:
+                tok = self.read_json("tokenizer.json", self.limits.max_small_file_bytes)
+                if not isinstance(tok, dict):
+                    raise JsonProblem("not_json", f"a JSON {_json_type(tok)}, not an object")
+            except JsonProblem as exc:
+                if exc.reason == "too_large":
+                    self.add("tokenizer", "fail", "tokenizer.fail_too_large", size=self.files["tokenizer.json"],
+                             cap=self.limits.max_small_file_bytes)
+                else:
+                    self.add("tokenizer", "fail", "tokenizer.fail_invalid", detail=exc.detail or exc.reason)
+                if slow:
+                    self.prep.add("generate_tokenizer_json")
+                return
+            self.add("tokenizer", "pass", "tokenizer.pass")
+        elif slow:
+            self.add("tokenizer", "warn", "tokenizer.warn", files=slow_names)
+            self.prep.add("generate_tokenizer_json")
+        else:
+            self.add("tokenizer", "fail", "tokenizer.fail_none")
+
+    # -- config-based checks --------------------------------------------------------------------------------
+    def quantization(self) -> None:
+        cfg, r = self.config, self.report
+        if cfg is None:
+            self.add("trust_remote_code", "skip", "trust_remote_code.skip")
+            self.add("architecture", "skip", "architecture.skip")
+            self.add("quantization", "skip", "quantization.skip")
+            return
+        self.architecture_check()
+        auto_map = cfg.get("auto_map")
+        if auto_map:
+            classes = ", ".join(sorted(str(k) for k in auto_map)) if isinstance(auto_map, dict) else str(auto_map)
+            self.add("trust_remote_code", "warn", "trust_remote_code.warn", classes=classes[:200],
+                     model_type=r.model_type)
+        else:
+            self.add("trust_remote_code", "pass", "trust_remote_code.pass")
+        method = r.quantization
+        if method is None:
+            if isinstance(cfg.get("quantization_config"), dict):
+                self.add("quantization", "warn", "quantization.warn_unnamed")
+            else:
+                self.add("quantization", "pass", "quantization.pass_none")
+            return
+        certified = self.arch.quantization if self.arch else ()
+        if method in certified:
+            self.add("quantization", "pass", "quantization.pass", method=method, model_type=r.model_type)
+        else:
+            self.add("quantization", "warn", "quantization.warn", method=method, model_type=r.model_type,
+                     certified=", ".join(certified) or "none")
+
+    def architecture_check(self) -> None:
+        r = self.report
+        first_arch = r.architectures[0] if r.architectures else ""
+        if self.arch:
+            self.add("architecture", "pass", "architecture.pass", model_type=r.model_type)
+        elif first_arch in rules.vllm_architectures() and rules.architecture_matches_model_type(
+                first_arch, r.model_type or ""):
+            self.add("architecture", "warn", "architecture.warn", model_type=r.model_type, architecture=first_arch,
+                     spec=rules.SPEC_VLLM)
+        elif first_arch in rules.vllm_architectures():
+            self.add("architecture", "fail", "architecture.fail_mismatch", model_type=r.model_type,
+                     architecture=first_arch)
+        else:
+            self.add("architecture", "fail", "architecture.fail", model_type=r.model_type,
+                     architecture=first_arch or "no architectures")
+
+    def tsfm_config(self) -> None:
+        if self.config is None:
+            self.add("tsfm_config", "skip", "tsfm_config.skip_config")
+            return
+        if self.report.family != "time_series":
+            self.add("tsfm_config", "skip", "tsfm_config.skip")
+            return
+        if not self.root("tsfm_config.json"):
+            self.add("tsfm_config", "fail", "tsfm_config.missing")
+            self.prep.add("add_tsfm_config")
+            return
+        try:
+            doc = self.read_json("tsfm_config.json", self.limits.max_small_file_bytes)
+        except JsonProblem as exc:
+            self.add("tsfm_config", "fail", "tsfm_config.invalid", detail=exc.detail or exc.reason)
+            return
+        if not isinstance(doc, dict):
+            self.add("tsfm_config", "fail", "tsfm_config.not_object", type=_json_type(doc))
+            return
+        handler = None
+        for (mod_key, cls_key), allowed in rules.TSFM_HANDLERS.items():
+            if mod_key in doc or cls_key in doc:
+                pair = (doc.get(mod_key), doc.get(cls_key))
+                if pair not in allowed:
+                    good = next(iter(allowed))
+                    self.add("tsfm_config", "fail", "tsfm_config.bad_handler", module=str(pair[0])[:120],
+                             cls=str(pair[1])[:120], allowed=f"{good[0]} / {good[1]}")
+                    return
+                if not mod_key.startswith("tuning"):
+                    handler = handler or f"{pair[0]}.{pair[1]}"
+        if handler is None:
+            self.add("tsfm_config", "fail", "tsfm_config.no_handler")
+            return
+        for key, allowed_names in rules.TSFM_REQUIRED_MODEL_NAMES.items():
+            if key in doc and doc[key] not in allowed_names:
+                self.add("tsfm_config", "fail", "tsfm_config.bad_name", key=key, value=str(doc[key])[:120],
+                         expected=" or ".join(sorted(allowed_names)))
+                return
+        self.add("tsfm_config", "pass", "tsfm_config.pass", handler=handler)
+
+    # -- sizing and specs -----------------------------------------------------------------------------------
+    def size_and_specs(self) -> None:
+        r = self.report
+        if self.config is None:
+            self.add("size", "skip", "size.skip", reason="config.json is missing or invalid")
+            self.add("software_spec", "skip", "software_spec.skip")
+            return
+        arch = self.arch
+        uncertified_ok = arch is None and self.checks["architecture"].status == "warn"
+        if arch:
+            specs = list(arch.software_specs)
+            confs = arch.configurations
+        elif uncertified_ok:
+            specs = [rules.SPEC_VLLM]
+            confs = rules.UNCERTIFIED_CONFIGURATIONS
+        else:
+            specs, confs = [], ()
+        preferred = list(rules.SOFTWARE_SPECS)
+        r.software_specs = sorted(specs, key=lambda s: (s not in (rules.SPEC_TGI, rules.SPEC_VLLM), s))
+        r.recommended_software_spec = min(specs, key=preferred.index) if specs else None
+        if specs:
+            self.add("software_spec", "pass", "software_spec.pass", specs=", ".join(r.software_specs),
+                     model_type=r.model_type, recommended=r.recommended_software_spec)
+        else:
+            self.add("software_spec", "fail", "software_spec.fail", model_type=r.model_type)
+        if r.parameters is None:
+            estimate = estimate_parameters(self.config) if r.family == "general" else None
+            if estimate is not None:
+                r.parameters, r.parameters_exact = estimate, False
+        if r.family == "time_series":
+            self.size_time_series(confs)
+        elif not confs:
+            self.add("size", "skip", "size.skip", reason="the architecture is not supported")
+        else:
+            self.size_general(confs)
+
+    def size_general(self, confs: tuple[str, ...]) -> None:
+        r = self.report
+        exact = r.serving_bytes is not None
+        if exact:
+            serving = r.serving_bytes
+        elif any(s.problem for s in self.shards):
+            self.add("size", "skip", "size.skip", reason="a safetensors header is malformed")
+            return
+        elif r.parameters is not None:
+            serving = r.parameters * 2
+        else:
+            self.add("size", "skip", "size.skip",
+                     reason="there are no safetensors headers and config.json lacks the sizes to estimate from")
+            return
+        assert serving is not None
+        params16 = serving // 2
+        params = {"params": _human(params16), "params_16bit": params16, "serving_gb": round(serving / 1e9, 1),
+                  "model_type": r.model_type}
+        fit = next((c for c in confs if params16 <= rules.CONFIGURATIONS[c].max_parameters), None)
+        if fit:
+            r.configuration = fit
+            label = rules.CONFIGURATIONS[fit].label
+            if exact:
+                self.add("size", "pass", "size.pass", configuration=label, **params)
+            else:
+                self.add("size", "pass", "size.pass_estimate", configuration=label, **params)
+        elif self.arch and not self.arch.tensor_parallel:
+            self.add("size", "fail", "size.fail_no_tp", **params)
+        else:
+            self.add("size", "fail", "size.fail_too_large", **params)
+
+    def size_time_series(self, confs: tuple[str, ...]) -> None:
+        try:
+            payload = parse_payload(self.options.payload)
+        except ValueError:
+            payload = None  # callers validate; a page may pass what a user typed
+        result = size_time_series(self.options.concurrent_users, payload)
+        self.report.configuration = result.configuration
+        self.add("size", result.status, result.key, **result.params)
+
+    def known_issues(self) -> None:
+        cfg = self.config
+        if cfg is None:
+            self.add("known_issues", "skip", "known_issues.skip")
+            return
+        rope = cfg.get("rope_scaling")
+        if isinstance(rope, dict) and "llama3" in (rope.get("rope_type"), rope.get("type")):
+            factor = rope.get("factor")
+            factor = factor if isinstance(factor, (int, float)) and not isinstance(factor, bool) else 8.0
+            self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor)
+            self.prep.add("fix_rope_scaling")
+            return
+        self.add("known_issues", "pass", "known_issues.pass")
+
+
+def inspect_source(source: Source, options: InspectOptions | None = None) -> Report:
+    return _Inspection(source, options or InspectOptions()).run()
+
+
+def _json_type(value: Any) -> str:
+    return {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _names(paths: list[str], limit: int = 4) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _human(n: int) -> str:
+    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def _quant_bits(cfg: dict | None) -> int | None:
+    q = (cfg or {}).get("quantization_config") or {}
+    for key in ("bits", "w_bit", "wbits"):
+        v = q.get(key) if isinstance(q, dict) else None
+        if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 32:
+            return v
+    return 4
+
+
+__all__ = ["inspect", "inspect_source", "InspectOptions", "Report", "SourceError"]

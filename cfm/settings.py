@@ -1,0 +1,281 @@
+"""cfm settings: everything from the environment, read by strict helpers.
+
+A bad value raises ImproperlyConfigured at start, never a silent fallback.
+The `CFM_` settings are listed in the README.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("CFM_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from exc
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is below the minimum {minimum}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_known_cfm = {
+    "CFM_VAR_DIR", "CFM_MAX_HEADER_BYTES", "CFM_MAX_CONFIG_BYTES", "CFM_MAX_SMALL_FILE_BYTES", "CFM_MAX_JSON_DEPTH",
+    "CFM_MAX_TENSORS", "CFM_ARCHIVE_MAX_BYTES", "CFM_ARCHIVE_MAX_FILES", "CFM_ARCHIVE_MAX_RATIO",
+    "CFM_ARCHIVE_MAX_DEPTH", "CFM_UPLOAD_MAX_BYTES", "CFM_HUB_TIMEOUT", "CFM_HUB_MAX_RETRIES",
+    "CFM_JOB_SOFT_TIME_LIMIT", "CFM_JOB_TIME_LIMIT", "CFM_JOB_LEASE_SECONDS", "CFM_SWEEP_INTERVAL",
+    "CFM_TOKEN_KEY", "CFM_MEDIA_DIR", "CFM_S3_ENDPOINT", "CFM_S3_BUCKET", "CFM_S3_ACCESS_KEY",
+    "CFM_S3_SECRET_KEY", "CFM_S3_REGION", "CFM_PREPARE_MAX_MEMORY", "CFM_PREPARE_TIME_LIMIT",
+    "CFM_DEFAULT_LIMIT_UNITS", "CFM_EAGER_CELERY", "CFM_TEST_REQUIRE_SERVICES",
+}
+_misspelt = sorted(k for k in os.environ if k.startswith("CFM_") and k not in _known_cfm)
+if _misspelt:
+    raise ImproperlyConfigured(f"unknown setting(s) {', '.join(_misspelt)}: see the README for the CFM_ settings")
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret_key() -> str:
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    # Development only: a key generated once per checkout, never committed.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "cfm.web",
+    "cfm.accounts",
+    "cfm.registry",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "cfm.urls"
+WSGI_APPLICATION = "cfm.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "cfm.web.context.globals_",
+            ],
+        },
+    },
+]
+
+# --- Database: DATABASE_URL, default SQLite in WAL mode -------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    try:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "cfm.sqlite3",
+            "OPTIONS": {
+                # The web server and the worker write concurrently: WAL lets
+                # readers go on during a write, IMMEDIATE takes the write lock
+                # at BEGIN so two writers queue instead of deadlocking.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test-cfm.sqlite3")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "home"
+
+# --- i18n ----------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media ----------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+                    if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MEDIA_ROOT = Path(os.environ.get("CFM_MEDIA_DIR", VAR_DIR / "media"))
+MEDIA_URL = "media/"
+WHITENOISE_USE_FINDERS = True
+
+# --- Celery --------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CFM_EAGER_CELERY = env_bool("CFM_EAGER_CELERY", False)
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} is not a redis:// URL")
+    CELERY_BROKER_URL = REDIS_URL
+    # Fail fast when Redis is down: a registration must answer within ~2 s
+    # (the outbox row keeps the job; the sweeper queues it later).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 1, "socket_timeout": 2, "max_retries": 0,
+        "visibility_timeout": 3600,
+    }
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+else:
+    BROKER_DIR = VAR_DIR / "broker"
+    (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
+    (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = CFM_EAGER_CELERY
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CFM_JOB_SOFT_TIME_LIMIT", 600, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CFM_JOB_TIME_LIMIT", 660, minimum=1)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("CFM_JOB_TIME_LIMIT must be above CFM_JOB_SOFT_TIME_LIMIT")
+CFM_JOB_LEASE_SECONDS = env_int("CFM_JOB_LEASE_SECONDS", 120, minimum=5)
+CFM_SWEEP_INTERVAL = env_int("CFM_SWEEP_INTERVAL", 30, minimum=1)
+CELERY_TIMEZONE = "UTC"
+
+# --- The Hub ---------------------------------------------------------------
+HF_ENDPOINT = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+# Plain HTTP range requests: no Xet transfer for header reads.
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+CFM_HUB_TIMEOUT = env_int("CFM_HUB_TIMEOUT", 20, minimum=1)
+CFM_HUB_MAX_RETRIES = env_int("CFM_HUB_MAX_RETRIES", 4, minimum=0)
+
+# --- Inspection caps (the engine's InspectLimits) --------------------------
+CFM_MAX_HEADER_BYTES = env_int("CFM_MAX_HEADER_BYTES", 100_000_000, minimum=1024)
+CFM_MAX_CONFIG_BYTES = env_int("CFM_MAX_CONFIG_BYTES", 4_000_000, minimum=1024)
+CFM_MAX_SMALL_FILE_BYTES = env_int("CFM_MAX_SMALL_FILE_BYTES", 64_000_000, minimum=1024)
+CFM_MAX_JSON_DEPTH = env_int("CFM_MAX_JSON_DEPTH", 200, minimum=4)
+CFM_MAX_TENSORS = env_int("CFM_MAX_TENSORS", 1_000_000, minimum=1)
+CFM_ARCHIVE_MAX_BYTES = env_int("CFM_ARCHIVE_MAX_BYTES", 2 * 1024**3, minimum=1024)
+CFM_ARCHIVE_MAX_FILES = env_int("CFM_ARCHIVE_MAX_FILES", 10_000, minimum=1)
+CFM_ARCHIVE_MAX_RATIO = env_int("CFM_ARCHIVE_MAX_RATIO", 200, minimum=1)
+CFM_ARCHIVE_MAX_DEPTH = env_int("CFM_ARCHIVE_MAX_DEPTH", 0, minimum=0)
+CFM_UPLOAD_MAX_BYTES = env_int("CFM_UPLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temp file
+DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000_000
+
+# --- Quota ---------------------------------------------------------------
+CFM_DEFAULT_LIMIT_UNITS = env_int("CFM_DEFAULT_LIMIT_UNITS", 4, minimum=0)
+
+# --- Secrets at rest (Hub tokens) -------------------------------------------
+CFM_TOKEN_KEY = os.environ.get("CFM_TOKEN_KEY", "")
+
+# --- Preparation storage ----------------------------------------------------
+CFM_S3_ENDPOINT = os.environ.get("CFM_S3_ENDPOINT", "")
+CFM_S3_BUCKET = os.environ.get("CFM_S3_BUCKET", "")
+CFM_S3_ACCESS_KEY = os.environ.get("CFM_S3_ACCESS_KEY", "")
+CFM_S3_SECRET_KEY = os.environ.get("CFM_S3_SECRET_KEY", "")
+CFM_S3_REGION = os.environ.get("CFM_S3_REGION", "us-east-1")
+CFM_PREPARE_MAX_MEMORY = env_int("CFM_PREPARE_MAX_MEMORY", 8 * 1024**3, minimum=64 * 1024**2)
+CFM_PREPARE_TIME_LIMIT = env_int("CFM_PREPARE_TIME_LIMIT", 3600, minimum=10)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"

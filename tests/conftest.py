@@ -1,0 +1,37 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+REQUIRE_SERVICES = os.environ.get("CFM_TEST_REQUIRE_SERVICES") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip locally when a real service is missing; in CI, fail instead."""
+    if condition:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def run_inspect(tmp_path):
+    """Runs `manage.py cfm_inspect` as a user would: a subprocess."""
+    import json
+    import subprocess
+
+    def run(*args, env=None):
+        proc = subprocess.run([sys.executable, str(ROOT / "manage.py"), "cfm_inspect", *map(str, args)],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT,
+                              env={**os.environ, **(env or {})})
+        data = None
+        if "--json" in args and proc.stdout.strip():
+            data = json.loads(proc.stdout)
+        return proc, data
+
+    return run
