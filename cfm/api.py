@@ -76,7 +76,7 @@ def _mount() -> None:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name == module:
+            if exc.name and module.startswith(exc.name):
                 continue  # that app has no API (yet)
             raise
         api.add_router("/", mod.router)
