@@ -35,3 +35,17 @@ def run_inspect(tmp_path):
         return proc, data
 
     return run
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args():
+    """Debian's Chromium, never a downloaded browser."""
+    need(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    return {
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"],
+    }
