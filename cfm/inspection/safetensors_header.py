@@ -20,7 +20,7 @@ from .limits import InspectLimits
 class HeaderProblem(Exception):
     """A malformed header; `key` names the message template, `params` fill it."""
 
-    def __init__(self, key: str, **params):
+    def __init__(self, key: str, /, **params):
         super().__init__(key)
         self.key = key
         self.params = params
