@@ -39,6 +39,11 @@ class Registration(models.Model):
     upload_path = models.CharField(max_length=500, blank=True, default="")
     #: the Hub token, encrypted at rest (cfm.registry.secrets); empty when none
     token_encrypted = models.TextField(blank=True, default="")
+    #: uploads: SHA-256 of the archive (or of the folder snapshot), so the
+    #: same upload twice is a duplicate like the same repo twice
+    content_sha256 = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    #: the registration whose report was reused (same account, same commit)
+    reused_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress_step = models.CharField(max_length=40, blank=True, default="")
@@ -55,6 +60,14 @@ class Registration(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     cancel_requested = models.BooleanField(default=False)
+    #: the current claim (a random id per run): a worker writes progress only
+    #: while its claim is the row's, so a reclaimed or cancelled job fences
+    #: out a slow or stale worker
+    claim = models.CharField(max_length=32, blank=True, default="")
+    #: "hostname:pid" of the process running the job (operators, kill tests)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    #: a retried job waits for its backoff: the sweeper does not queue it before
+    not_before = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,432 @@
+"""Writes on registrations: create (Hub repo, archive upload, folder
+snapshot), re-run, cancel, delete, forget the token.
+
+Every caller (the API, the pages, the admin, the commands) goes through
+these. A registration row is also the job's outbox: it is saved with
+`enqueued_at` null and its task is queued on commit; when the broker is down
+the row stays in the outbox and the sweeper (`cfm.registry.jobs.sweep`)
+queues it later. Registrations are never refused because the broker is down.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cfm.accounts.models import Account, Membership
+from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, _safe_member_name, _wants_whole
+
+from .limits import inspect_limits
+from .models import ACTIVE_STATUSES, Registration, SourceKind, Status
+from .secrets import token_encrypt
+
+log = logging.getLogger(__name__)
+
+#: HTTP status of each RegistrationError code (anything else: 400)
+ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413}
+
+# A Hub repo id: `name` (legacy) or `org/name`; letters, digits, `-`, `_`, `.`,
+# no leading or trailing `-`/`.`, no `--` or `..`, at most 96 characters each.
+_REPO_PART = r"(?!.*(?:--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,199}$")
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,400}$")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class RegistrationError(Exception):
+    """A registration refused for its input. `code`: plan_not_allowed (403),
+    not_found (404), too_large (413), or a 400 reason: invalid_source,
+    invalid_revision, invalid_token, not_an_archive, empty_folder,
+    invalid_folder, not_active. `field` names the input at fault."""
+
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+    @property
+    def status(self) -> int:
+        return ERROR_STATUS.get(self.code, 400)
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+def uploads_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "uploads"
+
+
+def upload_dir(registration: Registration) -> Path:
+    return uploads_root() / str(registration.pk)
+
+
+def normalize_repo_id(source: str) -> str:
+    """`hf://org/name` or `org/name` → `org/name`; RegistrationError if it is not a repo id."""
+    repo = (source or "").strip()
+    if repo.lower().startswith("hf://"):
+        repo = repo[5:]
+    repo = repo.strip("/")
+    if not _REPO_ID.match(repo):
+        raise RegistrationError(
+            "invalid_source",
+            _("“%(source)s” is not a Hugging Face repo id: use org/name (letters, digits, “-”, “_”, “.”).")
+            % {"source": source[:200]},
+            field="source")
+    return repo
+
+
+def _check_access(*, account: Account, user) -> None:
+    # The views resolve `account` through the selectors already; this keeps a
+    # service called from elsewhere from writing into a stranger's account.
+    if not Membership.objects.filter(account=account, user=user).exists():
+        raise RegistrationError("not_found", _("No such account."), field="account")
+    if not account.may_use_custom_models:
+        raise RegistrationError(
+            "plan_not_allowed",
+            _("The %(plan)s plan cannot register custom foundation models; only the Standard plan can.")
+            % {"plan": account.get_plan_display()},
+            field="account")
+
+
+def _chunks(data: Any) -> Iterator[bytes]:
+    """Chunks of an UploadedFile, a file object or bytes: never the whole
+    upload in memory at once."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        yield bytes(data)
+        return
+    if hasattr(data, "chunks"):
+        if hasattr(data, "seek"):
+            data.seek(0)
+        yield from data.chunks(1024 * 1024)
+        return
+    while chunk := data.read(1024 * 1024):
+        yield chunk
+
+
+def _store(data: Any, dest: Path, cap: int, what: str) -> tuple[int, str]:
+    """Streams `data` to `dest`; returns (bytes, sha256). too_large past `cap`."""
+    digest, size = hashlib.sha256(), 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as out:
+        for chunk in _chunks(data):
+            size += len(chunk)
+            if size > cap:
+                raise RegistrationError(
+                    "too_large", _("%(what)s is larger than the upload limit of %(cap)s bytes.")
+                    % {"what": what, "cap": cap}, field="archive")
+            digest.update(chunk)
+            out.write(chunk)
+    return size, digest.hexdigest()
+
+
+def _looks_like_archive(path: Path, name: str) -> bool:
+    import tarfile
+    import zipfile
+
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    lower = name.lower()
+    if lower.endswith(".zip"):
+        return zipfile.is_zipfile(path)
+    if lower.endswith((".tar.gz", ".tgz")):
+        return magic[:2] == b"\x1f\x8b"
+    return tarfile.is_tarfile(path)
+
+
+def _safe_filename(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    lower = base.lower()
+    suffix = next((s for s in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True) if lower.endswith(s)), "")
+    stem = _SAFE_NAME.sub("_", base[: len(base) - len(suffix)]).strip("._") or "upload"
+    return stem[:100] + suffix
+
+
+def _incoming() -> Path:
+    path = uploads_root() / ".incoming" / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    return path
+
+
+def _enqueue_on_commit(registration_id: int) -> None:
+    from .jobs import enqueue
+
+    transaction.on_commit(lambda: enqueue(registration_id=registration_id))
+
+
+def _existing(account: Account, **match: Any) -> Registration | None:
+    return Registration.objects.filter(account=account, **match).order_by("-id").first()
+
+
+# --- create ----------------------------------------------------------------------------------------------
+
+def registration_create(
+    *, account: Account, user, source_kind: str, source: str, revision: str = "", token: str | None = None,
+    archive: Any = None, folder_files: Mapping[str, Any] | None = None, folder_sizes: Mapping[str, int] | None = None,
+) -> tuple[Registration, bool]:
+    """Registers a model and queues its inspection. Returns (registration,
+    created); a duplicate (same account and the same repo and revision as
+    given, or the same upload bytes) returns the existing one with False.
+
+    - `source_kind="hub"`: `source` is `org/name` or `hf://org/name`;
+      `revision` a branch, tag or commit ("" = the default branch); `token`
+      optional, kept encrypted for this registration's jobs only.
+    - `source_kind="archive"`: `archive` an UploadedFile (or bytes / a file
+      object) named `.zip`, `.tar`, `.tar.gz` or `.tgz`; `source` defaults to
+      its name. Streamed to MEDIA_ROOT/uploads/<id>/, at most
+      CFM_UPLOAD_MAX_BYTES.
+    - `source_kind="folder"`: a snapshot of a local folder taken by the
+      browser: `folder_sizes` {relative path: size in bytes} of EVERY file in
+      the folder, `folder_files` {relative path: UploadedFile or bytes} with
+      the small files whole (config.json, tokenizer files, *.json/*.txt/*.model
+      at the root) and, for each `.safetensors` file, its first 8 + N bytes
+      (the header). `source` is the folder's name. The worker inspects exactly
+      this snapshot, as it would the whole folder.
+    """
+    if source_kind not in SourceKind.values:
+        raise RegistrationError("invalid_source", _("Unknown kind of source."), field="source_kind")
+    with transaction.atomic():
+        # One registration at a time per account: two identical requests
+        # racing would otherwise both miss the duplicate check.
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        _check_access(account=account, user=user)
+        if source_kind == SourceKind.HUB:
+            return _create_hub(account=account, user=user, source=source, revision=revision, token=token)
+    if source_kind == SourceKind.ARCHIVE:
+        return _create_archive(account=account, user=user, source=source, archive=archive)
+    return _create_folder(account=account, user=user, source=source, files=folder_files or {},
+                          sizes=folder_sizes or {})
+
+
+def _create_hub(*, account, user, source, revision, token) -> tuple[Registration, bool]:
+    repo = normalize_repo_id(source)
+    revision = (revision or "").strip()
+    if revision and not _REVISION.match(revision):
+        raise RegistrationError("invalid_revision", _("“%(rev)s” is not a branch, tag or commit name.")
+                                % {"rev": revision[:100]}, field="revision")
+    token = (token or "").strip() or None
+    if token is not None and not _TOKEN.match(token):
+        raise RegistrationError("invalid_token", _("The access token has characters a Hub token never has."),
+                                field="token")
+    existing = _existing(account, source_kind=SourceKind.HUB, source=repo, revision=revision)
+    if existing is not None:
+        if token is not None:
+            # A new token for the same repo (say, after access_denied) replaces the old one.
+            existing.token_encrypted = token_encrypt(token)
+            existing.save(update_fields=["token_encrypted", "updated_at"])
+        return existing, False
+    registration = Registration.objects.create(
+        account=account, created_by=user, source_kind=SourceKind.HUB, source=repo, revision=revision,
+        token_encrypted=token_encrypt(token) if token else "")
+    _enqueue_on_commit(registration.pk)
+    return registration, True
+
+
+def _archive_name(source: str, archive: Any) -> str:
+    name = (getattr(archive, "name", "") or source or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return name[:300]
+
+
+def _create_archive(*, account, user, source, archive) -> tuple[Registration, bool]:
+    if archive is None:
+        raise RegistrationError("not_an_archive", _("Choose an archive file to upload."), field="archive")
+    name = _archive_name(source, archive)
+    if not name.lower().endswith(ARCHIVE_SUFFIXES):
+        raise RegistrationError("not_an_archive", _("“%(name)s” is not a .zip, .tar, .tar.gz or .tgz archive.")
+                                % {"name": name or "?"}, field="archive")
+    cap = settings.CFM_UPLOAD_MAX_BYTES
+    declared = getattr(archive, "size", None)
+    if isinstance(declared, int) and declared > cap:
+        raise RegistrationError("too_large", _("%(name)s is %(size)s bytes, over the upload limit of %(cap)s bytes.")
+                                % {"name": name, "size": declared, "cap": cap}, field="archive")
+    incoming = _incoming()
+    try:
+        stored = incoming / _safe_filename(name)
+        _size, sha = _store(archive, stored, cap, name)
+        if not _looks_like_archive(stored, name):
+            raise RegistrationError("not_an_archive", _("“%(name)s” is not a valid archive of its kind.")
+                                    % {"name": name}, field="archive")
+        return _commit_upload(account=account, user=user, kind=SourceKind.ARCHIVE, source=name, sha=sha,
+                              incoming=incoming, stored_name=stored.name)
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+
+
+def _create_folder(*, account, user, source, files, sizes) -> tuple[Registration, bool]:
+    name = (source or "").replace("\\", "/").strip("/").rsplit("/", 1)[-1][:300] or "folder"
+    if not sizes:
+        raise RegistrationError("empty_folder", _("The folder is empty."), field="folder")
+    limits = inspect_limits()
+    if len(sizes) > limits.archive_max_files:
+        raise RegistrationError("too_large", _("The folder holds more than %(n)s files.")
+                                % {"n": limits.archive_max_files}, field="folder")
+    clean_sizes: dict[str, int] = {}
+    for path, size in sizes.items():
+        clean = _folder_path(path)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise RegistrationError("invalid_folder", _("The size given for %(path)s is not a byte count.")
+                                    % {"path": clean}, field="folder")
+        clean_sizes[clean] = size
+    unknown = [p for p in files if _folder_path(p) not in clean_sizes]
+    if unknown:
+        raise RegistrationError("invalid_folder", _("%(path)s was sent but is not in the folder's file list.")
+                                % {"path": unknown[0][:200]}, field="folder")
+    cap = settings.CFM_UPLOAD_MAX_BYTES
+    incoming = _incoming()
+    try:
+        digest, total = hashlib.sha256(), 0
+        stored: dict[str, int] = {}
+        for path in sorted(files, key=_folder_path):
+            clean = _folder_path(path)
+            n, sha = _store(files[path], incoming / "files" / clean, cap - total, clean)
+            total += n
+            stored[clean] = n
+            digest.update(f"{clean}\x00{sha}\x00".encode())
+        for path, size in clean_sizes.items():
+            _check_snapshot(path, size, stored.get(path), incoming / "files" / path, limits)
+        digest.update(json.dumps(sorted(clean_sizes.items())).encode())
+        manifest = {"name": name, "sizes": clean_sizes, "stored": stored}
+        (incoming / "manifest.json").write_text(json.dumps(manifest))
+        return _commit_upload(account=account, user=user, kind=SourceKind.FOLDER, source=name,
+                              sha=digest.hexdigest(), incoming=incoming, stored_name="manifest.json")
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+
+
+def _folder_path(path: str) -> str:
+    try:
+        clean = _safe_member_name(str(path))
+    except SourceError as exc:
+        raise RegistrationError("invalid_folder", exc.message, field="folder") from None
+    if not clean:
+        raise RegistrationError("invalid_folder", _("A file in the folder has no name."), field="folder")
+    return clean
+
+
+def _check_snapshot(path: str, size: int, stored: int | None, file: Path, limits) -> None:
+    """What the browser must send is what the engine would read from the
+    folder itself: the small files whole, each safetensors header whole."""
+    stored = stored or 0
+    if stored > size:
+        raise RegistrationError("invalid_folder", _("%(path)s: more bytes were sent than its size.")
+                                % {"path": path}, field="folder")
+    if path.endswith(".safetensors"):
+        need = min(size, 8)
+        if stored >= 8:
+            with open(file, "rb") as fh:
+                n = int.from_bytes(fh.read(8), "little")
+            if n <= min(limits.max_header_bytes, size - 8):
+                need = 8 + n
+        if stored < need:
+            raise RegistrationError("invalid_folder", _("%(path)s: its safetensors header was not sent whole.")
+                                    % {"path": path}, field="folder")
+    elif _wants_whole(path) and size <= limits.max_small_file_bytes and stored != size:
+        raise RegistrationError("invalid_folder", _("%(path)s was not sent whole.") % {"path": path}, field="folder")
+
+
+def _commit_upload(*, account, user, kind, source, sha, incoming: Path, stored_name: str) -> tuple[Registration, bool]:
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        existing = _existing(account, source_kind=kind, content_sha256=sha)
+        if existing is not None and Path(existing.upload_path).exists():
+            return existing, False
+        registration = Registration.objects.create(account=account, created_by=user, source_kind=kind,
+                                                   source=source, content_sha256=sha)
+        final = upload_dir(registration)
+        shutil.rmtree(final, ignore_errors=True)  # a leftover of a rolled-back id
+        final.parent.mkdir(parents=True, exist_ok=True)
+        incoming.rename(final)
+        registration.upload_path = str(final / stored_name)
+        registration.save(update_fields=["upload_path"])
+        _enqueue_on_commit(registration.pk)
+    return registration, True
+
+
+# --- re-run, cancel, delete ----------------------------------------------------------------------------------
+
+def _locked(registration: Registration, user) -> Registration:
+    row = Registration.objects.select_for_update().select_related("account").filter(pk=registration.pk).first()
+    if row is None or not Membership.objects.filter(account_id=row.account_id, user=user).exists():
+        raise RegistrationError("not_found", _("No such registration."))
+    return row
+
+
+def registration_rerun(*, registration: Registration, user, token: str | None = None) -> Registration:
+    """Inspects again (rules may have changed, a token may now be given). A
+    job still running is left alone: re-running it is a no-op."""
+    with transaction.atomic():
+        row = _locked(registration, user)
+        if token:
+            if not _TOKEN.match(token.strip()):
+                raise RegistrationError("invalid_token", _("The access token has characters a Hub token never has."),
+                                        field="token")
+            row.token_encrypted = token_encrypt(token.strip())
+        if row.status in ACTIVE_STATUSES:
+            if token:
+                row.save(update_fields=["token_encrypted", "updated_at"])
+            return row
+        _reset(row)
+        row.save()
+        _enqueue_on_commit(row.pk)
+    return row
+
+
+def _reset(row: Registration) -> None:
+    row.status = Status.QUEUED
+    row.progress_step, row.progress_done, row.progress_total = "", 0, 0
+    row.bytes_done = row.bytes_total = 0
+    row.error_code = row.error_message = ""
+    row.report = None
+    row.reused_from = None
+    row.resolved_commit = ""
+    row.attempts = 0
+    row.enqueued_at = row.lease_expires_at = row.not_before = None
+    row.started_at = row.finished_at = None
+    row.cancel_requested = False
+    row.claim = row.worker = ""
+
+
+def registration_cancel(*, registration: Registration, user) -> Registration:
+    """Stops a queued or running job: it ends `failed` with code `cancelled`
+    at once. A running worker finds its claim gone at its next heartbeat or
+    progress write and stops. A finished job is left as it is."""
+    with transaction.atomic():
+        row = _locked(registration, user)
+        if row.status in ACTIVE_STATUSES:
+            row.status = Status.FAILED
+            row.error_code = "cancelled"
+            row.error_message = _("Cancelled by %(user)s.") % {"user": getattr(user, "username", "") or "-"}
+            row.cancel_requested = True
+            row.claim = ""
+            row.lease_expires_at = None
+            row.finished_at = timezone.now()
+            row.save()
+    return row
+
+
+def registration_delete(*, registration: Registration, user) -> None:
+    """Deletes the registration, its stored upload and its Hub token."""
+    with transaction.atomic():
+        row = _locked(registration, user)
+        folder = upload_dir(row)
+        row.delete()
+        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def registration_forget_token(*, registration: Registration, user) -> Registration:
+    """Deletes the stored Hub token at the user's request."""
+    with transaction.atomic():
+        row = _locked(registration, user)
+        if row.token_encrypted:
+            row.token_encrypted = ""
+            row.save(update_fields=["token_encrypted", "updated_at"])
+    return row
