@@ -49,3 +49,20 @@ def browser_type_launch_args():
         "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"],
     }
+
+
+@pytest.fixture
+def hub_server(monkeypatch, tmp_path):
+    """A local Hugging Face Hub (tests/hubserver.py) that `huggingface_hub`
+    and cfm reach through HF_ENDPOINT, for this test and its subprocesses.
+    Publish folders with `hub_server.add_repo("org/name", folder)`."""
+    from hubserver import HubServer
+
+    server = HubServer().start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no stored token, no shared cache
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    yield server
+    server.stop()
