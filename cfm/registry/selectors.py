@@ -2,7 +2,8 @@
 registration is None, exactly as one that does not exist (views answer 404)."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, JSONField, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 
 from cfm.accounts.models import Account
 from cfm.accounts.selectors import accounts_for
@@ -16,8 +17,12 @@ def registrations_for(*, user, account: Account | None = None) -> QuerySet[Regis
     qs = Registration.objects.filter(account__in=accounts_for(user=user)).select_related("account")
     if account is not None:
         qs = qs.filter(account=account)
-    # The report JSON can be large: lists never need it.
-    return qs.defer("report", "token_encrypted").order_by("-created_at", "-id")
+    # The report JSON can be large and the token is a secret: lists load neither.
+    return (qs.defer("report", "token_encrypted")
+            .annotate(has_token=ExpressionWrapper(~Q(token_encrypted=""), output_field=BooleanField()),
+                      # the report's verdict without loading the report: True, False or None
+                      report_deployable=KeyTransform("deployable", "report", output_field=JSONField()))
+            .order_by("-created_at", "-id"))
 
 
 def registration_get(*, user, pk) -> Registration | None:
