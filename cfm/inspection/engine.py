@@ -532,7 +532,8 @@ class _Inspection:
         params16 = serving // 2
         params = {"params": _human(params16), "params_16bit": params16, "serving_gb": round(serving / 1e9, 1),
                   "model_type": r.model_type}
-        fit = next((c for c in confs if params16 <= rules.CONFIGURATIONS[c].max_parameters), None)
+        # Compare bytes, not floor(bytes / 2): an odd serving size is half a parameter over an inclusive bound.
+        fit = next((c for c in confs if serving <= 2 * rules.CONFIGURATIONS[c].max_parameters), None)
         if fit:
             r.configuration = fit
             label = rules.CONFIGURATIONS[fit].label
