@@ -79,6 +79,7 @@ class ListFilter(Schema):
 
 def registration_json(request, r: Registration) -> dict[str, Any]:
     done = r.status == Status.DONE
+    report_url = reverse("api:registration_report", kwargs={"registration_id": r.pk})
     return {
         "id": r.pk,
         "account": r.account_id,
@@ -90,7 +91,7 @@ def registration_json(request, r: Registration) -> dict[str, Any]:
         "progress": {"step": r.progress_step, "done": r.progress_done, "total": r.progress_total,
                      "bytes_done": r.bytes_done, "bytes_total": r.bytes_total},
         "error": {"code": r.error_code, "message": r.error_message} if r.status == Status.FAILED else None,
-        "report_url": request.build_absolute_uri(reverse("api:registration_report", kwargs={"registration_id": r.pk})) if done else None,
+        "report_url": request.build_absolute_uri(report_url) if done else None,
         "has_token": _has_token(r),
         "attempts": r.attempts,
         "created_at": iso(r.created_at),

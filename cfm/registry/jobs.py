@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from cfm.catalog import RULES_VERSION
 from cfm.inspection import InspectOptions, SourceError, inspect_source
-from cfm.inspection.sources import Source, SnapshotSource, open_archive, open_source
+from cfm.inspection.sources import SnapshotSource, Source, open_archive, open_source
 
 from .limits import inspect_limits
 from .models import ACTIVE_STATUSES, Registration, SourceKind, Status

@@ -374,9 +374,22 @@ def registration_rerun(*, registration: Registration, user, token: str | None = 
             if token:
                 row.save(update_fields=["token_encrypted", "updated_at"])
             return row
-        _reset(row)
-        row.save()
-        _enqueue_on_commit(row.pk)
+        return _requeue(row)
+
+
+def registration_requeue(*, registration: Registration) -> Registration:
+    """Operators (admin): inspect again, whatever the account."""
+    with transaction.atomic():
+        row = Registration.objects.select_for_update().get(pk=registration.pk)
+        if row.status in ACTIVE_STATUSES:
+            return row
+        return _requeue(row)
+
+
+def _requeue(row: Registration) -> Registration:
+    _reset(row)
+    row.save()
+    _enqueue_on_commit(row.pk)
     return row
 
 
