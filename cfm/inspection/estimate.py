@@ -12,7 +12,9 @@ from cfm.catalog import DEFAULT_TIED_EMBEDDINGS, LEARNED_POSITIONS, UNGATED_MLP,
 def _first_int(cfg: dict, *keys: str) -> int | None:
     for key in keys:
         value = cfg.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        # A hostile config may hold a 4,000-digit "size": past 2**63 it is no size at all (and
+        # products of such numbers could not be printed or turned into floats).
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
             return value
     return None
 
@@ -60,7 +62,8 @@ def estimate_parameters(cfg: dict[str, Any]) -> int | None:
     head_dim = _first_int(cfg, "head_dim", "kv_channels") or hidden // heads
     if model_type == "mpt":
         ratio = cfg.get("expansion_ratio", 4)
-        ff = int(hidden * ratio) if isinstance(ratio, (int, float)) else 4 * hidden
+        ok = isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and 0 < ratio < 1e6  # NaN fails too
+        ff = int(hidden * ratio) if ok else 4 * hidden
     else:
         ff = _first_int(cfg, "intermediate_size", "n_inner", "ffn_hidden_size", "ffn_dim") or 4 * hidden
     if model_type == "qwen":  # Qwen v1 states the sum of both MLP halves
