@@ -28,6 +28,41 @@ def home(request):
     })
 
 
+def _registrations_context(request) -> dict:
+    from django.db.models import BooleanField, ExpressionWrapper, Q
+    from django.db.models.fields.json import KT
+
+    from cfm.registry.selectors import registrations_for
+
+    # The list defers the report JSON: read the two facts it shows in SQL,
+    # not one query per row.
+    regs = list(registrations_for(user=request.user).annotate(
+        ok=ExpressionWrapper(Q(report__deployable=True), output_field=BooleanField()),
+        conf=KT("report__configuration"))[:200])
+    return {"registrations": regs, "any_active": any(r.is_active for r in regs)}
+
+
 @login_required
 def dashboard(request):
-    return render(request, "web/dashboard.html", {})
+    from cfm.accounts.models import Membership
+
+    memberships = (Membership.objects.filter(user=request.user).select_related("account")
+                   .prefetch_related("account__spaces").order_by("account__name"))
+    ctx = _registrations_context(request)
+    counts: dict[int, dict[str, int]] = {}
+    for r in ctx["registrations"]:
+        c = counts.setdefault(r.account_id, {"total": 0, "deployable": 0, "active": 0})
+        c["total"] += 1
+        c["deployable"] += int(r.status == "done" and bool(r.ok))
+        c["active"] += int(r.is_active)
+    accounts = [{"account": m.account, "role": m.role, "spaces": list(m.account.spaces.all()),
+                 "counts": counts.get(m.account_id, {"total": 0, "deployable": 0, "active": 0})}
+                for m in memberships]
+    ctx.update(accounts=accounts, may_register=any(a["account"].may_use_custom_models for a in accounts))
+    return render(request, "web/dashboard.html", ctx)
+
+
+@login_required
+def dashboard_registrations(request):
+    """The polled list: carries its own hx-trigger only while a job is active."""
+    return render(request, "web/_registrations.html", _registrations_context(request))

@@ -1,0 +1,220 @@
+"""Registration pages: register (three ways in), the registration's page with
+its live progress and report, the report JSON, and the re-run / cancel /
+delete actions. Every view reads through registry.selectors, so another
+account's registration is a 404, exactly like one that does not exist."""
+from __future__ import annotations
+
+import json
+import re
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+from django.views.decorators.http import require_POST
+
+from cfm.accounts.selectors import accounts_for
+from cfm.registry import selectors, services
+from cfm.registry.models import SourceKind
+
+from .forms import ArchiveForm, FolderForm, HubForm, plan_refusal
+from .limits import inspect_limits
+
+KINDS = ("hub", "folder", "archive")
+
+
+def _pick_account(request, accounts):
+    wanted = request.POST.get("account") or request.GET.get("account")
+    if wanted:
+        for a in accounts:
+            if str(a.pk) == str(wanted):
+                return a
+        return None  # another account's id: nothing to pick (404 below)
+    return next((a for a in accounts if a.may_use_custom_models), accounts[0] if accounts else None)
+
+
+def _error_text(exc) -> str:
+    # The service's message is already in the request's language (gettext).
+    return str(getattr(exc, "message", "") or exc)
+
+
+def _duplicate_notice(registration) -> dict:
+    return {"url": reverse("registration", args=[registration.pk]), "name": str(registration)}
+
+
+@login_required
+def register(request):
+    accounts = list(accounts_for(user=request.user))
+    account = _pick_account(request, accounts)
+    if accounts and account is None:
+        raise Http404
+    kind = request.POST.get("kind") or request.GET.get("via") or "hub"
+    kind = kind if kind in KINDS else "hub"
+    wants_json = request.headers.get("x-requested-with") == "fetch"
+    hub_form = HubForm(request.POST if kind == "hub" and request.method == "POST" else None, prefix="hub")
+    archive_form = ArchiveForm(request.POST if kind == "archive" and request.method == "POST" else None,
+                               request.FILES if kind == "archive" and request.method == "POST" else None,
+                               prefix="archive")
+    duplicate = None
+    status = 200
+
+    if request.method == "POST":
+        if account is None or not account.may_use_custom_models:
+            if wants_json:
+                return JsonResponse({"errors": {"__all__": [plan_refusal()]}}, status=403)
+            messages.error(request, plan_refusal())
+            status = 403
+        else:
+            form = {"hub": hub_form, "archive": archive_form}.get(kind)
+            if kind == "folder":
+                form = FolderForm(request.POST, files=request.FILES)
+            if form.is_valid():
+                kwargs = {"account": account, "user": request.user}
+                if kind == "hub":
+                    kwargs.update(source_kind=SourceKind.HUB, source=form.cleaned_data["source"],
+                                  revision=form.cleaned_data["revision"], token=form.cleaned_data["token"] or None)
+                elif kind == "archive":
+                    upload = form.cleaned_data["archive"]
+                    kwargs.update(source_kind=SourceKind.ARCHIVE, source=upload.name[:300], archive=upload)
+                else:
+                    kwargs.update(source_kind=SourceKind.FOLDER, source=form.cleaned_data["folder"],
+                                  folder_files=form.folder_files, folder_sizes=form.folder_sizes)
+                try:
+                    registration, created = services.registration_create(**kwargs)
+                except services.RegistrationError as exc:
+                    form.add_error(getattr(exc, "field", None) if getattr(exc, "field", None) in form.fields
+                                   else None, _error_text(exc))
+                    status = 403 if exc.code == "plan_not_allowed" else 400
+                else:
+                    if created:
+                        url = reverse("registration", args=[registration.pk])
+                        if wants_json:
+                            return JsonResponse({"url": url, "id": registration.pk}, status=201)
+                        return redirect(url)
+                    duplicate = _duplicate_notice(registration)
+                    if wants_json:
+                        return JsonResponse({"duplicate": duplicate, "errors": {"__all__": [
+                            _("This model is already registered in this account.")]}}, status=409)
+            else:
+                status = 400
+            if wants_json and status >= 400:
+                return JsonResponse({"errors": {k: [str(m) for m in v] for k, v in form.errors.items()}},
+                                    status=status)
+
+    limits = inspect_limits()
+    return render(request, "registry/register.html", {
+        "accounts": accounts, "account": account, "kind": kind,
+        "allowed": bool(account and account.may_use_custom_models),
+        "plan_refusal": plan_refusal(),
+        "hub_form": hub_form, "archive_form": archive_form, "duplicate": duplicate,
+        "max_header_bytes": limits.max_header_bytes, "max_small_bytes": limits.max_small_file_bytes,
+        "max_upload_bytes": settings.CFM_UPLOAD_MAX_BYTES, "max_files": limits.archive_max_files,
+    }, status=status)
+
+
+def _get_or_404(request, pk):
+    registration = selectors.registration_get(user=request.user, pk=pk)
+    if registration is None:
+        raise Http404
+    return registration
+
+
+STEPS = ("listing_files", "reading_config", "reading_headers", "checking")
+
+#: A failed job's error code -> (what happened, what to do), in the reader's language.
+JOB_ERRORS = {
+    "repo_not_found": (_l("The Hub has no repository of that name."),
+                       _l("Check the organisation and the name (they are case-sensitive), then register again.")),
+    "revision_not_found": (_l("The repository has no such branch, tag or commit."),
+                           _l("Check the revision, or leave it empty for the default branch.")),
+    "access_denied": (_l("The Hub refused access: the repository is gated or private."),
+                      _l("Accept the model's licence on the Hub and register again with an access token that can "
+                         "read it.")),
+    "hub_unavailable": (_l("The Hub could not be reached."),
+                        _l("This is usually temporary: re-run the inspection in a few minutes.")),
+    "source_unreadable": (_l("The model's files could not be read."),
+                          _l("Check that the archive or folder is complete and not corrupt, then register it again.")),
+    "too_large": (_l("The source is larger than this server inspects."),
+                  _l("Register the folder instead of an archive: only its headers are sent.")),
+    "timeout": (_l("The inspection took too long and was stopped."),
+                _l("Re-run it; if it happens again, the source may be very slow to answer.")),
+    "cancelled": (_l("The inspection was cancelled."), _l("Re-run it when you are ready.")),
+}
+
+
+def _steps(registration) -> list[tuple[str, str]]:
+    if registration.status == "queued":
+        return [(k, "todo") for k in STEPS]
+    current = STEPS.index(registration.progress_step) if registration.progress_step in STEPS else 0
+    return [(k, "done" if i < current else "now" if i == current else "todo") for i, k in enumerate(STEPS)]
+
+
+def _detail_context(registration) -> dict:
+    report = registration.report or None
+    counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
+    for c in (report or {}).get("checks", []):
+        counts[c.get("status", "skip")] = counts.get(c.get("status", "skip"), 0) + 1
+    error_text, error_help = JOB_ERRORS.get(registration.error_code, (registration.error_message, None))
+    return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
+            "error_text": error_text or _("The inspection failed."), "error_help": error_help}
+
+
+@login_required
+def registration_detail(request, pk: int):
+    registration = _get_or_404(request, pk)
+    return render(request, "registry/detail.html", _detail_context(registration))
+
+
+@login_required
+def registration_live(request, pk: int):
+    """The polled fragment: progress while the job runs; once it has ended,
+    the report (or the error) without the polling trigger, so polling stops."""
+    registration = _get_or_404(request, pk)
+    return render(request, "registry/_live.html", _detail_context(registration))
+
+
+@login_required
+def registration_report_json(request, pk: int):
+    registration = _get_or_404(request, pk)
+    if not registration.report:
+        raise Http404
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", str(registration))[:80].strip("-") or "model"
+    response = HttpResponse(json.dumps(registration.report, indent=2, ensure_ascii=False),
+                            content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="cfm-report-{registration.pk}-{name}.json"'
+    return response
+
+
+def _action(request, pk: int, service, done_message: str, *, to_list: bool = False):
+    registration = _get_or_404(request, pk)
+    try:
+        service(registration=registration, user=request.user)
+    except services.RegistrationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("registration", pk=pk)
+    messages.success(request, done_message)
+    if to_list:
+        return redirect("dashboard")
+    return redirect("registration", pk=pk)
+
+
+@login_required
+@require_POST
+def registration_rerun(request, pk: int):
+    return _action(request, pk, services.registration_rerun, _("Inspection queued again."))
+
+
+@login_required
+@require_POST
+def registration_cancel(request, pk: int):
+    return _action(request, pk, services.registration_cancel, _("Cancellation requested."))
+
+
+@login_required
+@require_POST
+def registration_delete(request, pk: int):
+    return _action(request, pk, services.registration_delete, _("Registration deleted."), to_list=True)

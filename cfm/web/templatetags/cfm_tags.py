@@ -1,0 +1,287 @@
+"""Filters for the report pages.
+
+A check in the stored report carries `message_key` and `params`: the page
+translates the template through gettext (the catalogue holds the
+`gettext_noop` strings of cfm.inspection.messages) and only then fills in
+the parameters, so the same report reads in English or Japanese.
+"""
+from __future__ import annotations
+
+from django import template
+from django.utils.translation import gettext, ngettext
+
+from cfm import catalog
+from cfm.inspection.messages import HEADER_REASONS, MESSAGES, render
+
+register = template.Library()
+
+_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+
+
+@register.filter
+def filesize(value) -> str:
+    """Decimal units, as the platform's guide and the Hub show sizes."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    unit = 0
+    while abs(n) >= 1000 and unit < len(_UNITS) - 1:
+        n /= 1000
+        unit += 1
+    if unit == 0:
+        return f"{int(n)} B"
+    return f"{n:.1f} {_UNITS[unit]}" if n < 100 else f"{n:.0f} {_UNITS[unit]}"
+
+
+@register.filter
+def bignum(value) -> str:
+    """8030261248 -> 8.03B; small numbers with separators."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return "–"
+    for div, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suffix}"
+    return f"{n:,}"
+
+
+def _param_phrases():
+    # English values the engine puts into params (configuration labels, the
+    # reasons a size cannot be computed): marked so that they are translated.
+    from django.utils.translation import gettext_noop as N
+    return (N("Small"), N("Medium"), N("Large"), N("Extra large"), N("config.json is missing or invalid"),
+            N("the architecture is not supported"), N("a safetensors header is malformed"),
+            N("there are no safetensors headers and config.json lacks the sizes to estimate from"))
+
+
+def _translated_params(key: str, params: dict) -> dict:
+    out = dict(params or {})
+    # A malformed header's reason is itself a keyed sentence.
+    reason_key = out.get("reason_key")
+    if reason_key in HEADER_REASONS:
+        out["reason"] = render(gettext(HEADER_REASONS[reason_key]), out.get("reason_params") or {})
+    elif isinstance(out.get("reason"), str):
+        out["reason"] = gettext(out["reason"])
+    if isinstance(out.get("configuration"), str):
+        out["configuration"] = gettext(out["configuration"])
+    if key == "size.ts_assumed":
+        small = [r.users["small"] for r in catalog.TS_SIZING_ROWS]
+        out["assumption"] = gettext(
+            "one user at a time and any payload in the guide's table (Small serves %(low)s to %(high)s "
+            "concurrent users)") % {"low": min(small), "high": max(small)}
+    return out
+
+
+def _check_text(check: dict, index: int) -> str | None:
+    key = check.get("message_key")
+    if key in MESSAGES:
+        tmpl = MESSAGES[key][index]
+        if tmpl is None:
+            return None
+        return render(gettext(tmpl), _translated_params(key, check.get("params") or {}))
+    # A report from before keys existed: its English text as stored.
+    return check.get("message" if index == 0 else "remedy")
+
+
+@register.filter
+def check_message(check: dict) -> str:
+    return _check_text(check, 0) or ""
+
+
+@register.filter
+def check_remedy(check: dict) -> str | None:
+    if check.get("status") in ("pass", "skip"):
+        return None
+    return _check_text(check, 1)
+
+
+def _labels():
+    # Marked here so makemessages finds them; translated per request below.
+    from django.utils.translation import gettext_noop as N
+    return {
+        "config_present": N("config.json present"), "config_valid": N("config.json valid"),
+        "architecture": N("Architecture"), "trust_remote_code": N("Custom code"),
+        "weights_format": N("Weights format"), "safetensors_header": N("Safetensors headers"),
+        "safetensors_index": N("Safetensors index"), "safetensors_metadata": N("Safetensors metadata"),
+        "dtypes": N("Tensor dtypes"), "tokenizer": N("Tokenizer"), "quantization": N("Quantization"),
+        "tsfm_config": N("tsfm_config.json"), "size": N("Size"), "software_spec": N("Software specification"),
+        "known_issues": N("Known issues"),
+    }
+
+
+@register.filter
+def check_label(check_id: str) -> str:
+    return gettext(_labels().get(check_id, check_id))
+
+
+def _status_words():
+    from django.utils.translation import gettext_noop as N
+    return {"pass": N("Pass"), "warn": N("Warning"), "fail": N("Fail"), "skip": N("Skipped")}
+
+
+@register.filter
+def status_label(status: str) -> str:
+    return gettext(_status_words().get(status, status))
+
+
+def _steps():
+    from django.utils.translation import gettext_noop as N
+    return {
+        "": N("Waiting for a worker"),
+        "queued": N("Waiting for a worker"),
+        "fetching": N("Fetching files"),
+        "listing_files": N("Listing files"),
+        "reading_config": N("Reading config.json"),
+        "reading_headers": N("Reading safetensors headers"),
+        "checking": N("Checking the platform's rules"),
+        "starting": N("Starting"),
+        "retrying": N("Waiting to retry"),
+        "requeued": N("Queued again"),
+        "reused": N("Reused the report of the same commit"),
+        "done": N("Done"),
+    }
+
+
+@register.filter
+def step_label(step: str) -> str:
+    return gettext(_steps().get(step or "", step))
+
+
+def _preparation():
+    from django.utils.translation import gettext_noop as N
+    return {
+        "convert_weights_to_safetensors": (N("Convert the weights to safetensors"),
+                                           N("The PyTorch weights are rewritten as model.safetensors (16-bit).")),
+        "generate_tokenizer_json": (N("Generate tokenizer.json"),
+                                    N("The fast tokenizer file is built from the slow-tokenizer files.")),
+        "add_tsfm_config": (N("Add tsfm_config.json"),
+                            N("Written from config.json's context and prediction lengths.")),
+        "fix_safetensors_metadata": (N("Fix the safetensors metadata"),
+                                     N('Only the header is rewritten, with {"format": "pt"}.')),
+        "fix_rope_scaling": (N("Rewrite rope_scaling"),
+                             N("The two-field form older runtimes accept; behaviour changes past the original "
+                               "context length.")),
+    }
+
+
+@register.filter
+def preparation_title(step: str) -> str:
+    return gettext(_preparation().get(step, (step, ""))[0])
+
+
+@register.filter
+def preparation_detail(step: str) -> str:
+    return gettext(_preparation().get(step, (step, ""))[1])
+
+
+def _limitations():
+    from django.utils.translation import gettext_noop as N
+    return {
+        "no_tuning": N("A custom foundation model cannot be tuned on the platform."),
+        "no_prompt_governance": N("Prompt templates of a custom foundation model cannot be evaluated or tracked "
+                                  "with watsonx.governance."),
+    }
+
+
+@register.filter
+def limitation_text(key: str) -> str:
+    return gettext(_limitations().get(key, key))
+
+
+@register.filter
+def configuration_label(key) -> str:
+    if not key:
+        return gettext("none fits")
+    conf = catalog.CONFIGURATIONS.get(key)
+    return gettext(conf.label) if conf else str(key)
+
+
+@register.filter
+def spec_short(spec: str) -> str:
+    short = catalog.SOFTWARE_SPECS.get(spec)
+    return f"{short[0]} ({short[1]})" if short else spec
+
+
+@register.simple_tag
+def files_label(n) -> str:
+    n = int(n or 0)
+    return ngettext("%(n)d file", "%(n)d files", n) % {"n": n}
+
+
+@register.filter
+def percent(done, total) -> int:
+    try:
+        done, total = int(done), int(total)
+    except (TypeError, ValueError):
+        return 0
+    if total <= 0:
+        return 0
+    return max(0, min(100, round(100 * done / total)))
+
+
+@register.filter
+def dtype_bars(report: dict) -> list[dict]:
+    """Rows for the dtype bar chart: tensors per dtype, widths in percent
+    of the largest (the chart is plain HTML/CSS: no chart library)."""
+    dtypes = (report or {}).get("dtypes") or {}
+    if not dtypes:
+        return []
+    top = max(dtypes.values()) or 1
+    total = sum(dtypes.values()) or 1
+    rows = sorted(dtypes.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [{"dtype": k, "count": v, "width": max(1, round(100 * v / top)), "share": round(100 * v / total)}
+            for k, v in rows]
+
+
+@register.filter
+def get_item(mapping, key):
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.filter
+def configuration_short(key) -> str:
+    conf = catalog.CONFIGURATIONS.get(key or "")
+    return conf.short if conf else ""
+
+
+@register.filter
+def limitations(report: dict) -> list[str]:
+    return list((report or {}).get("limitations") or catalog.LIMITATIONS)
+
+
+@register.filter
+def recommendation_reason(report: dict) -> str:
+    """Why this configuration and this specification, in the reader's language."""
+    report = report or {}
+    parts = []
+    conf = report.get("configuration")
+    serving = report.get("serving_bytes")
+    if conf and report.get("family") == "time_series":
+        size = next((c for c in report.get("checks", []) if c.get("id") == "size"), None)
+        if size:
+            parts.append(check_message(size))
+    elif conf:
+        label = configuration_label(conf)
+        if serving:
+            parts.append(gettext("%(conf)s is the smallest configuration that holds %(size)s of 16-bit weights.")
+                         % {"conf": label, "size": filesize(serving)})
+        else:
+            parts.append(gettext("%(conf)s is the smallest configuration for the estimated parameter count.")
+                         % {"conf": label})
+        if report.get("tensor_parallel") is False:
+            parts.append(gettext("This architecture has no tensor parallelism, so only Small is offered."))
+    spec = report.get("recommended_software_spec")
+    if spec == catalog.SPEC_VLLM:
+        parts.append(gettext("The vLLM-based specification serves this architecture and is the faster runtime."))
+    elif spec == catalog.SPEC_TGI:
+        parts.append(gettext("Only the TGI-based specification serves this architecture."))
+    elif spec == catalog.SPEC_TSFM:
+        parts.append(gettext("Time-series models run on the time-series runtime."))
+    if not parts:
+        return gettext("No configuration or specification fits: see the failed checks.")
+    return " ".join(parts)
