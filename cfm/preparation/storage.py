@@ -1,0 +1,146 @@
+"""Where a prepared model folder goes: a local media folder by default, or
+an S3-compatible bucket (what the platform reads models from).
+
+Layout: `<prefix>/<key>/` holds the model folder exactly as the platform
+expects it (config.json, *.safetensors, tokenizer.json, ... at its root),
+plus `SHA256SUMS` (`sha256sum -c` format, one line per file), written last.
+
+Atomicity: locally, the folder is renamed into place in one step, so a
+reader never sees half a folder; in a bucket (no rename there), the
+manifest is uploaded last and is the mark of a complete folder, and a
+failed upload deletes what it wrote.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PrepareError
+
+MANIFEST_NAME = "SHA256SUMS"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folder_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p.name != MANIFEST_NAME)
+
+
+def write_manifest(folder: Path) -> dict[str, dict]:
+    """sha256 and size of every file; writes SHA256SUMS into the folder."""
+    manifest = {name: {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size}
+                for name in folder_files(folder)}
+    lines = "".join(f"{v['sha256']}  {k}\n" for k, v in manifest.items())
+    (folder / MANIFEST_NAME).write_text(lines, encoding="utf-8")
+    return manifest
+
+
+def verify_manifest(folder: Path) -> list[str]:
+    """Names whose bytes do not match SHA256SUMS (empty when all match)."""
+    bad = []
+    for line in (folder / MANIFEST_NAME).read_text(encoding="utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        path = folder / name
+        if not path.is_file() or sha256_file(path) != digest:
+            bad.append(name)
+    return bad
+
+
+@dataclass
+class Stored:
+    backend: str  # "local" or "s3"
+    location: str  # absolute folder path, or s3://bucket/key/
+    bucket: str = ""
+    key: str = ""
+
+
+class LocalStorage:
+    name = "local"
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def store(self, folder: Path, key: str) -> Stored:
+        final = self.root / key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.with_name(f".{final.name}.incoming")
+        if staging.exists():
+            shutil.rmtree(staging)
+        try:
+            try:
+                os.rename(folder, staging)  # same filesystem: no copy
+            except OSError:
+                shutil.copytree(folder, staging)
+            if final.exists():
+                shutil.rmtree(final)  # a re-run replaces its own earlier result
+            os.rename(staging, final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise PrepareError("storage_failed", f"cannot store the prepared folder: {exc.strerror or exc}") from None
+        return Stored("local", str(final.resolve()))
+
+    def delete(self, stored: Stored) -> None:
+        shutil.rmtree(stored.location, ignore_errors=True)
+
+
+class S3Storage:
+    name = "s3"
+
+    def __init__(self, *, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str,
+                 prefix: str = ""):
+        self.endpoint, self.bucket, self.region = endpoint, bucket, region
+        self.access_key, self.secret_key = access_key, secret_key
+        self.prefix = prefix.strip("/")
+
+    def client(self):
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise PrepareError("missing_extras", "boto3 is needed for S3 storage: pip install 'cfm[convert]'") from None
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint or None, region_name=self.region or None,
+            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120))
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}".strip("/") if self.prefix else key.strip("/")
+
+    def store(self, folder: Path, key: str) -> Stored:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        base = self._key(key)
+        client = self.client()
+        written: list[str] = []
+        try:
+            names = folder_files(folder)
+            for name in [*names, MANIFEST_NAME]:  # the manifest last: it marks a complete folder
+                object_key = f"{base}/{name}"
+                client.upload_file(str(folder / name), self.bucket, object_key)
+                written.append(object_key)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            for object_key in written:
+                try:
+                    client.delete_object(Bucket=self.bucket, Key=object_key)
+                except (BotoCoreError, ClientError):
+                    pass
+            raise PrepareError("storage_failed", f"uploading to bucket {self.bucket} failed: {exc}") from None
+        shutil.rmtree(folder, ignore_errors=True)
+        return Stored("s3", f"s3://{self.bucket}/{base}/", bucket=self.bucket, key=base + "/")
+
+    def delete(self, stored: Stored) -> None:
+        client = self.client()
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=stored.key):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=self.bucket, Key=obj["Key"])
