@@ -22,10 +22,10 @@ Served:
   or 403 GatedRepo for a gated repo's files without its token.
 - Never Xet: no X-Xet-* header, no xet-auth link.
 
-Knobs: `latency` (seconds slept before each answer), `fail_next(n, kind)`
+Knobs: `latency` (seconds slept before each answer), `ignore_range`, `fail_next(n, kind)`
 (the next n requests answer 503/429/500 or a connection reset), `fail_always`.
-Counters: `requests`, `bytes_sent` (body bytes), `log` (one entry per
-request) and `served` (every byte range of file content sent).
+Counters: `requests`, `bytes_sent` (body bytes written), `log` (one entry
+per request) and `served` (every byte range of file content written).
 """
 from __future__ import annotations
 
@@ -100,6 +100,7 @@ class HubServer:
     def __init__(self, *, latency: float = 0.0, lfs_redirect: bool = True):
         self.latency = latency
         self.lfs_redirect = lfs_redirect
+        self.ignore_range = False  # answer 200 with the whole file, as a proxy that drops Range does
         self.repos: dict[str, Repo] = {}
         self._lock = threading.Lock()
         self._failures: list[tuple[str | int, int | None]] = []
@@ -170,7 +171,8 @@ class HubServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-hub", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-hub", daemon=True)
         self._thread.start()
         return self
 
@@ -235,10 +237,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         nbytes = 0
-        if not head and body:
-            self.wfile.write(body)
-            nbytes = len(body)
-        hub._record(entry, nbytes, served if not head else None)
+        try:
+            if head:
+                pass
+            elif isinstance(body, bytes):
+                self.wfile.write(body)
+                nbytes = len(body)
+            else:  # (file, start, end): streamed, so a client that stops reading stops the sending
+                full, start, end = body
+                with open(full, "rb") as fh:
+                    fh.seek(start)
+                    while nbytes < end - start:
+                        chunk = fh.read(min(65536, end - start - nbytes))
+                        if not chunk:
+                            break
+                        self.wfile.write(chunk)
+                        nbytes += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            if served and not head:
+                served = (served[0], served[1], served[2], served[2] + nbytes)
+            hub._record(entry, nbytes, served if not head else None)
 
     def _reset(self) -> None:
         # SO_LINGER 0: close() sends a RST, as a dropped connection does.
@@ -359,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
         start, end = 0, f.size  # end exclusive
         status = 200
         rng = self.headers.get("Range")
-        if rng:
+        if rng and not self.server_hub.ignore_range:
             parsed = _parse_range(rng, f.size)
             if parsed is None:
                 raise _Answer(416, None, "Range Not Satisfiable", {"Content-Range": f"bytes */{f.size}"})
@@ -367,12 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
             status = 206
             meta["Content-Range"] = f"bytes {start}-{end - 1}/{f.size}"
         headers = {**meta, "Content-Type": "application/octet-stream", "Content-Length": str(end - start)}
-        body = b""
-        if not head and end > start:
-            with open(f.full, "rb") as fh:
-                fh.seek(start)
-                body = fh.read(end - start)
-        return status, headers, body, (repo.repo_id, f.path, start, end)
+        return status, headers, (f.full, start, end), (repo.repo_id, f.path, start, end)
 
 
 def _parse_range(value: str, size: int) -> tuple[int, int] | None:

@@ -23,6 +23,7 @@ sent per request and never appears in a message or a log.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -70,6 +71,12 @@ _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _REVISION_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 
 T = TypeVar("T")
+
+# httpx logs every request at INFO: an inspection's 60 Range reads would flood a
+# worker's log and the command's stderr (whose contract is one line on failure).
+# An explicit level set by the deployment's logging config wins.
+if logging.getLogger("httpx2").level == logging.NOTSET:
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 def endpoint() -> str:
@@ -198,14 +205,16 @@ class HubSource(Source):
                     return b""
                 skip = span[0] if span and resp.status_code != 206 else 0  # 200: Range ignored
                 data = bytearray()
+                received = 0
                 for chunk in resp.iter_bytes():
+                    received += len(chunk)
                     if skip:
                         cut = min(skip, len(chunk))
                         chunk, skip = chunk[cut:], skip - cut
                     data += chunk
                     if len(data) >= cap:
-                        break
-                self._count(len(data))
+                        break  # closing the stream drops the connection: the rest is never pulled
+                self._count(received)
                 return bytes(data[:cap])
 
         return _with_retries(once, repo=self.repo_id, what=f"{path} of {self.repo_id}", endpoint=self.endpoint,
@@ -239,8 +248,9 @@ def _with_retries(fn: Callable[[], T], *, repo: str, what: str, endpoint: str, a
             raise SourceError("hub_unavailable", "HF_HUB_OFFLINE is set: the Hub cannot be reached") from None
         except (httpx2.TransportError, httpx2.TooManyRedirects) as exc:
             if last or isinstance(exc, httpx2.TooManyRedirects):
-                raise SourceError("hub_unavailable", f"cannot reach the Hub at {endpoint} while reading {what}: "
-                                  f"{type(exc).__name__}") from None
+                reason = str(exc).strip() or type(exc).__name__  # httpx messages carry no headers, no token
+                raise SourceError("hub_unavailable", f"cannot reach the Hub at {endpoint} while reading {what} "
+                                  f"({attempt} attempts): {reason}") from None
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             if status not in _TRANSIENT_STATUS:
