@@ -1,0 +1,138 @@
+"""Sign-up, log in, the settings page's API tokens, the dashboard and the
+report filters."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import translation
+from django.utils.html import escape
+
+from cfm.accounts.models import Account, ApiToken, Membership, Role
+from cfm.accounts.tokens import token_user
+from cfm.registry.models import Registration, SourceKind, Status
+from cfm.web.templatetags import cfm_tags
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "a-long-enough-pass-phrase"
+
+
+@pytest.fixture(autouse=True)
+def fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _member(username: str, plan: str = "standard"):
+    user = get_user_model().objects.create_user(username, password=PASSWORD)
+    account = Account.objects.create(name=f"{username}'s team", plan=plan)
+    Membership.objects.create(account=account, user=user, role=Role.OWNER)
+    return user, account
+
+
+def test_signup_creates_the_user_and_an_account_they_own_on_the_chosen_plan(client):
+    r = client.post(reverse("signup"), {"username": "dana", "email": "", "password1": PASSWORD,
+                                        "password2": PASSWORD, "create_account": "on", "account_name": "Dana Labs",
+                                        "plan": "essentials"})
+    assert r.status_code == 302 and r["Location"] == reverse("dashboard")
+    m = Membership.objects.get(user__username="dana")
+    assert (m.role, m.account.name, m.account.plan) == (Role.OWNER, "Dana Labs", "essentials")
+    assert client.get(reverse("dashboard")).status_code == 200  # logged in
+
+
+def test_signup_without_an_account_creates_only_the_user(client):
+    client.post(reverse("signup"), {"username": "erin", "password1": PASSWORD, "password2": PASSWORD,
+                                    "plan": "standard"})
+    assert get_user_model().objects.filter(username="erin").exists() and not Account.objects.exists()
+
+
+def test_signup_errors_are_tied_to_their_fields_for_screen_readers(client):
+    r = client.post(reverse("signup"), {"username": "", "password1": "x", "password2": "y",
+                                        "create_account": "on", "account_name": ""})
+    html = r.content.decode()
+    assert r.status_code == 200 and not get_user_model().objects.exists()
+    assert 'role="alert"' in html
+    for name in ("username", "password2", "account_name"):
+        tag = html.split(f'name="{name}"')[1].split(">")[0]
+        assert 'aria-invalid="true"' in tag and f"id_{name}_error" in tag
+        assert f'id="id_{name}_error"' in html
+    assert '<label for="id_account_name">' in html
+
+
+def test_login_page_and_anonymous_redirects(client):
+    assert 'name="username"' in client.get(reverse("login")).content.decode()
+    assert client.get(reverse("dashboard"))["Location"].startswith(reverse("login"))
+    assert client.get(reverse("settings"))["Location"].startswith(reverse("login"))
+    user, _ = _member("frank")
+    r = client.post(reverse("login"), {"username": "frank", "password": PASSWORD})
+    assert r["Location"] == reverse("dashboard")
+
+
+def test_an_api_token_is_shown_once_works_and_can_be_revoked(client):
+    user, _ = _member("gina")
+    client.force_login(user)
+    html = client.post(reverse("settings"), {"name": "CI", "expires_in": "30"}).content.decode()
+    raw = html.split('id="new-token" type="text" readonly value="')[1].split('"')[0]
+    assert raw.startswith("cfm_") and token_user(raw) == user
+    token = ApiToken.objects.get()
+    assert token.expires_at is not None and token.key_hash != raw
+    assert raw not in client.get(reverse("settings")).content.decode()  # shown once
+    client.post(reverse("token_revoke", args=[token.pk]))
+    assert token_user(raw) is None
+
+
+def test_another_users_token_cannot_be_revoked(client):
+    user, _ = _member("hank")
+    other, _ = _member("ivy")
+    token = ApiToken.objects.create(user=other, prefix="cfm_x", key_hash="h")
+    client.force_login(user)
+    assert client.post(reverse("token_revoke", args=[token.pk])).status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_the_dashboard_lists_only_the_users_registrations_and_polls_only_while_one_runs(client):
+    user, account = _member("jack")
+    other, other_account = _member("kate")
+    mine = Registration.objects.create(account=account, created_by=user, source_kind=SourceKind.HUB,
+                                       source="org/mine", status=Status.INSPECTING)
+    Registration.objects.create(account=other_account, created_by=other, source_kind=SourceKind.HUB,
+                                source="org/theirs", status=Status.QUEUED)
+    client.force_login(user)
+    html = client.get(reverse("dashboard")).content.decode()
+    assert "org/mine" in html and "org/theirs" not in html
+    assert 'hx-trigger="every 2s"' in html and escape(account.name) in html
+    mine.status, mine.report = Status.DONE, {"deployable": True, "configuration": "small", "checks": []}
+    mine.save()
+    frag = client.get(reverse("dashboard_registrations")).content.decode()
+    assert "hx-trigger" not in frag and "Deployable" in frag and "size-small" in frag
+
+
+def test_the_dashboard_reads_the_list_in_a_fixed_number_of_queries(client, django_assert_max_num_queries):
+    user, account = _member("leo")
+    for i in range(8):
+        Registration.objects.create(account=account, created_by=user, source_kind=SourceKind.HUB,
+                                    source=f"org/m{i}", status=Status.DONE, report={"deployable": i % 2 == 0})
+    client.force_login(user)
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_a_check_renders_from_its_key_and_params_in_the_readers_language():
+    check = {"id": "safetensors_metadata", "status": "fail", "message_key": "safetensors_metadata.other",
+             "params": {"file": "model.safetensors", "format": "mlx"}, "message": "english", "remedy": "english"}
+    assert cfm_tags.check_message(check) == 'model.safetensors has __metadata__ format "mlx", not "pt".'
+    assert "fix_safetensors_metadata" in cfm_tags.check_remedy(check)
+    with translation.override("ja"):
+        assert "model.safetensors" in cfm_tags.check_message(check)
+        assert cfm_tags.check_message(check) != 'model.safetensors has __metadata__ format "mlx", not "pt".'
+    # A stored report from before message keys existed: its English text.
+    assert cfm_tags.check_message({"status": "pass", "message": "old text"}) == "old text"
+
+
+def test_sizes_and_counts_read_as_people_write_them():
+    assert cfm_tags.filesize(16_060_522_496) == "16.1 GB"
+    assert cfm_tags.filesize(512) == "512 B"
+    assert cfm_tags.bignum(8_030_261_248) == "8.03B"
+    assert cfm_tags.percent(1, 4) == 25 and cfm_tags.percent(3, 0) == 0
+    bars = cfm_tags.dtype_bars({"dtypes": {"BF16": 200, "F32": 50}})
+    assert [(b["dtype"], b["width"]) for b in bars] == [("BF16", 100), ("F32", 25)]
