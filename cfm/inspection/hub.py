@@ -137,6 +137,9 @@ class HubSource(Source):
         self.attempts = attempts
         #: shard -> bytes its header likely takes, from the index (see read_range)
         self._header_guess: dict[str, int] = {}
+        #: once the Hub is found down, the other shard reads in flight fail at once
+        #: instead of each spending its own retries (the engine waits for them all)
+        self._down: SourceError | None = None
 
     def __repr__(self) -> str:  # the dataclass repr would show the token
         return f"HubSource({self.description!r})"
@@ -217,8 +220,15 @@ class HubSource(Source):
                 self._count(received)
                 return bytes(data[:cap])
 
-        return _with_retries(once, repo=self.repo_id, what=f"{path} of {self.repo_id}", endpoint=self.endpoint,
-                             attempts=self.attempts, timeout=self.timeout)
+        if self._down is not None:
+            raise SourceError(self._down.code, self._down.message)
+        try:
+            return _with_retries(once, repo=self.repo_id, what=f"{path} of {self.repo_id}",
+                                 endpoint=self.endpoint, attempts=self.attempts, timeout=self.timeout)
+        except SourceError as exc:
+            if exc.code in ("hub_unavailable", "timeout"):
+                self._down = exc
+            raise
 
 
 def _read_small(resp: httpx2.Response) -> None:

@@ -10,7 +10,7 @@ import time
 import pytest
 from modelfactory import LLAMA3_70B, llama_config, make_model, make_tiny_real
 
-from cfm.inspection import SourceError, inspect
+from cfm.inspection import InspectOptions, SourceError, inspect, inspect_source
 from cfm.inspection.hub import open_hub, parse_repo_spec
 from cfm.inspection.limits import InspectLimits
 
@@ -95,6 +95,8 @@ def test_a_commit_sha_and_a_pasted_report_source_both_work(hub_server, models):
     hub_server.add_revision("org/tiny", models["tiny_v2"], ref="main")  # main moved on
     assert inspect("org/tiny", revision=sha).source == f"hf://org/tiny@{sha}"
     assert inspect(f"hf://org/tiny@{sha}").source == f"hf://org/tiny@{sha}"
+    pr = hub_server.add_revision("org/tiny", models["tiny"], ref="refs/pr/1")  # a revision with slashes
+    assert inspect("org/tiny", revision="refs/pr/1").source == f"hf://org/tiny@{pr}"
 
 
 def test_legacy_single_segment_repo_id(hub_server, models):
@@ -225,6 +227,22 @@ def test_permanent_503_gives_up_after_bounded_retries(hub_server, models, comman
     with pytest.raises(SourceError) as exc:
         open_hub("org/tiny", limits=InspectLimits(), attempts=2)
     assert exc.value.code == "hub_unavailable"
+
+
+def test_hub_going_down_mid_inspection_stops_every_shard_read(hub_server, models):
+    hub_server.add_repo("org/big", models["70b"])
+    source = open_hub("org/big", limits=InspectLimits(), attempts=2)
+
+    def progress(step, done, total, nbytes):
+        if step == "reading_headers" and done == 0:
+            hub_server.fail_always = 503
+            hub_server.reset_counters()
+
+    with pytest.raises(SourceError) as exc:
+        inspect_source(source, InspectOptions(progress=progress))
+    assert exc.value.code == "hub_unavailable"
+    # at most the reads already in flight spend their retries; 29 shards x 2 attempts would be 58
+    assert hub_server.requests <= source.parallelism * 2
 
 
 def test_long_retry_after_is_not_waited_for(hub_server, models):
