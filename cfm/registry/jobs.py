@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from cfm.catalog import RULES_VERSION
 from cfm.inspection import InspectOptions, SourceError, inspect_source
-from cfm.inspection.sources import SnapshotSource, Source, open_archive, open_source
+from cfm.inspection.sources import SnapshotSource, Source, open_archive
 
 from .limits import inspect_limits
 from .models import ACTIVE_STATUSES, Registration, SourceKind, Status
@@ -223,7 +223,7 @@ def _run(job: _Job, row: Registration) -> Outcome:
     source = _open(job, row, limits)
     try:
         if row.source_kind == SourceKind.HUB:
-            commit = source.description.rsplit("@", 1)[-1] if "@" in source.description else ""
+            commit = getattr(source, "sha", "") or source.description.rpartition("@")[2]
             if commit:
                 Registration.objects.filter(pk=row.pk, claim=job.claim).update(resolved_commit=commit[:64])
                 earlier = (Registration.objects
@@ -258,8 +258,11 @@ def _open(job: _Job, row: Registration, limits) -> Source:
             except TokenUnreadable:
                 raise SourceError("access_denied", "The stored access token can no longer be read (the server's "
                                   "key changed); give the token again and re-run.") from None
-        return open_source(row.source, limits=limits, revision=row.revision or None, token=token,
-                           progress=lambda step, done, total: job.progress(step, done, total))
+        from cfm.inspection.hub import open_hub
+
+        return open_hub(row.source, limits=limits, revision=row.revision or None, token=token,
+                        progress=lambda step, done, total: job.progress(step, done, total),
+                        timeout=settings.CFM_HUB_TIMEOUT, attempts=settings.CFM_HUB_MAX_RETRIES + 1)
     path = Path(row.upload_path)
     if not row.upload_path or not path.exists():
         raise SourceError("source_unreadable", "The uploaded files are no longer stored; upload them again.")

@@ -75,7 +75,6 @@ def normalize_repo_id(source: str) -> str:
     repo = (source or "").strip()
     if repo.lower().startswith("hf://"):
         repo = repo[5:]
-    repo = repo.strip("/")
     if not _REPO_ID.match(repo):
         raise RegistrationError(
             "invalid_source",

@@ -37,7 +37,7 @@ def _broker() -> dict:
     started = time.monotonic()
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=1)
+            conn.ensure_connection(max_retries=0, timeout=1)
         ok, error = True, None
     except _broker_errors() as exc:
         ok, error = False, type(exc).__name__

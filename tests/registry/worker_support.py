@@ -1,0 +1,147 @@
+"""A REAL Celery worker (with beat: the sweeper) against the real Redis and
+the test database, and a local Hub it reaches over HTTP, both started once
+per session. Import the fixtures in a test module:
+
+    from worker_support import celery_worker, session_hub, worker  # noqa: F401
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _need():
+    # tests/conftest.py by path: the bare name `conftest` is ambiguous once
+    # several folders have one.
+    spec = importlib.util.spec_from_file_location("cfm_tests_conftest", ROOT / "tests" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.need
+
+
+need = _need()
+
+WORKER_ENV = {
+    # short enough for the tests to watch leases expire and the sweeper act
+    "CFM_SWEEP_INTERVAL": "1",
+    "CFM_JOB_LEASE_SECONDS": "5",
+    "CFM_JOB_MAX_ATTEMPTS": "3",
+    "CFM_HUB_TIMEOUT": "5",
+    # one request per attempt: the job's own retry (backoff, attempts) is under test
+    "CFM_HUB_MAX_RETRIES": "0",
+}
+
+
+def _test_database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def session_hub():
+    from hubserver import HubServer
+
+    server = HubServer().start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen
+    log: Path
+    media: Path
+    hub: object
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, session_hub):
+    """`celery -A cfm worker -B` in a subprocess: the real broker (REDIS_URL),
+    the test database, the session's Hub, a shared media folder."""
+    redis_url = os.environ.get("REDIS_URL", "")
+    need(bool(redis_url), "REDIS_URL is not set: the worker tests need the real Redis")
+    import redis
+
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).flushdb()  # this run's database number only
+    except redis.exceptions.RedisError as exc:
+        need(False, f"Redis at {redis_url} is not reachable: {exc}")
+    with django_db_blocker.unblock():
+        db_url = _test_database_url()
+    base = tmp_path_factory.mktemp("worker")
+    log = base / "worker.log"
+    env = {**os.environ, **WORKER_ENV, "DATABASE_URL": db_url, "CFM_MEDIA_DIR": str(base / "media"),
+           "HF_ENDPOINT": session_hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(base / "hf-home")}
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+        env.pop(name, None)
+    celery = Path(sys.executable).parent / "celery"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(celery), "-A", "cfm", "worker", "-B", "--loglevel=INFO", "--pool=prefork", "--concurrency=2",
+             "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"tests-{os.getpid()}@%h",
+             f"--schedule={base / 'beat-schedule'}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while " ready." not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the Celery worker did not start:\n" + log.read_text(errors="replace")[-3000:])
+        time.sleep(0.1)
+    yield Worker(proc, log, base / "media", session_hub)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def worker(celery_worker, transactional_db, settings):
+    """The session's worker, for a test whose rows it must see (committed)."""
+    settings.MEDIA_ROOT = celery_worker.media
+    hub = celery_worker.hub
+    hub.latency = 0.0
+    hub.fail_always = None
+    yield celery_worker
+    hub.latency = 0.0
+    hub.fail_always = None
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_status(registration, statuses=("done", "failed"), timeout: float = 20.0):
+    from cfm.registry.models import Registration
+
+    def check():
+        row = Registration.objects.filter(pk=registration.pk).first()
+        return row if row is not None and row.status in statuses else None
+
+    return wait_for(check, timeout, what=f"registration {registration.pk} to be {'/'.join(statuses)}")
