@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     "cfm.web",
     "cfm.accounts",
     "cfm.registry",
+    "cfm.quota",
+    "cfm.feedback",
 ]
 
 MIDDLEWARE = [

@@ -212,6 +212,24 @@ TS_SIZING_ROWS: tuple[TsSizingRow, ...] = tuple(
     )
 )
 
+#: Smallest first: "larger" and "smaller" configurations compare by this order.
+CONFIGURATION_ORDER = (_S, _M, _L, _XL)
+
+
+def allowed_configurations(model_type: str | None, family: str) -> tuple[str, ...]:
+    """The configurations a deployment may ask for: the architecture's row
+    (Small only without tensor parallelism), every time-series size, or,
+    for an uncertified vLLM architecture, the tensor-parallel sizes."""
+    if family == "time_series":
+        return TIME_SERIES_CONFIGURATIONS
+    arch = architecture_for(model_type)
+    if arch is not None:
+        return arch.configurations
+    return UNCERTIFIED_CONFIGURATIONS
+
+
+__all__ += ["CONFIGURATION_ORDER", "allowed_configurations"]
+
 # --- Section 5: accounts and limits ------------------------------------------------------------------
 PLANS = ("lite", "essentials", "standard")
 PLANS_ALLOWED_TO_DEPLOY = ("standard",)

@@ -1,0 +1,233 @@
+"""The quota: deployments, the append-only ledger that counts their units,
+limit requests, and refusals (a request the ledger turned down).
+
+The ledger is the truth about an account's capacity:
+- used units  = sum of `reserve` entries - sum of `release` entries;
+- limit units = the default limit + sum of `grant` and `adjust` entries.
+Entries are never updated or deleted (see `LedgerEntry.save`); a mistake is
+corrected by a new `adjust` entry with a reason. A deployment keeps the units
+written in its `reserve` entry, even when the unit costs change later.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from cfm import catalog
+from cfm.accounts.models import Account, Space
+
+
+class Configuration(models.TextChoices):
+    SMALL = "small", _("Small")
+    MEDIUM = "medium", _("Medium")
+    LARGE = "large", _("Large")
+    EXTRA_LARGE = "extra_large", _("Extra large")
+
+
+class UnitCost(models.Model):
+    """Units one deployment of a configuration reserves (admin-editable;
+    seeded from cfm.catalog.UNIT_COSTS)."""
+
+    configuration = models.CharField(_("configuration"), max_length=12, choices=Configuration.choices, unique=True)
+    units = models.PositiveIntegerField(_("units"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("unit cost")
+        verbose_name_plural = _("unit costs")
+
+    def __str__(self) -> str:
+        return f"{self.get_configuration_display()}: {self.units}"
+
+
+class QuotaSettings(models.Model):
+    """One row: the default limit every account starts with (admin-editable;
+    seeded from the CFM_DEFAULT_LIMIT_UNITS setting)."""
+
+    default_limit_units = models.PositiveIntegerField(_("default limit (units)"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("quota settings")
+        verbose_name_plural = _("quota settings")
+
+    def __str__(self) -> str:
+        return str(_("Default limit: %(units)s units") % {"units": self.default_limit_units})
+
+    @classmethod
+    def current(cls) -> QuotaSettings:
+        row, _created = cls.objects.get_or_create(
+            pk=1, defaults={"default_limit_units": settings.CFM_DEFAULT_LIMIT_UNITS})
+        return row
+
+
+class AccountQuota(Account):
+    """The account seen from the quota (a proxy, so the accounts app keeps its own admin)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("account quota")
+        verbose_name_plural = _("account quotas")
+
+
+class DeploymentStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    RELEASED = "released", _("Released")
+
+
+class Deployment(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deployments")
+    registration = models.ForeignKey("registry.Registration", on_delete=models.PROTECT, related_name="deployments")
+    space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="deployments")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   related_name="+")
+    configuration = models.CharField(_("configuration"), max_length=12, choices=Configuration.choices)
+    #: units reserved when the deployment was made; its release gives back exactly these
+    units = models.PositiveIntegerField(_("units"))
+    software_spec = models.CharField(_("software specification"), max_length=60)
+    serving_name = models.CharField(_("serving name"), max_length=catalog.SERVING_NAME_MAX)
+    parameters = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    platform_request = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=DeploymentStatus.choices, default=DeploymentStatus.ACTIVE,
+                              db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("deployment")
+        constraints = [
+            # A released deployment's name may be used again; the service also
+            # checks this under the account lock, the index is the last word.
+            models.UniqueConstraint(fields=["account", "serving_name"], condition=Q(status="active"),
+                                    name="unique_active_serving_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.serving_name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == DeploymentStatus.ACTIVE
+
+
+class EntryKind(models.TextChoices):
+    RESERVE = "reserve", _("Reserve")
+    RELEASE = "release", _("Release")
+    GRANT = "grant", _("Limit grant")
+    ADJUST = "adjust", _("Limit adjustment")
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class LedgerEntry(models.Model):
+    """One movement of capacity. `units` is positive for reserve, release and
+    grant (the kind says which way it counts) and signed for adjust."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="ledger_entries")
+    kind = models.CharField(_("kind"), max_length=10, choices=EntryKind.choices)
+    units = models.IntegerField(_("units"))
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="ledger_entries")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    reason = models.TextField(_("reason"), blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        constraints = [
+            # At most one reservation and one release per deployment: a retried
+            # request can never count a deployment twice.
+            models.UniqueConstraint(fields=["deployment", "kind"], condition=Q(kind__in=["reserve", "release"]),
+                                    name="one_reserve_release_per_deployment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.units} ({self.account})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise AppendOnlyError("ledger entries are append-only; write an adjustment instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("ledger entries are append-only; write an adjustment instead")
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    DENIED = "denied", _("Denied")
+
+
+class LimitRequest(models.Model):
+    """A request for a new total limit; approving it writes a ledger grant."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="limit_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                     related_name="+")
+    units = models.PositiveIntegerField(_("requested total limit (units)"))
+    reason = models.TextField(_("reason"))
+    status = models.CharField(_("status"), max_length=10, choices=RequestStatus.choices,
+                              default=RequestStatus.PENDING, db_index=True)
+    answer = models.TextField(_("answer"), blank=True, default="")
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    grant = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("limit request")
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.units} ({self.status})"
+
+
+class Refusal(models.Model):
+    """A deployment the quota refused: the survey links to it and the staff
+    capacity page counts it as unmet demand."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="refusals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    registration = models.ForeignKey("registry.Registration", on_delete=models.SET_NULL, null=True,
+                                     related_name="+")
+    configuration = models.CharField(max_length=12, choices=Configuration.choices)
+    needed_units = models.PositiveIntegerField()
+    used_units = models.PositiveIntegerField()
+    limit_units = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("refusal")
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.configuration} ({self.needed_units} > {self.limit_units - self.used_units})"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a deployment request made with an Idempotency-Key:
+    the same key again (same user) gets this answer back, nothing is reserved twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="unique_idempotency_key")]

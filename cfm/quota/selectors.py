@@ -1,0 +1,51 @@
+"""Reads scoped to what a user may see (None or an empty queryset for
+anything of another account; the views and API turn that into 404)."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from cfm.accounts.selectors import accounts_for
+from cfm.registry.models import Registration
+
+from .models import Deployment, DeploymentStatus, LedgerEntry, LimitRequest, Refusal
+
+
+def deployments_for(*, user, account=None) -> QuerySet[Deployment]:
+    qs = Deployment.objects.filter(account__in=accounts_for(user=user), status=DeploymentStatus.ACTIVE)
+    if account is not None:
+        qs = qs.filter(account=account)
+    return qs.select_related("registration", "space", "account")
+
+
+def deployment_get(*, user, deployment_id, active_only: bool = True) -> Deployment | None:
+    qs = Deployment.objects.filter(account__in=accounts_for(user=user)).select_related("registration", "space",
+                                                                                         "account")
+    if active_only:
+        qs = qs.filter(status=DeploymentStatus.ACTIVE)
+    try:
+        return qs.get(pk=int(deployment_id))
+    except (Deployment.DoesNotExist, TypeError, ValueError):
+        return None
+
+
+def registration_get(*, user, registration_id) -> Registration | None:
+    try:
+        return Registration.objects.select_related("account").get(
+            pk=int(registration_id), account__in=accounts_for(user=user))
+    except (Registration.DoesNotExist, TypeError, ValueError):
+        return None
+
+
+def refusal_get(*, account, refusal_id) -> Refusal | None:
+    try:
+        return Refusal.objects.get(pk=int(refusal_id), account=account)
+    except (Refusal.DoesNotExist, TypeError, ValueError):
+        return None
+
+
+def ledger_for(*, account) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(account=account).select_related("deployment", "actor")
+
+
+def limit_requests_for(*, account) -> QuerySet[LimitRequest]:
+    return LimitRequest.objects.filter(account=account).select_related("requested_by", "answered_by")

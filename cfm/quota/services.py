@@ -1,0 +1,546 @@
+"""Writes to the quota: deployments, the ledger, limit requests.
+
+Every movement of capacity goes through `_lock_account`: the account row is
+taken with SELECT ... FOR UPDATE inside the caller's transaction, so two
+requests for the same account queue instead of both reading "3 of 4 used"
+and both reserving (on SQLite the IMMEDIATE transaction mode serialises
+writers the same way).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, IntegerField, Sum, Value, When
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cfm import catalog
+from cfm.accounts.models import Account, Membership, Space
+
+from .models import (
+    Deployment,
+    DeploymentStatus,
+    EntryKind,
+    IdempotencyRecord,
+    LedgerEntry,
+    LimitRequest,
+    QuotaSettings,
+    Refusal,
+    RequestStatus,
+    UnitCost,
+)
+
+#: placeholders the user replaces with the platform's ids before sending
+CONNECTION_PLACEHOLDER = "<CONNECTION_ID>"
+SPACE_PLACEHOLDER = "<SPACE_ID>"
+ASSET_PLACEHOLDER = "<ASSET_ID>"
+BUCKET_PLACEHOLDER = "<BUCKET>"
+
+
+class DeploymentRefused(Exception):
+    """A refused deployment request: `status` and the API error body."""
+
+    def __init__(self, status: int, code: str, message: str, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+    @property
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+    @classmethod
+    def from_body(cls, status: int, body: dict) -> DeploymentRefused:
+        err = dict(body["error"])
+        return cls(status, err.pop("code"), err.pop("message"), **err)
+
+
+class QuotaRuleError(Exception):
+    """A limit request or ledger action that the rules do not allow."""
+
+
+# --- Unit costs and limits (admin-editable data, seeded from the catalog) ----------------------------
+
+
+def unit_costs() -> dict[str, int]:
+    costs = dict(catalog.UNIT_COSTS)
+    costs.update(UnitCost.objects.values_list("configuration", "units"))
+    return costs
+
+
+def unit_cost(configuration: str) -> int:
+    return unit_costs()[configuration]
+
+
+def default_limit_units() -> int:
+    return QuotaSettings.current().default_limit_units
+
+
+def _signed_units():
+    # used = reserve - release; the limit's extra = grant + adjust (adjust is signed)
+    return {
+        "used": Sum(Case(When(kind=EntryKind.RESERVE, then=F("units")),
+                         When(kind=EntryKind.RELEASE, then=-F("units")),
+                         default=Value(0), output_field=IntegerField())),
+        "extra": Sum(Case(When(kind__in=[EntryKind.GRANT, EntryKind.ADJUST], then=F("units")),
+                          default=Value(0), output_field=IntegerField())),
+    }
+
+
+def ledger_totals(*, account: Account) -> tuple[int, int]:
+    """(used units, units added to the default limit), from the entries alone."""
+    sums = LedgerEntry.objects.filter(account=account).aggregate(**_signed_units())
+    return sums["used"] or 0, sums["extra"] or 0
+
+
+@dataclass
+class Usage:
+    account: Account
+    limit_units: int
+    used_units: int
+    default_limit_units: int
+    extra_units: int
+    unit_costs: dict[str, int]
+    deployments: list = field(default_factory=list)
+
+    @property
+    def free_units(self) -> int:
+        return max(self.limit_units - self.used_units, 0)
+
+    @property
+    def percent(self) -> int:
+        if self.limit_units <= 0:
+            return 100 if self.used_units else 0
+        return min(round(100 * self.used_units / self.limit_units), 100)
+
+
+def quota_usage(*, account: Account) -> Usage:
+    used, extra = ledger_totals(account=account)
+    default = default_limit_units()
+    deployments = list(Deployment.objects.filter(account=account, status=DeploymentStatus.ACTIVE)
+                       .select_related("registration", "space").order_by("created_at", "id"))
+    return Usage(account=account, limit_units=max(default + extra, 0), used_units=used, default_limit_units=default,
+                 extra_units=extra, unit_costs=unit_costs(), deployments=deployments)
+
+
+@dataclass
+class LedgerCheck:
+    ok: bool
+    ledger_used: int
+    live_used: int
+    problems: list[str]
+
+
+def ledger_verify(*, account: Account) -> LedgerCheck:
+    """Recompute usage from the entries and compare it with live deployments:
+    each active deployment has one reservation and no release, each released
+    one both, and the totals agree."""
+    used, _extra = ledger_totals(account=account)
+    deployments = Deployment.objects.filter(account=account)
+    live = deployments.filter(status=DeploymentStatus.ACTIVE).aggregate(s=Sum("units"))["s"] or 0
+    entries: dict[int, dict[str, int]] = {}
+    for dep_id, kind, units in LedgerEntry.objects.filter(account=account, deployment__isnull=False) \
+            .values_list("deployment_id", "kind", "units"):
+        entries.setdefault(dep_id, {})[kind] = units
+    problems = []
+    if used != live:
+        problems.append(_("The ledger counts %(ledger)s units in use, live deployments hold %(live)s.")
+                        % {"ledger": used, "live": live})
+    for dep in deployments.only("id", "serving_name", "status", "units"):
+        rows = entries.get(dep.id, {})
+        if rows.get(EntryKind.RESERVE) != dep.units:
+            problems.append(_("Deployment %(name)s has no matching reservation.") % {"name": dep.serving_name})
+        released = EntryKind.RELEASE in rows
+        if dep.is_active and released:
+            problems.append(_("Deployment %(name)s is active but was released.") % {"name": dep.serving_name})
+        if not dep.is_active and rows.get(EntryKind.RELEASE) != dep.units:
+            problems.append(_("Deployment %(name)s was deleted without a release.") % {"name": dep.serving_name})
+    return LedgerCheck(ok=not problems, ledger_used=used, live_used=live, problems=problems)
+
+
+def _lock_account(account_id: int) -> Account:
+    return Account.objects.select_for_update().get(pk=account_id)
+
+
+# --- Validation of a deployment request --------------------------------------------------------------
+
+
+@dataclass
+class DeploymentPlan:
+    """A validated request: what would be reserved and sent to the platform."""
+
+    configuration: str
+    units: int
+    software_spec: str
+    serving_name: str
+    parameters: dict
+    warnings: list[dict]
+    family: str
+
+
+def _order(conf: str) -> int:
+    return catalog.CONFIGURATION_ORDER.index(conf)
+
+
+def _label(conf: str) -> str:
+    return _(catalog.CONFIGURATIONS[conf].label)
+
+
+def validate_parameters(*, parameters: dict | None, software_spec: str, family: str) -> tuple[dict, list[dict]]:
+    """The platform's parameter table: defaults filled in, ranges checked.
+    Returns (effective parameters, warnings); raises invalid_parameters."""
+    warnings: list[dict] = []
+    given = dict(parameters or {})
+    if family == "time_series":
+        if given:
+            warnings.append({"code": "parameters_ignored",
+                             "message": _("Time-series deployments take no parameters; the ones given are "
+                                          "ignored.")})
+        return {}, warnings
+    known = {p.name: p for p in catalog.DEPLOYMENT_PARAMETERS}
+    errors: dict[str, str] = {}
+    for name in given:
+        if name not in known:
+            errors[f"parameters.{name}"] = _("Unknown parameter.")
+    effective: dict = {}
+    for p in catalog.DEPLOYMENT_PARAMETERS:
+        value = given.get(p.name, p.default)
+        if software_spec in p.unused_with:
+            if p.name in given:
+                warnings.append({"code": "parameter_unused",
+                                 "message": _("%(name)s is not used with %(spec)s; it is left out.")
+                                 % {"name": p.name, "spec": software_spec}})
+            continue
+        if p.choices:
+            if value not in p.choices:
+                errors[f"parameters.{p.name}"] = _("Must be one of %(choices)s.") % {
+                    "choices": ", ".join(p.choices)}
+                continue
+        else:
+            if not isinstance(value, int) or isinstance(value, bool):
+                errors[f"parameters.{p.name}"] = _("Must be a whole number.")
+                continue
+            if p.minimum is not None and value < p.minimum:
+                errors[f"parameters.{p.name}"] = _("Must be at least %(min)s.") % {"min": p.minimum}
+                continue
+        effective[p.name] = value
+    for p in catalog.DEPLOYMENT_PARAMETERS:
+        if p.at_least and p.name in effective and isinstance(effective.get(p.at_least), int):
+            if effective[p.name] < effective[p.at_least]:
+                errors[f"parameters.{p.name}"] = _("Must be at least %(other)s (%(value)s).") % {
+                    "other": p.at_least, "value": effective[p.at_least]}
+    if errors:
+        raise DeploymentRefused(422, "invalid_parameters", _("Some parameters are outside the platform's ranges."),
+                                fields=errors)
+    return effective, warnings
+
+
+def deployment_validate(*, account: Account, registration, space: Space | None, configuration: str | None = None,
+                        software_spec: str | None = None, serving_name: str,
+                        parameters: dict | None = None) -> DeploymentPlan:
+    """Every check that does not need the quota, in the contract's order.
+    Raises DeploymentRefused."""
+    if not account.may_use_custom_models:
+        raise DeploymentRefused(403, "plan_not_allowed", _(
+            "Only accounts on the Standard plan may deploy custom foundation models; this account is on "
+            "the %(plan)s plan.") % {"plan": account.get_plan_display()})
+    if space is not None and space.account_id != account.id:
+        raise DeploymentRefused(400, "invalid", _("The space belongs to another account."),
+                                fields={"space": _("Choose a space of this account.")})
+    if not isinstance(serving_name, str) or not re.fullmatch(catalog.SERVING_NAME_PATTERN, serving_name):
+        raise DeploymentRefused(400, "invalid", _("The serving name is not valid."), fields={
+            "serving_name": _("Use only a-z, 0-9 and _, at most %(max)s characters.")
+            % {"max": catalog.SERVING_NAME_MAX}})
+    report = registration.report or {}
+    if not registration.deployable:
+        raise DeploymentRefused(422, "not_deployable", _(
+            "This model cannot be deployed as it is: see the failed checks in its report."))
+    if space is None or not space.runtime_instance:
+        raise DeploymentRefused(422, "runtime_missing", _(
+            "The space has no watsonx.ai Runtime instance. Associate one on the space's Manage tab, "
+            "or choose another space."))
+    family = report.get("family") or "general"
+    recommended = report.get("configuration")
+    allowed = catalog.allowed_configurations(report.get("model_type"), family)
+    conf = configuration or recommended
+    warnings: list[dict] = []
+    if conf not in catalog.CONFIGURATIONS or conf not in allowed:
+        raise DeploymentRefused(422, "configuration_not_allowed", _(
+            "%(conf)s is not available for this model; choose one of: %(allowed)s.") % {
+            "conf": conf, "allowed": ", ".join(_label(c) for c in allowed)}, allowed=list(allowed))
+    if recommended in catalog.CONFIGURATIONS and _order(conf) < _order(recommended):
+        if family == "time_series":
+            # Time-series sizes are about load, not memory: smaller serves fewer users.
+            warnings.append({"code": "configuration_below_recommendation", "message": _(
+                "%(rec)s was recommended for the expected load; %(conf)s serves fewer concurrent users.")
+                % {"rec": _label(recommended), "conf": _label(conf)}})
+        else:
+            raise DeploymentRefused(422, "configuration_too_small", _(
+                "The model needs at least %(rec)s; %(conf)s would fail with insufficient resources.")
+                % {"rec": _label(recommended), "conf": _label(conf)}, minimum=recommended)
+    specs = report.get("software_specs") or []
+    spec = software_spec or report.get("recommended_software_spec") or (specs[0] if specs else None)
+    if spec not in specs:
+        raise DeploymentRefused(422, "spec_not_allowed", _(
+            "%(spec)s cannot serve this model; choose one of: %(specs)s.")
+            % {"spec": spec, "specs": ", ".join(specs)}, allowed=list(specs))
+    effective, param_warnings = validate_parameters(parameters=parameters, software_spec=spec, family=family)
+    warnings.extend(param_warnings)
+    if Deployment.objects.filter(account=account, serving_name=serving_name, status=DeploymentStatus.ACTIVE).exists():
+        raise DeploymentRefused(409, "serving_name_taken", _(
+            "The serving name %(name)s is already used by a deployment of this account.") % {"name": serving_name})
+    return DeploymentPlan(configuration=conf, units=unit_cost(conf), software_spec=spec, serving_name=serving_name,
+                          parameters=effective, warnings=warnings, family=family)
+
+
+def platform_request(*, registration, plan: DeploymentPlan) -> dict:
+    """The two request bodies the platform takes: the model asset and the
+    online deployment, with placeholders for the platform's own ids."""
+    file_path = "models/" + re.sub(r"[^A-Za-z0-9._/-]+", "_", registration.source).strip("/")
+    asset = {
+        "type": "custom_foundation_model_1.0",
+        "framework": "custom_foundation_model",
+        "version": "1.0",
+        "name": registration.source,
+        "space_id": SPACE_PLACEHOLDER,
+        "software_spec": {"name": plan.software_spec},
+        "content_location": {
+            "type": "connection_asset",
+            "connection": {"id": CONNECTION_PLACEHOLDER},
+            "location": {"bucket": settings.CFM_S3_BUCKET or BUCKET_PLACEHOLDER, "file_path": file_path},
+        },
+    }
+    online: dict = {"serving_name": plan.serving_name}
+    deployment = {"asset": {"id": ASSET_PLACEHOLDER}, "name": plan.serving_name, "space_id": SPACE_PLACEHOLDER,
+                  "online": {"parameters": online}}
+    if plan.family == "time_series":
+        deployment["hardware_spec"] = dict(catalog.TS_HARDWARE_SPEC[plan.configuration])
+    else:
+        deployment["hardware_request"] = dict(catalog.CONFIGURATIONS[plan.configuration].hardware_request)
+        online["foundation_model"] = dict(plan.parameters)
+    return {"asset": asset, "deployment": deployment}
+
+
+def _iso(dt) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def deployment_body(deployment: Deployment) -> dict:
+    """The API's Deployment object."""
+    return {
+        "id": deployment.id, "account": deployment.account_id, "registration": deployment.registration_id,
+        "space": deployment.space_id, "configuration": deployment.configuration, "units": deployment.units,
+        "software_spec": deployment.software_spec, "serving_name": deployment.serving_name,
+        "parameters": deployment.parameters, "warnings": deployment.warnings,
+        "created_at": _iso(deployment.created_at), "platform_request": deployment.platform_request,
+    }
+
+
+def _fingerprint(**request) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class DeploymentOutcome:
+    deployment: Deployment
+    body: dict
+    replayed: bool = False
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> DeploymentOutcome:
+    if record.fingerprint != fingerprint:
+        raise DeploymentRefused(422, "idempotency_key_reused", _(
+            "This Idempotency-Key was already used for a different request."))
+    if record.status_code != 201:
+        raise DeploymentRefused.from_body(record.status_code, record.body)
+    return DeploymentOutcome(deployment=record.deployment, body=record.body, replayed=True)
+
+
+def _quota_refusal(*, account, user, registration, plan, used, limit) -> DeploymentRefused:
+    refusal = Refusal.objects.create(account=account, user=user, registration=registration,
+                                     configuration=plan.configuration, needed_units=plan.units, used_units=used,
+                                     limit_units=limit)
+    survey = reverse("feedback:survey", args=[account.id]) + f"?refusal={refusal.id}"
+    return DeploymentRefused(409, "quota_exceeded", _(
+        "This account uses %(used)s of %(limit)s units; a %(conf)s deployment needs %(need)s more. Delete a "
+        "deployment or request a limit increase (not guaranteed: it depends on capacity).") % {
+        "used": used, "limit": limit, "conf": _label(plan.configuration), "need": plan.units},
+        limit_units=limit, used_units=used, needed_units=plan.units, refusal=refusal.id,
+        survey_url=survey, increase_request_url=reverse("quota:limit_request", args=[account.id]))
+
+
+def deployment_request(*, user, registration, space: Space | None, configuration: str | None = None,
+                       software_spec: str | None = None, serving_name: str, parameters: dict | None = None,
+                       idempotency_key: str | None = None) -> DeploymentOutcome:
+    """Reserve units for a deployment and record it, or raise DeploymentRefused.
+
+    With an idempotency key the first answer (201 or the quota's 409) is
+    stored: the same key and request again get the same answer and nothing
+    is reserved twice; the same key with another request is refused (422).
+    Input is validated before the quota, so a taken serving name is a 409
+    serving_name_taken even when the account is full.
+    """
+    account = registration.account
+    fingerprint = _fingerprint(registration=registration.id, space=getattr(space, "id", None),
+                               configuration=configuration, software_spec=software_spec, serving_name=serving_name,
+                               parameters=parameters)
+    if idempotency_key:
+        record = IdempotencyRecord.objects.select_related("deployment").filter(user=user, key=idempotency_key).first()
+        if record is not None:
+            return _replay(record, fingerprint)
+    plan = deployment_validate(account=account, registration=registration, space=space,
+                               configuration=configuration, software_spec=software_spec,
+                               serving_name=serving_name, parameters=parameters)
+    refused: DeploymentRefused | None = None
+    try:
+        with transaction.atomic():
+            locked = _lock_account(account.id)
+            if idempotency_key:
+                # A concurrent request with the same key for this account waited on the lock.
+                record = IdempotencyRecord.objects.select_related("deployment").filter(
+                    user=user, key=idempotency_key).first()
+                if record is not None:
+                    return _replay(record, fingerprint)
+            if Deployment.objects.filter(account=locked, serving_name=serving_name,
+                                         status=DeploymentStatus.ACTIVE).exists():
+                raise DeploymentRefused(409, "serving_name_taken", _(
+                    "The serving name %(name)s is already used by a deployment of this account.")
+                    % {"name": serving_name})
+            used, extra = ledger_totals(account=locked)
+            limit = max(default_limit_units() + extra, 0)
+            if used + plan.units > limit:
+                refused = _quota_refusal(account=locked, user=user, registration=registration, plan=plan,
+                                         used=used, limit=limit)
+                if idempotency_key:
+                    IdempotencyRecord.objects.create(user=user, key=idempotency_key, fingerprint=fingerprint,
+                                                     status_code=409, body=refused.body)
+                outcome = None
+            else:
+                dep = Deployment.objects.create(
+                    account=locked, registration=registration, space=space, created_by=user,
+                    configuration=plan.configuration, units=plan.units, software_spec=plan.software_spec,
+                    serving_name=serving_name, parameters=plan.parameters, warnings=plan.warnings,
+                    platform_request=platform_request(registration=registration, plan=plan))
+                LedgerEntry.objects.create(account=locked, kind=EntryKind.RESERVE, units=plan.units, deployment=dep,
+                                           actor=user, reason=f"deploy {serving_name}")
+                body = deployment_body(dep)
+                if idempotency_key:
+                    IdempotencyRecord.objects.create(user=user, key=idempotency_key, fingerprint=fingerprint,
+                                                     status_code=201, body=body, deployment=dep)
+                outcome = DeploymentOutcome(deployment=dep, body=body)
+    except IntegrityError:
+        # The same key raced in for another account (the lock is per account),
+        # or the serving-name index caught what the check could not.
+        if idempotency_key:
+            record = IdempotencyRecord.objects.select_related("deployment").filter(
+                user=user, key=idempotency_key).first()
+            if record is not None:
+                return _replay(record, fingerprint)
+        raise DeploymentRefused(409, "serving_name_taken", _(
+            "The serving name %(name)s is already used by a deployment of this account.")
+            % {"name": serving_name}) from None
+    if refused is not None:
+        raise refused
+    return outcome
+
+
+def deployment_delete(*, user, deployment: Deployment, reason: str = "") -> bool:
+    """Release a deployment's units (exactly those it reserved). Deleting an
+    already released deployment is a no-op that reports False."""
+    with transaction.atomic():
+        _lock_account(deployment.account_id)
+        dep = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if not dep.is_active:
+            return False
+        dep.status = DeploymentStatus.RELEASED
+        dep.released_at = timezone.now()
+        dep.released_by = user
+        dep.save(update_fields=["status", "released_at", "released_by"])
+        LedgerEntry.objects.create(account_id=dep.account_id, kind=EntryKind.RELEASE, units=dep.units,
+                                   deployment=dep, actor=user, reason=reason or f"delete {dep.serving_name}")
+    deployment.refresh_from_db()
+    return True
+
+
+# --- Limit requests and adjustments -------------------------------------------------------------------
+
+
+def limit_request_create(*, user, account: Account, units: int, reason: str) -> LimitRequest:
+    usage = quota_usage(account=account)
+    if units <= usage.limit_units:
+        raise QuotaRuleError(_("Ask for a total above the current limit of %(limit)s units.")
+                             % {"limit": usage.limit_units})
+    if not reason or not reason.strip():
+        raise QuotaRuleError(_("Say why the account needs more capacity."))
+    return LimitRequest.objects.create(account=account, requested_by=user, units=units, reason=reason.strip())
+
+
+def _may_decide(*, user, request: LimitRequest) -> None:
+    if not (user.is_staff and user.is_active):
+        raise QuotaRuleError(_("Only staff may answer limit requests."))
+
+
+def limit_request_approve(*, user, request: LimitRequest, answer: str = "") -> LimitRequest:
+    """Approve: a grant entry raises the limit to the requested total. Nobody
+    approves an increase for an account they belong to."""
+    _may_decide(user=user, request=request)
+    if request.requested_by_id == user.id or Membership.objects.filter(account_id=request.account_id,
+                                                                        user=user).exists():
+        raise QuotaRuleError(_("You cannot approve an increase for your own account."))
+    with transaction.atomic():
+        _lock_account(request.account_id)
+        req = LimitRequest.objects.select_for_update().get(pk=request.pk)
+        if req.status != RequestStatus.PENDING:
+            raise QuotaRuleError(_("This request was already answered."))
+        _used, extra = ledger_totals(account=req.account)
+        delta = req.units - max(default_limit_units() + extra, 0)
+        if delta <= 0:
+            raise QuotaRuleError(_("The account's limit is already at or above the requested %(units)s units.")
+                                 % {"units": req.units})
+        req.grant = LedgerEntry.objects.create(
+            account_id=req.account_id, kind=EntryKind.GRANT, units=delta, actor=user,
+            reason=answer or _("Limit request #%(id)s approved") % {"id": req.id})
+        req.status, req.answer, req.answered_by, req.answered_at = (RequestStatus.APPROVED, answer, user,
+                                                                    timezone.now())
+        req.save(update_fields=["grant", "status", "answer", "answered_by", "answered_at"])
+    return req
+
+
+def limit_request_deny(*, user, request: LimitRequest, answer: str) -> LimitRequest:
+    _may_decide(user=user, request=request)
+    if not answer or not answer.strip():
+        raise QuotaRuleError(_("Give the reason for the denial; the account sees it."))
+    with transaction.atomic():
+        req = LimitRequest.objects.select_for_update().get(pk=request.pk)
+        if req.status != RequestStatus.PENDING:
+            raise QuotaRuleError(_("This request was already answered."))
+        req.status, req.answer, req.answered_by, req.answered_at = (RequestStatus.DENIED, answer.strip(), user,
+                                                                    timezone.now())
+        req.save(update_fields=["status", "answer", "answered_by", "answered_at"])
+    return req
+
+
+def ledger_adjust(*, user, account: Account, units: int, reason: str) -> LedgerEntry:
+    """Move the account's limit by `units` (either sign), with a reason."""
+    if not units:
+        raise QuotaRuleError(_("An adjustment moves the limit by at least one unit."))
+    if not reason or not reason.strip():
+        raise QuotaRuleError(_("An adjustment needs a reason."))
+    with transaction.atomic():
+        _lock_account(account.id)
+        return LedgerEntry.objects.create(account=account, kind=EntryKind.ADJUST, units=units, actor=user,
+                                          reason=reason.strip())
+
+
+__all__ = [
+    "DeploymentRefused", "QuotaRuleError", "Usage", "LedgerCheck", "DeploymentPlan", "DeploymentOutcome",
+    "unit_costs", "unit_cost", "default_limit_units", "ledger_totals", "quota_usage", "ledger_verify",
+    "deployment_validate", "validate_parameters", "platform_request", "deployment_body", "deployment_request",
+    "deployment_delete", "limit_request_create", "limit_request_approve", "limit_request_deny", "ledger_adjust",
+]

@@ -1,0 +1,175 @@
+"""Pages: deploy a registration, a deployment's platform requests, the usage
+page and the limit-increase request. Another account's object is a 404,
+exactly like one that does not exist."""
+from __future__ import annotations
+
+import json
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from cfm.accounts.models import Space
+from cfm.accounts.selectors import account_get, accounts_for, role_in
+
+from . import charts, selectors, services
+from .forms import DeploymentForm, LimitRequestForm
+from .models import Deployment
+
+
+def _account_or_404(user, account_id):
+    account = account_get(user=user, account_id=account_id)
+    if account is None:
+        raise Http404
+    return account
+
+
+def _holdings(usage: services.Usage) -> list[dict]:
+    return [{"name": d.serving_name, "configuration": d.configuration, "label": d.get_configuration_display(),
+             "units": d.units, "url": reverse("quota:deployment", args=[d.id])} for d in usage.deployments]
+
+
+def _unit_cost_rows(usage: services.Usage) -> list[tuple]:
+    return [(k, charts.SIZE_COLOURS[k], label, usage.unit_costs[k]) for k, label in charts.configuration_series()]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deploy(request, registration_id: int):
+    registration = selectors.registration_get(user=request.user, registration_id=registration_id)
+    if registration is None:
+        raise Http404
+    account = registration.account
+    spaces = list(Space.objects.filter(account=account))
+    usage = services.quota_usage(account=account)
+    form = DeploymentForm(request.POST or None, registration=registration, spaces=spaces,
+                          unit_costs=usage.unit_costs)
+    refusal = None
+    problem = None
+    if request.method == "POST" and form.is_valid():
+        space = next((s for s in spaces if str(s.id) == form.cleaned_data["space"]), None)
+        try:
+            outcome = services.deployment_request(
+                user=request.user, registration=registration, space=space,
+                configuration=form.cleaned_data["configuration"], software_spec=form.cleaned_data["software_spec"],
+                serving_name=form.cleaned_data["serving_name"], parameters=form.parameters(),
+                idempotency_key="form:" + form.cleaned_data["idempotency_key"])
+        except services.DeploymentRefused as exc:
+            if exc.code == "quota_exceeded":
+                refusal = exc.extra
+                usage = services.quota_usage(account=account)
+            else:
+                problem = exc
+                _attach_errors(form, exc)
+            _fresh_key(form)
+        else:
+            if not outcome.replayed:
+                messages.success(request, _("Deployment %(name)s is reserved: %(units)s units.")
+                                 % {"name": outcome.deployment.serving_name, "units": outcome.deployment.units})
+            return redirect("quota:deployment", outcome.deployment.id)
+    report = registration.report or {}
+    return render(request, "quota/deploy.html", {
+        "registration": registration, "report": report, "account": account, "form": form, "usage": usage,
+        "gauge": charts.usage_gauge(used=usage.used_units, limit=usage.limit_units, deployments=usage.deployments),
+        "refusal": refusal, "problem": problem, "holdings": _holdings(usage),
+        "deployable": registration.deployable, "plan_ok": account.may_use_custom_models,
+        "no_runtime": bool(spaces) and not any(s.runtime_instance for s in spaces),
+        "unit_costs": _unit_cost_rows(usage),
+    }, status=409 if refusal else (422 if problem and problem.status == 422 else 200))
+
+
+def _attach_errors(form, exc: services.DeploymentRefused) -> None:
+    fields = exc.extra.get("fields") or {}
+    mapping = {"serving_name_taken": "serving_name", "configuration_too_small": "configuration",
+               "configuration_not_allowed": "configuration", "spec_not_allowed": "software_spec",
+               "runtime_missing": "space"}
+    if exc.code in mapping:
+        form.add_error(mapping[exc.code], exc.message)
+    for name, message in fields.items():
+        target = "param_" + name.split(".", 1)[1] if name.startswith("parameters.") else name
+        form.add_error(target if target in form.fields else None, message)
+    if not fields and exc.code not in mapping:
+        form.add_error(None, exc.message)
+
+
+def _fresh_key(form) -> None:
+    """A form shown again after a refusal gets a new key: sending it again is
+    a new request (e.g. after freeing capacity), not a replay of the refusal."""
+    data = form.data.copy()
+    data["idempotency_key"] = uuid.uuid4().hex
+    form.data = data
+
+
+@login_required
+def deployment_detail(request, deployment_id: int):
+    dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id, active_only=False)
+    if dep is None:
+        raise Http404
+    req = dep.platform_request or {}
+    return render(request, "quota/deployment.html", {
+        "dep": dep, "account": dep.account,
+        "asset_json": json.dumps(req.get("asset", {}), indent=2),
+        "deployment_json": json.dumps(req.get("deployment", {}), indent=2),
+    })
+
+
+@login_required
+@require_POST
+def deployment_delete(request, deployment_id: int):
+    dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
+    if dep is None:
+        raise Http404
+    services.deployment_delete(user=request.user, deployment=dep)
+    messages.success(request, _("Deployment %(name)s was deleted; %(units)s units are free again.")
+                     % {"name": dep.serving_name, "units": dep.units})
+    return redirect("quota:usage", dep.account_id)
+
+
+@login_required
+def usage_home(request):
+    first = accounts_for(user=request.user).first()
+    if first is None:
+        raise Http404
+    return redirect("quota:usage", first.id)
+
+
+@login_required
+def usage(request, account_id: int):
+    account = _account_or_404(request.user, account_id)
+    u = services.quota_usage(account=account)
+    return render(request, "quota/usage.html", {
+        "account": account, "usage": u, "role": role_in(user=request.user, account=account),
+        "accounts": accounts_for(user=request.user),
+        "gauge": charts.usage_gauge(used=u.used_units, limit=u.limit_units, deployments=u.deployments),
+        "ledger": selectors.ledger_for(account=account)[:50],
+        "requests": selectors.limit_requests_for(account=account)[:20],
+        "unit_costs": _unit_cost_rows(u),
+        "survey_url": reverse("feedback:survey", args=[account.id]),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def limit_request(request, account_id: int):
+    account = _account_or_404(request.user, account_id)
+    u = services.quota_usage(account=account)
+    form = LimitRequestForm(request.POST or None, current_limit=u.limit_units)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.limit_request_create(user=request.user, account=account, units=form.cleaned_data["units"],
+                                          reason=form.cleaned_data["reason"])
+        except services.QuotaRuleError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Your request was sent. An increase is not guaranteed: it depends on "
+                                        "capacity. The answer will appear on this page."))
+            return redirect("quota:usage", account.id)
+    return render(request, "quota/limit_request.html", {"account": account, "usage": u, "form": form})
+
+
+__all__ = ["deploy", "deployment_detail", "deployment_delete", "usage_home", "usage", "limit_request", "Deployment"]

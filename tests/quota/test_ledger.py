@@ -1,0 +1,146 @@
+"""The ledger's arithmetic: every mix of sizes below, at and above the
+limit; grants, adjustments, releases; a deployment keeps its units."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from quotafactory import make_actor, make_registration, timeseries_report
+
+from cfm import catalog
+from cfm.quota import services
+from cfm.quota.models import AppendOnlyError, EntryKind, LedgerEntry, Refusal, UnitCost
+
+SIZES = catalog.GENERAL_CONFIGURATIONS
+LIMIT = 4
+
+
+def _deploy(actor, registration, configuration, name):
+    return services.deployment_request(user=actor.user, registration=registration, space=actor.space,
+                                       configuration=configuration, serving_name=name)
+
+
+def _mixes_up_to(limit):
+    costs = catalog.UNIT_COSTS
+    seen = set()
+    for n in range(0, limit + 1):
+        for combo in itertools.combinations_with_replacement(SIZES, n):
+            if sum(costs[c] for c in combo) <= limit and combo not in seen:
+                seen.add(combo)
+                yield combo
+
+
+def test_every_mix_of_sizes_fits_up_to_the_limit_and_the_next_one_only_if_it_still_fits(db):
+    mixes = list(_mixes_up_to(LIMIT))
+    assert ("small",) * 4 in mixes and ("medium", "medium") in mixes and ("large",) in mixes
+    assert ("small", "small", "medium") in mixes
+    for i, mix in enumerate(mixes):
+        actor = make_actor(f"mix{i}")
+        reg = make_registration(actor.account)
+        for j, conf in enumerate(mix):
+            _deploy(actor, reg, conf, f"d{j}")
+        held = sum(catalog.UNIT_COSTS[c] for c in mix)
+        usage = services.quota_usage(account=actor.account)
+        assert (usage.used_units, usage.limit_units, usage.free_units) == (held, LIMIT, LIMIT - held)
+        for extra in SIZES:
+            fits = held + catalog.UNIT_COSTS[extra] <= LIMIT
+            if fits:
+                out = _deploy(actor, reg, extra, f"extra_{extra}")
+                services.deployment_delete(user=actor.user, deployment=out.deployment)
+            else:
+                with pytest.raises(services.DeploymentRefused) as exc:
+                    _deploy(actor, reg, extra, f"extra_{extra}")
+                err = exc.value
+                assert (err.status, err.code) == (409, "quota_exceeded")
+                assert (err.extra["used_units"], err.extra["limit_units"], err.extra["needed_units"]) == (
+                    held, LIMIT, catalog.UNIT_COSTS[extra])
+                assert Refusal.objects.filter(pk=err.extra["refusal"], account=actor.account).exists()
+        assert services.ledger_verify(account=actor.account).ok
+        assert services.quota_usage(account=actor.account).used_units == held
+
+
+def test_extra_large_time_series_needs_eight_units_and_fits_after_a_grant(owner, staff):
+    reg = make_registration(owner.account, timeseries_report("extra_large"))
+    with pytest.raises(services.DeploymentRefused) as exc:
+        _deploy(owner, reg, "extra_large", "ts_xl")
+    assert exc.value.extra["needed_units"] == 8
+    req = services.limit_request_create(user=owner.user, account=owner.account, units=8, reason="forecasting")
+    services.limit_request_approve(user=staff.user, request=req)
+    out = _deploy(owner, reg, "extra_large", "ts_xl")
+    assert out.deployment.units == 8
+    usage = services.quota_usage(account=owner.account)
+    assert (usage.used_units, usage.limit_units, usage.free_units) == (8, 8, 0)
+
+
+def test_release_gives_back_exactly_the_units_reserved_even_after_costs_change(owner, llama):
+    dep = _deploy(owner, llama, "medium", "m1").deployment
+    UnitCost.objects.filter(configuration="medium").update(units=1)
+    assert services.quota_usage(account=owner.account).used_units == 2
+    assert _deploy(owner, llama, "medium", "m2").deployment.units == 1
+    assert services.quota_usage(account=owner.account).used_units == 3
+    assert services.deployment_delete(user=owner.user, deployment=dep)
+    assert services.quota_usage(account=owner.account).used_units == 1
+    assert not services.deployment_delete(user=owner.user, deployment=dep)  # twice: nothing more released
+    assert services.ledger_verify(account=owner.account).ok
+
+
+def test_a_deleted_deployments_serving_name_can_be_used_again(owner, llama):
+    dep = _deploy(owner, llama, "small", "reuse_me").deployment
+    with pytest.raises(services.DeploymentRefused) as exc:
+        _deploy(owner, llama, "small", "reuse_me")
+    assert exc.value.code == "serving_name_taken"
+    services.deployment_delete(user=owner.user, deployment=dep)
+    assert _deploy(owner, llama, "small", "reuse_me").deployment.pk != dep.pk
+
+
+def test_limit_is_default_plus_grants_and_adjustments(owner, staff):
+    services.ledger_adjust(user=staff.user, account=owner.account, units=3, reason="pilot")
+    services.ledger_adjust(user=staff.user, account=owner.account, units=-1, reason="pilot trimmed")
+    assert services.quota_usage(account=owner.account).limit_units == LIMIT + 2
+    with pytest.raises(services.QuotaRuleError):
+        services.ledger_adjust(user=staff.user, account=owner.account, units=2, reason=" ")
+
+
+def test_ledger_entries_are_append_only(owner, llama):
+    _deploy(owner, llama, "small", "s1")
+    entry = LedgerEntry.objects.get(kind=EntryKind.RESERVE)
+    entry.units = 0
+    with pytest.raises(AppendOnlyError):
+        entry.save()
+    with pytest.raises(AppendOnlyError):
+        entry.delete()
+
+
+def test_ledger_verify_reports_a_deployment_changed_behind_the_ledgers_back(owner, llama):
+    dep = _deploy(owner, llama, "small", "s1").deployment
+    type(dep).objects.filter(pk=dep.pk).update(status="released")  # bypassing the service
+    check = services.ledger_verify(account=owner.account)
+    assert not check.ok and check.ledger_used == 1 and check.live_used == 0
+
+
+def test_a_member_cannot_approve_an_increase_for_their_own_account(owner, staff):
+    owner.user.is_staff = True
+    owner.user.save()
+    req = services.limit_request_create(user=owner.user, account=owner.account, units=6, reason="more")
+    with pytest.raises(services.QuotaRuleError):
+        services.limit_request_approve(user=owner.user, request=req)
+    req.refresh_from_db()
+    assert req.status == "pending"
+    services.limit_request_approve(user=staff.user, request=req, answer="ok for Q3")
+    req.refresh_from_db()
+    assert (req.status, req.grant.units, req.answer) == ("approved", 2, "ok for Q3")
+    with pytest.raises(services.QuotaRuleError):  # answered once only
+        services.limit_request_deny(user=staff.user, request=req, answer="no")
+
+
+def test_a_denial_needs_a_reason_and_grants_nothing(owner, staff):
+    req = services.limit_request_create(user=owner.user, account=owner.account, units=6, reason="more")
+    with pytest.raises(services.QuotaRuleError):
+        services.limit_request_deny(user=staff.user, request=req, answer="")
+    services.limit_request_deny(user=staff.user, request=req, answer="No capacity this quarter.")
+    assert services.quota_usage(account=owner.account).limit_units == LIMIT
+
+
+def test_a_limit_request_must_ask_for_more_than_the_current_limit(owner):
+    with pytest.raises(services.QuotaRuleError):
+        services.limit_request_create(user=owner.user, account=owner.account, units=LIMIT, reason="same")
