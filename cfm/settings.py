@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "cfm.registry",
     "cfm.quota",
     "cfm.feedback",
+    "cfm.preparation",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,8 @@ CFM_JOB_MAX_ATTEMPTS = env_int("CFM_JOB_MAX_ATTEMPTS", 3, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "cfm-sweep": {"task": "cfm.registry.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
                   "options": {"expires": float(CFM_SWEEP_INTERVAL)}},
+    "cfm-prepare-sweep": {"task": "cfm.preparation.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
+                          "options": {"expires": float(CFM_SWEEP_INTERVAL)}},
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("cfm.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("models/", include("cfm.registry.urls")),
+    path("models/", include("cfm.preparation.urls")),
     path("quota/", include("cfm.quota.urls")),
     path("feedback/", include("cfm.feedback.urls")),
     path("", include("cfm.web.urls")),

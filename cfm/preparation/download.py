@@ -164,8 +164,8 @@ def hub_listing(repo_id: str, revision: str | None, token: str | None, endpoint:
 
     try:
         api = HfApi(endpoint=endpoint, token=token or False)
-        entries = api.list_repo_tree(repo_id, revision=revision, recursive=False)
-        return {e.path: int(getattr(e, "size", 0) or 0) for e in entries if hasattr(e, "size")}
+        info = api.model_info(repo_id, revision=revision, files_metadata=True)
+        return {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
     except (RepositoryNotFoundError, GatedRepoError) as exc:
         raise PrepareError("access_denied", f"{repo_id}: not found or access denied ({type(exc).__name__})") from None
     except RevisionNotFoundError:
