@@ -95,6 +95,7 @@ def parse_repo_spec(spec: str, revision: str | None = None) -> tuple[str, str | 
     """(repo_id, revision) from `hf://org/name[@rev]`, `org/name[@rev]` or a
     legacy single-segment id; SourceError("source_unreadable") when it is not
     a valid repo id, before anything goes on the network."""
+    revision = revision or None
     raw = spec.strip()
     repo_id = raw[len("hf://"):] if raw.lower().startswith("hf://") else raw
     if raw.lower().startswith("hf://"):
@@ -102,10 +103,11 @@ def parse_repo_spec(spec: str, revision: str | None = None) -> tuple[str, str | 
     repo_id = repo_id.rstrip("/")
     if "@" in repo_id:
         repo_id, _, pinned = repo_id.partition("@")
-        if revision and revision != pinned:
+        if revision and pinned and revision != pinned:
             raise SourceError("source_unreadable",
-                              f"{spec} names revision {pinned!r} but --revision says {revision!r}; give one")
-        revision = pinned
+                              f"{_show(spec)} names revision {pinned!r} but the revision given is {revision!r}; "
+                              "give only one")
+        revision = pinned or revision
     try:
         validate_repo_id(repo_id)
         if not repo_id:
@@ -113,12 +115,17 @@ def parse_repo_spec(spec: str, revision: str | None = None) -> tuple[str, str | 
     except HFValidationError:
         raise SourceError(
             "source_unreadable",
-            f"{spec!r} is neither an existing folder or archive nor a Hub repo id "
+            f"{_show(spec)} is neither an existing folder or archive nor a Hub repo id "
             "(org/name, hf://org/name or a single name such as gpt2)",
         ) from None
     if revision is not None and not _REVISION_RE.match(revision):
-        raise SourceError("source_unreadable", f"{revision!r} is not a valid revision (branch, tag or commit)")
-    return repo_id, revision or None
+        raise SourceError("source_unreadable", f"{_show(revision)} is not a valid revision (branch, tag or commit)")
+    return repo_id, revision
+
+
+def _show(text: str) -> str:
+    """A user's input in a one-line message: quoted, escaped, not too long."""
+    return repr(text[:200] + ("…" if len(text) > 200 else ""))
 
 
 class HubSource(Source):
@@ -207,6 +214,9 @@ class HubSource(Source):
                     self._count(0)
                     return b""
                 skip = span[0] if span and resp.status_code != 206 else 0  # 200: Range ignored
+                if span and resp.status_code == 206 and not _range_starts_at(resp, span[0]):
+                    raise SourceError("hub_unavailable", f"the Hub at {self.endpoint} answered another byte range "
+                                      f"than asked for {path} of {self.repo_id}")
                 data = bytearray()
                 received = 0
                 for chunk in resp.iter_bytes():
@@ -231,6 +241,14 @@ class HubSource(Source):
             raise
 
 
+def _range_starts_at(resp: httpx2.Response, start: int) -> bool:
+    value = resp.headers.get("Content-Range", "")  # "bytes 0-99999/4976698672"
+    try:
+        return int(value.split()[1].split("-")[0]) == start
+    except (IndexError, ValueError):
+        return False
+
+
 def _read_small(resp: httpx2.Response) -> None:
     """Read an error body so its message can be shown, unless it is large."""
     try:
@@ -242,8 +260,9 @@ def _read_small(resp: httpx2.Response) -> None:
 
 def _with_retries(fn: Callable[[], T], *, repo: str, what: str, endpoint: str, attempts: int,
                   timeout: float) -> T:
-    """Call fn, retrying transient faults with exponential backoff and full
-    jitter, and turn every failure into a SourceError."""
+    """Call fn, retrying transient faults with exponential backoff (each
+    wait jittered between half and all of it), and turn every failure into a
+    SourceError."""
     for attempt in range(1, attempts + 1):
         last = attempt == attempts
         wait = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1))
@@ -254,6 +273,14 @@ def _with_retries(fn: Callable[[], T], *, repo: str, what: str, endpoint: str, a
             if last:
                 raise SourceError("timeout", f"the Hub at {endpoint} did not answer within {timeout:g} s "
                                   f"while reading {what} ({attempts} attempts)") from None
+        except RuntimeError as exc:
+            # huggingface_hub closes its shared client after a connection error elsewhere in the
+            # process; get_session() makes a new one on the next attempt.
+            if "closed" not in str(exc):
+                raise  # a bug, not the Hub
+            if last:
+                raise SourceError("hub_unavailable", f"cannot reach the Hub at {endpoint} while reading {what}: "
+                                  f"{exc}") from None
         except OfflineModeIsEnabled:
             raise SourceError("hub_unavailable", "HF_HUB_OFFLINE is set: the Hub cannot be reached") from None
         except (httpx2.TransportError, httpx2.TooManyRedirects) as exc:
