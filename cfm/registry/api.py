@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import FileResponse
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
+from ninja import Status as Answer
 from pydantic import ValidationError as PydanticError
 
 from cfm.accounts.api import account_or_404, iso, paginate
@@ -159,7 +160,7 @@ def registration_create(request):
         registration, created = services.registration_create(account=account, user=request.user, **kwargs)
     except services.RegistrationError as exc:
         raise _refusal(exc) from None
-    return (201 if created else 200), registration_json(request, registration)
+    return Answer(201 if created else 200, registration_json(request, registration))
 
 
 def _json_input(request) -> dict[str, Any]:
@@ -220,19 +221,30 @@ def registration_report(request, registration_id: int):
     r = _get_or_404(request, registration_id)
     if r.status != Status.DONE or r.report is None:
         raise ApiError(404, "not_found", _("The report is not ready: the registration is %(status)s.")
-                       % {"status": r.status}, status=r.status)
+                       % {"status": r.status}, registration_status=r.status)
     return r.report
 
 
 @router.post("/registrations/{registration_id}/rerun", response={202: RegistrationOut},
-             summary="Inspect again (a running job is left alone)")
-def registration_rerun(request, registration_id: int, payload: RerunIn | None = None):
+             summary="Inspect again (a running job is left alone)",
+             openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {
+                 "type": "object", "properties": {"token": {"type": "string"}}}}}}})
+def registration_rerun(request, registration_id: int):
     r = _get_or_404(request, registration_id)
+    token = None
+    if (request.content_type or "").startswith(("multipart/", "application/x-www-form-urlencoded")):
+        token = request.POST.get("token") or None
+    elif request.body.strip():  # optional: {"token": "hf_..."} to replace the stored token
+        try:
+            token = RerunIn.model_validate(json.loads(request.body)).token
+        except (ValueError, PydanticError):
+            raise ApiError(400, "invalid", _("The body must be {\"token\": \"...\"} or empty."),
+                           fields={"token": "invalid"}) from None
     try:
-        r = services.registration_rerun(registration=r, user=request.user, token=payload.token if payload else None)
+        r = services.registration_rerun(registration=r, user=request.user, token=token)
     except services.RegistrationError as exc:
         raise _refusal(exc) from None
-    return 202, registration_json(request, r)
+    return Answer(202, registration_json(request, r))
 
 
 @router.post("/registrations/{registration_id}/cancel", response={202: RegistrationOut},
@@ -243,7 +255,7 @@ def registration_cancel(request, registration_id: int):
         r = services.registration_cancel(registration=r, user=request.user)
     except services.RegistrationError as exc:
         raise _refusal(exc) from None
-    return 202, registration_json(request, r)
+    return Answer(202, registration_json(request, r))
 
 
 @router.delete("/registrations/{registration_id}", response={204: None},
@@ -254,7 +266,7 @@ def registration_delete(request, registration_id: int):
         services.registration_delete(registration=r, user=request.user)
     except services.RegistrationError as exc:
         raise _refusal(exc) from None
-    return 204, None
+    return Answer(204, None)
 
 
 @router.delete("/registrations/{registration_id}/token", response={204: None},
@@ -262,9 +274,9 @@ def registration_delete(request, registration_id: int):
 def registration_token_delete(request, registration_id: int):
     r = _get_or_404(request, registration_id)
     services.registration_forget_token(registration=r, user=request.user)
-    return 204, None
+    return Answer(204, None)
 
 
 @router.get("/report-schema.json", auth=None, include_in_schema=True, summary="The report's JSON Schema")
 def report_schema(request):
-    return FileResponse(open(REPORT_SCHEMA, "rb"), content_type="application/schema+json")
+    return HttpResponse(REPORT_SCHEMA.read_bytes(), content_type="application/schema+json")
