@@ -16,11 +16,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
+from modelfactory import LLAMA3_8B, llama_tensors, make_model, make_tiny_real
 
 from cfm.accounts.models import Account, Membership, Role
 from cfm.inspection import inspect
 from cfm.registry.models import Registration, SourceKind, Status
-from modelfactory import LLAMA3_8B, llama_tensors, make_model, make_tiny_real
 
 pytestmark = pytest.mark.django_db
 

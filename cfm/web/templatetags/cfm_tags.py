@@ -5,10 +5,11 @@ translates the template through gettext (the catalogue holds the
 `gettext_noop` strings of cfm.inspection.messages) and only then fills in
 the parameters, so the same report reads in English or Japanese.
 """
+
 from __future__ import annotations
 
 from django import template
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from cfm import catalog
 from cfm.inspection.messages import HEADER_REASONS, MESSAGES, render
@@ -50,10 +51,16 @@ def bignum(value) -> str:
 def _param_phrases():
     # English values the engine puts into params (configuration labels, the
     # reasons a size cannot be computed): marked so that they are translated.
-    from django.utils.translation import gettext_noop as N
-    return (N("Small"), N("Medium"), N("Large"), N("Extra large"), N("config.json is missing or invalid"),
-            N("the architecture is not supported"), N("a safetensors header is malformed"),
-            N("there are no safetensors headers and config.json lacks the sizes to estimate from"))
+    return (
+        gettext_noop("Small"),
+        gettext_noop("Medium"),
+        gettext_noop("Large"),
+        gettext_noop("Extra large"),
+        gettext_noop("config.json is missing or invalid"),
+        gettext_noop("the architecture is not supported"),
+        gettext_noop("a safetensors header is malformed"),
+        gettext_noop("there are no safetensors headers and config.json lacks the sizes to estimate from"),
+    )
 
 
 def _translated_params(key: str, params: dict) -> dict:
@@ -70,7 +77,8 @@ def _translated_params(key: str, params: dict) -> dict:
         small = [r.users["small"] for r in catalog.TS_SIZING_ROWS]
         out["assumption"] = gettext(
             "one user at a time and any payload in the guide's table (Small serves %(low)s to %(high)s "
-            "concurrent users)") % {"low": min(small), "high": max(small)}
+            "concurrent users)"
+        ) % {"low": min(small), "high": max(small)}
     return out
 
 
@@ -99,15 +107,22 @@ def check_remedy(check: dict) -> str | None:
 
 def _labels():
     # Marked here so makemessages finds them; translated per request below.
-    from django.utils.translation import gettext_noop as N
     return {
-        "config_present": N("config.json present"), "config_valid": N("config.json valid"),
-        "architecture": N("Architecture"), "trust_remote_code": N("Custom code"),
-        "weights_format": N("Weights format"), "safetensors_header": N("Safetensors headers"),
-        "safetensors_index": N("Safetensors index"), "safetensors_metadata": N("Safetensors metadata"),
-        "dtypes": N("Tensor dtypes"), "tokenizer": N("Tokenizer"), "quantization": N("Quantization"),
-        "tsfm_config": N("tsfm_config.json"), "size": N("Size"), "software_spec": N("Software specification"),
-        "known_issues": N("Known issues"),
+        "config_present": gettext_noop("config.json present"),
+        "config_valid": gettext_noop("config.json valid"),
+        "architecture": gettext_noop("Architecture"),
+        "trust_remote_code": gettext_noop("Custom code"),
+        "weights_format": gettext_noop("Weights format"),
+        "safetensors_header": gettext_noop("Safetensors headers"),
+        "safetensors_index": gettext_noop("Safetensors index"),
+        "safetensors_metadata": gettext_noop("Safetensors metadata"),
+        "dtypes": gettext_noop("Tensor dtypes"),
+        "tokenizer": gettext_noop("Tokenizer"),
+        "quantization": gettext_noop("Quantization"),
+        "tsfm_config": gettext_noop("tsfm_config.json"),
+        "size": gettext_noop("Size"),
+        "software_spec": gettext_noop("Software specification"),
+        "known_issues": gettext_noop("Known issues"),
     }
 
 
@@ -117,8 +132,12 @@ def check_label(check_id: str) -> str:
 
 
 def _status_words():
-    from django.utils.translation import gettext_noop as N
-    return {"pass": N("Pass"), "warn": N("Warning"), "fail": N("Fail"), "skip": N("Skipped")}
+    return {
+        "pass": gettext_noop("Pass"),
+        "warn": gettext_noop("Warning"),
+        "fail": gettext_noop("Fail"),
+        "skip": gettext_noop("Skipped"),
+    }
 
 
 @register.filter
@@ -127,20 +146,19 @@ def status_label(status: str) -> str:
 
 
 def _steps():
-    from django.utils.translation import gettext_noop as N
     return {
-        "": N("Waiting for a worker"),
-        "queued": N("Waiting for a worker"),
-        "fetching": N("Fetching files"),
-        "listing_files": N("Listing files"),
-        "reading_config": N("Reading config.json"),
-        "reading_headers": N("Reading safetensors headers"),
-        "checking": N("Checking the platform's rules"),
-        "starting": N("Starting"),
-        "retrying": N("Waiting to retry"),
-        "requeued": N("Queued again"),
-        "reused": N("Reused the report of the same commit"),
-        "done": N("Done"),
+        "": gettext_noop("Waiting for a worker"),
+        "queued": gettext_noop("Waiting for a worker"),
+        "fetching": gettext_noop("Fetching files"),
+        "listing_files": gettext_noop("Listing files"),
+        "reading_config": gettext_noop("Reading config.json"),
+        "reading_headers": gettext_noop("Reading safetensors headers"),
+        "checking": gettext_noop("Checking the platform's rules"),
+        "starting": gettext_noop("Starting"),
+        "retrying": gettext_noop("Waiting to retry"),
+        "requeued": gettext_noop("Queued again"),
+        "reused": gettext_noop("Reused the report of the same commit"),
+        "done": gettext_noop("Done"),
     }
 
 
@@ -150,19 +168,29 @@ def step_label(step: str) -> str:
 
 
 def _preparation():
-    from django.utils.translation import gettext_noop as N
     return {
-        "convert_weights_to_safetensors": (N("Convert the weights to safetensors"),
-                                           N("The PyTorch weights are rewritten as model.safetensors (16-bit).")),
-        "generate_tokenizer_json": (N("Generate tokenizer.json"),
-                                    N("The fast tokenizer file is built from the slow-tokenizer files.")),
-        "add_tsfm_config": (N("Add tsfm_config.json"),
-                            N("Written from config.json's context and prediction lengths.")),
-        "fix_safetensors_metadata": (N("Fix the safetensors metadata"),
-                                     N('Only the header is rewritten, with {"format": "pt"}.')),
-        "fix_rope_scaling": (N("Rewrite rope_scaling"),
-                             N("The two-field form older runtimes accept; behaviour changes past the original "
-                               "context length.")),
+        "convert_weights_to_safetensors": (
+            gettext_noop("Convert the weights to safetensors"),
+            gettext_noop("The PyTorch weights are rewritten as model.safetensors (16-bit)."),
+        ),
+        "generate_tokenizer_json": (
+            gettext_noop("Generate tokenizer.json"),
+            gettext_noop("The fast tokenizer file is built from the slow-tokenizer files."),
+        ),
+        "add_tsfm_config": (
+            gettext_noop("Add tsfm_config.json"),
+            gettext_noop("Written from config.json's context and prediction lengths."),
+        ),
+        "fix_safetensors_metadata": (
+            gettext_noop("Fix the safetensors metadata"),
+            gettext_noop('Only the header is rewritten, with {"format": "pt"}.'),
+        ),
+        "fix_rope_scaling": (
+            gettext_noop("Rewrite rope_scaling"),
+            gettext_noop(
+                "The two-field form older runtimes accept; behaviour changes past the original context length."
+            ),
+        ),
     }
 
 
@@ -177,11 +205,11 @@ def preparation_detail(step: str) -> str:
 
 
 def _limitations():
-    from django.utils.translation import gettext_noop as N
     return {
-        "no_tuning": N("A custom foundation model cannot be tuned on the platform."),
-        "no_prompt_governance": N("Prompt templates of a custom foundation model cannot be evaluated or tracked "
-                                  "with watsonx.governance."),
+        "no_tuning": gettext_noop("A custom foundation model cannot be tuned on the platform."),
+        "no_prompt_governance": gettext_noop(
+            "Prompt templates of a custom foundation model cannot be evaluated or tracked with watsonx.governance."
+        ),
     }
 
 
@@ -231,8 +259,10 @@ def dtype_bars(report: dict) -> list[dict]:
     top = max(dtypes.values()) or 1
     total = sum(dtypes.values()) or 1
     rows = sorted(dtypes.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [{"dtype": k, "count": v, "width": max(1, round(100 * v / top)), "share": round(100 * v / total)}
-            for k, v in rows]
+    return [
+        {"dtype": k, "count": v, "width": max(1, round(100 * v / top)), "share": round(100 * v / total)}
+        for k, v in rows
+    ]
 
 
 @register.filter
@@ -268,11 +298,14 @@ def recommendation_reason(report: dict) -> str:
     elif conf:
         label = configuration_label(conf)
         if serving:
-            parts.append(gettext("%(conf)s is the smallest configuration that holds %(size)s of 16-bit weights.")
-                         % {"conf": label, "size": filesize(serving)})
+            parts.append(
+                gettext("%(conf)s is the smallest configuration that holds %(size)s of 16-bit weights.")
+                % {"conf": label, "size": filesize(serving)}
+            )
         else:
-            parts.append(gettext("%(conf)s is the smallest configuration for the estimated parameter count.")
-                         % {"conf": label})
+            parts.append(
+                gettext("%(conf)s is the smallest configuration for the estimated parameter count.") % {"conf": label}
+            )
         if report.get("tensor_parallel") is False:
             parts.append(gettext("This architecture has no tensor parallelism, so only Small is offered."))
     spec = report.get("recommended_software_spec")
