@@ -6,11 +6,24 @@ small llama, a time-series model, a non-deployable one).
 Import the fixtures into a conftest with `from quotafactory import *`."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from cfm import catalog
+
+
+def _root_conftest():
+    # `import conftest` finds whichever conftest.py came first; load tests/conftest.py by path.
+    spec = importlib.util.spec_from_file_location("_cfm_tests_root_conftest", Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+need = _root_conftest().need
 
 
 def llama_report(configuration: str = "small", deployable: bool = True) -> dict:
@@ -128,5 +141,5 @@ def broken(owner):
     return make_registration(owner.account, broken_report(), source="someone/broken-model")
 
 
-__all__ = ["_fast_passwords", "llama_report", "mistral_report", "timeseries_report", "broken_report", "Actor", "make_actor",
+__all__ = ["need", "_fast_passwords", "llama_report", "mistral_report", "timeseries_report", "broken_report", "Actor", "make_actor",
            "make_registration", "owner", "stranger", "staff", "llama", "mistral", "ttm", "broken"]

@@ -1,0 +1,187 @@
+"""The HTTP API's deployment, usage and limit-request endpoints, exactly as
+shared/docs/api-contract.md words them."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from quotafactory import broken_report, make_registration, mistral_report, timeseries_report
+
+from cfm import catalog
+from cfm.quota.models import Deployment, LedgerEntry
+
+
+def post(client, actor, url, body, **headers):
+    return client.post(url, data=json.dumps(body), content_type="application/json", **actor.auth, **headers)
+
+
+def deploy(client, actor, reg, name, **extra):
+    headers = {}
+    if "key" in extra:
+        headers["HTTP_IDEMPOTENCY_KEY"] = extra.pop("key")
+    body = {"registration": reg.id, "space": extra.pop("space", actor.space.id), "serving_name": name, **extra}
+    return post(client, actor, "/api/v1/deployments", body, **headers)
+
+
+def test_a_deployment_answers_201_with_the_recommendation_defaults_and_the_platform_requests(client, owner, llama):
+    r = deploy(client, owner, llama, "llama_chat")
+    assert r.status_code == 201, r.content
+    d = r.json()
+    assert {"id", "registration", "space", "configuration", "units", "software_spec", "serving_name", "parameters",
+            "warnings", "created_at", "platform_request"} <= set(d)
+    assert (d["configuration"], d["units"], d["software_spec"]) == ("small", 1, catalog.SPEC_VLLM)
+    # vLLM does not use max_concurrent_requests: it is left out of the request
+    assert d["parameters"] == {"dtype": "float16", "max_batch_size": 256, "max_new_tokens": 2048,
+                               "max_sequence_length": 2048}
+    asset, dep = d["platform_request"]["asset"], d["platform_request"]["deployment"]
+    assert asset["type"] == "custom_foundation_model_1.0"
+    assert asset["software_spec"] == {"name": catalog.SPEC_VLLM}
+    assert set(asset["content_location"]["location"]) == {"bucket", "file_path"}
+    assert "id" in asset["content_location"]["connection"]
+    assert dep["hardware_request"] == {"size": "gpu_s", "num_nodes": 1}
+    assert dep["online"]["parameters"]["serving_name"] == "llama_chat"
+    assert d["created_at"].endswith("Z")
+
+
+def test_time_series_asks_for_a_hardware_spec_and_ignores_parameters_with_a_warning(client, owner):
+    reg = make_registration(owner.account, timeseries_report("medium"))
+    r = deploy(client, owner, reg, "ttm", parameters={"max_batch_size": 4})
+    assert r.status_code == 201, r.content
+    d = r.json()
+    assert d["parameters"] == {} and d["units"] == 2
+    assert [w["code"] for w in d["warnings"]] == ["parameters_ignored"]
+    dep = d["platform_request"]["deployment"]
+    assert dep["hardware_spec"] == {"name": "M", "num_nodes": 1} and "hardware_request" not in dep
+    assert "foundation_model" not in dep["online"]["parameters"]
+
+
+def test_the_same_idempotency_key_answers_the_same_201_and_reserves_once(client, owner, llama):
+    first = deploy(client, owner, llama, "once", key="abc")
+    again = deploy(client, owner, llama, "once", key="abc")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json() == again.json()
+    assert LedgerEntry.objects.filter(kind="reserve").count() == 1
+    other = deploy(client, owner, llama, "different", key="abc")
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_the_same_key_after_a_quota_refusal_answers_the_same_409(client, owner, llama):
+    for i in range(4):
+        assert deploy(client, owner, llama, f"s{i}").status_code == 201
+    first = deploy(client, owner, llama, "fifth", key="k5")
+    again = deploy(client, owner, llama, "fifth", key="k5")
+    assert first.status_code == again.status_code == 409
+    assert first.json() == again.json()
+    err = first.json()["error"]
+    assert err["code"] == "quota_exceeded"
+    assert (err["limit_units"], err["used_units"], err["needed_units"]) == (4, 4, 1)
+    assert isinstance(err["refusal"], int)
+    assert err["survey_url"].endswith(f"?refusal={err['refusal']}")
+    assert f"/{owner.account.id}/" in err["increase_request_url"]
+
+
+def test_a_taken_serving_name_is_a_409_serving_name_taken_even_when_the_account_is_full(client, owner, llama):
+    for i in range(4):
+        deploy(client, owner, llama, f"s{i}")
+    r = deploy(client, owner, llama, "s0")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "serving_name_taken"
+
+
+@pytest.mark.parametrize("case, status, code", [
+    ("bad_name", 400, "invalid"),
+    ("not_deployable", 422, "not_deployable"),
+    ("runtime_missing", 422, "runtime_missing"),
+    ("too_small", 422, "configuration_too_small"),
+    ("not_tensor_parallel", 422, "configuration_not_allowed"),
+    ("spec", 422, "spec_not_allowed"),
+    ("parameters", 422, "invalid_parameters"),
+    ("plan", 403, "plan_not_allowed"),
+])
+def test_invalid_requests_are_refused_with_the_contracts_codes(client, owner, llama, case, status, code):
+    from cfm.accounts.models import Space
+
+    reg, extra, name = llama, {}, "ok_name"
+    if case == "bad_name":
+        name = "Bad-Name!"
+    elif case == "not_deployable":
+        reg = make_registration(owner.account, broken_report())
+    elif case == "runtime_missing":
+        extra["space"] = Space.objects.create(account=owner.account, name="bare", runtime_instance=False).id
+    elif case == "too_small":
+        reg = make_registration(owner.account, {**llama.report, "configuration": "medium"})
+        extra["configuration"] = "small"
+    elif case == "not_tensor_parallel":
+        reg = make_registration(owner.account, mistral_report())
+        extra["configuration"] = "medium"
+    elif case == "spec":
+        extra["software_spec"] = catalog.SPEC_TSFM
+    elif case == "parameters":
+        extra["parameters"] = {"max_new_tokens": 4096, "max_sequence_length": 1024, "dtype": "int8"}
+    elif case == "plan":
+        owner.account.plan = "lite"
+        owner.account.save()
+    r = deploy(client, owner, reg, name, **extra)
+    assert r.status_code == status, r.content
+    err = r.json()["error"]
+    assert err["code"] == code and err["message"]
+    if case == "parameters":
+        assert set(err["fields"]) == {"parameters.max_sequence_length", "parameters.dtype"}
+    assert not Deployment.objects.exists()
+
+
+def test_a_larger_configuration_is_allowed_for_tensor_parallel_architectures(client, owner, llama):
+    r = deploy(client, owner, llama, "big", configuration="large", software_spec=catalog.SPEC_TGI,
+               parameters={"max_concurrent_requests": 512, "max_batch_size": 128})
+    assert r.status_code == 201, r.content
+    d = r.json()
+    assert (d["units"], d["platform_request"]["deployment"]["hardware_request"]["size"]) == (4, "gpu_l")
+    assert d["parameters"]["max_concurrent_requests"] == 512
+
+
+def test_delete_answers_204_and_then_404_and_frees_the_name(client, owner, llama):
+    dep_id = deploy(client, owner, llama, "temp").json()["id"]
+    assert client.delete(f"/api/v1/deployments/{dep_id}", **owner.auth).status_code == 204
+    assert client.delete(f"/api/v1/deployments/{dep_id}", **owner.auth).status_code == 404
+    assert deploy(client, owner, llama, "temp").status_code == 201
+    usage = client.get(f"/api/v1/accounts/{owner.account.id}/usage", **owner.auth).json()
+    assert usage["used_units"] == 1 and usage["limit_units"] == 4
+    assert usage["unit_costs"] == {"small": 1, "medium": 2, "large": 4, "extra_large": 8}
+    assert [d["serving_name"] for d in usage["deployments"]] == ["temp"]
+
+
+def test_lists_are_paginated_and_scoped(client, owner, stranger, llama):
+    deploy(client, owner, llama, "a1")
+    listed = client.get(f"/api/v1/deployments?account={owner.account.id}", **owner.auth).json()
+    assert set(listed) == {"items", "next"} and [d["serving_name"] for d in listed["items"]] == ["a1"]
+    assert client.get("/api/v1/deployments", **stranger.auth).json()["items"] == []
+
+
+def test_a_stranger_gets_404_for_everything_of_another_account_and_anonymous_401(client, owner, stranger, llama):
+    dep_id = deploy(client, owner, llama, "mine").json()["id"]
+    acc = owner.account.id
+    assert deploy(client, stranger, llama, "theirs", space=stranger.space.id).status_code == 404
+    own_reg = make_registration(stranger.account)
+    assert deploy(client, stranger, own_reg, "x", space=owner.space.id).status_code == 404
+    for url in (f"/api/v1/deployments/{dep_id}", f"/api/v1/deployments?account={acc}",
+                f"/api/v1/accounts/{acc}/usage", f"/api/v1/limit-requests?account={acc}"):
+        assert client.get(url, **stranger.auth).status_code == 404, url
+        assert client.get(url).status_code == 401, url
+    assert client.delete(f"/api/v1/deployments/{dep_id}", **stranger.auth).status_code == 404
+    r = post(client, stranger, "/api/v1/limit-requests", {"account": acc, "units": 8, "reason": "x"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert Deployment.objects.get(pk=dep_id).is_active
+
+
+def test_limit_requests_are_created_and_listed_with_their_state(client, owner, staff):
+    from cfm.quota import services
+    from cfm.quota.models import LimitRequest
+
+    r = post(client, owner, "/api/v1/limit-requests", {"account": owner.account.id, "units": 8, "reason": "pilot"})
+    assert r.status_code == 201, r.content
+    assert r.json()["status"] == "pending"
+    services.limit_request_deny(user=staff.user, request=LimitRequest.objects.get(), answer="Not this quarter.")
+    items = client.get(f"/api/v1/limit-requests?account={owner.account.id}", **owner.auth).json()["items"]
+    assert [(i["status"], i["answer"]) for i in items] == [("denied", "Not this quarter.")]
+    low = post(client, owner, "/api/v1/limit-requests", {"account": owner.account.id, "units": 2, "reason": "x"})
+    assert low.status_code == 400 and "units" in low.json()["error"]["fields"]
+
