@@ -28,7 +28,8 @@ def _depth_ok(value: Any, max_depth: int) -> bool:
     return True
 
 
-def loads_bounded(raw: bytes, *, max_bytes: int, max_depth: int | None, object_pairs_hook=None) -> Any:
+def loads_bounded(raw: bytes, *, max_bytes: int, max_depth: int | None, object_pairs_hook=None,
+                  parse_constant=None, strip_bom: bool = True) -> Any:
     """Parse JSON bytes or raise JsonProblem with reason one of
     `too_large`, `not_utf8`, `too_deep`, `not_json`.
 
@@ -41,10 +42,10 @@ def loads_bounded(raw: bytes, *, max_bytes: int, max_depth: int | None, object_p
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JsonProblem("not_utf8", f"byte {exc.start}") from None
-    if text.startswith("\ufeff"):
+    if strip_bom and text.startswith("\ufeff"):
         text = text[1:]
     try:
-        value = json.loads(text, object_pairs_hook=object_pairs_hook)
+        value = json.loads(text, object_pairs_hook=object_pairs_hook, parse_constant=parse_constant)
     except RecursionError:
         raise JsonProblem("too_deep", str(max_depth)) from None
     except ValueError as exc:  # JSONDecodeError, and int digit limits

@@ -8,7 +8,10 @@ exactly: no gaps, no overlaps, nothing past the last tensor.
 """
 from __future__ import annotations
 
+import gc
 import struct
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from cfm.catalog import DTYPE_BITS
@@ -26,7 +29,7 @@ class HeaderProblem(Exception):
         self.params = params
 
 
-@dataclass
+@dataclass(slots=True)
 class TensorInfo:
     dtype: str
     shape: tuple[int, ...]
@@ -48,18 +51,28 @@ class HeaderInfo:
     tensors: dict[str, TensorInfo] = field(default_factory=dict)
 
 
-def _no_duplicates(pairs):
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise HeaderProblem("header_duplicate_key", name=str(key)[:120])
-        obj[key] = value
+def _reject_constant(name: str):
+    # NaN and Infinity are not JSON: the safetensors reader (serde_json) rejects them.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _pairs_to_dict(pairs: tuple, what: str) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise HeaderProblem("header_duplicate_key", name=f"{what}{str(key)[:120]}")
+            seen.add(key)
     return obj
 
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
+
+#: The safetensors reader holds sizes in 64-bit integers; beyond, a value is no size.
+_U64 = 2**64
 
 def header_length(prefix: bytes, path: str, file_size: int, limits: InspectLimits) -> int:
     if file_size < 8 or len(prefix) < 8:
@@ -74,76 +87,132 @@ def header_length(prefix: bytes, path: str, file_size: int, limits: InspectLimit
     return n
 
 
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _no_gc():
+    """The cyclic collector off while a header is parsed: a million-tensor header
+    makes millions of containers (none of them in a cycle), and each generation-2
+    pass over them costs as much as the parse itself (13 s instead of 3 s for 100 MB).
+    Counted, so that threads reading several headers at once restore it once."""
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) -> HeaderInfo:
     """Validate the JSON header `raw` (without the 8-byte length) of a file of
     `file_size` bytes. Raises HeaderProblem naming what is wrong."""
+    with _no_gc():
+        return _parse_header(path, raw, file_size, limits)
+
+
+def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) -> HeaderInfo:
     n = len(raw)
-    if raw[:1] != b"{":
-        # The format requires the JSON to start with '{' (trailing spaces pad it).
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise HeaderProblem("header_not_utf8") from None
+    if raw[:3] == b"\xef\xbb\xbf":
+        # serde_json (the reference reader) rejects a byte-order mark; so must we.
+        raise HeaderProblem("header_not_json", detail="a byte-order mark precedes the JSON", length=n,
+                            cap=limits.max_header_bytes)
     try:
-        doc = loads_bounded(raw, max_bytes=limits.max_header_bytes, max_depth=None,
-                            object_pairs_hook=_no_duplicates)
+        # Objects come back as tuples of pairs (arrays stay lists): the C parser builds them
+        # without calling Python per object, duplicate keys stay visible, and an object can
+        # never pass for an array (a 100 MB header of a million tensors parses in seconds).
+        doc = loads_bounded(raw, max_bytes=limits.max_header_bytes, max_depth=None, object_pairs_hook=tuple,
+                            parse_constant=_reject_constant, strip_bom=False)
     except JsonProblem as exc:
         key = {"not_utf8": "header_not_utf8", "too_deep": "header_not_json", "too_large": "header_over_cap"}.get(
             exc.reason, "header_not_json")
         raise HeaderProblem(key, detail=exc.detail, length=n, cap=limits.max_header_bytes) from None
-    if not isinstance(doc, dict):
-        raise HeaderProblem("header_not_object", detail=type(doc).__name__)
+    if type(doc) is not tuple:
+        raise HeaderProblem("header_not_object", detail=_json_kind(doc))
+    doc = _pairs_to_dict(doc, "")
     metadata = doc.pop("__metadata__", None)
     if metadata is not None:
-        if not isinstance(metadata, dict):
+        if type(metadata) is not tuple:
             raise HeaderProblem("header_metadata_not_object")
+        metadata = _pairs_to_dict(metadata, "__metadata__.")
         for k, v in metadata.items():
             if not isinstance(v, str):
-                raise HeaderProblem("header_metadata_not_string", key=str(k)[:80], type=type(v).__name__)
+                raise HeaderProblem("header_metadata_not_string", key=str(k)[:80], type=_json_kind(v))
     if len(doc) > limits.max_tensors:
         raise HeaderProblem("header_too_many_tensors", count=len(doc), cap=limits.max_tensors)
     data_len = file_size - 8 - n
+    max_dims = limits.max_dims
     spans: list[tuple[int, int, str]] = []
     tensors: dict[str, TensorInfo] = {}
     for name, entry in doc.items():
-        shown = name[:120]
-        if not isinstance(entry, dict):
-            raise HeaderProblem("header_bad_entry", tensor=shown)
+        if type(entry) is not tuple:
+            raise HeaderProblem("header_bad_entry", tensor=name[:120])
+        pairs, entry = entry, dict(entry)
+        if len(entry) != len(pairs):
+            _pairs_to_dict(pairs, f"{name[:120]}.")  # raises, naming the repeated key
         dtype = entry.get("dtype")
         shape = entry.get("shape")
         offsets = entry.get("data_offsets")
-        if not isinstance(dtype, str):
-            raise HeaderProblem("header_bad_entry", tensor=shown)
+        if type(dtype) is not str:
+            raise HeaderProblem("header_bad_entry", tensor=name[:120])
         bits = DTYPE_BITS.get(dtype)
         if bits is None:
-            raise HeaderProblem("header_unknown_dtype", tensor=shown, dtype=dtype[:40])
-        if not isinstance(shape, list) or len(shape) > limits.max_dims:
-            raise HeaderProblem("header_bad_shape", tensor=shown, shape=str(shape)[:80])
+            raise HeaderProblem("header_unknown_dtype", tensor=name[:120], dtype=dtype[:40])
+        if type(shape) is not list or len(shape) > max_dims:
+            raise HeaderProblem("header_bad_shape", tensor=name[:120], shape=_show(shape))
         numel = 1
         for d in shape:
-            if not _is_int(d) or d < 0:
-                raise HeaderProblem("header_bad_shape", tensor=shown, shape=str(shape)[:80])
-            numel *= d  # Python ints do not overflow; at most 64 dims of bounded digits
-        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_int(o) for o in offsets)
-                or offsets[0] < 0 or offsets[1] < offsets[0]):
-            raise HeaderProblem("header_bad_offsets", tensor=shown, offsets=str(offsets)[:80])
+            if type(d) is not int or d < 0 or d >= _U64:
+                raise HeaderProblem("header_bad_shape", tensor=name[:120], shape=_show(shape))
+            numel *= d
+            if numel >= _U64:  # the reader's element count would overflow
+                raise HeaderProblem("header_bad_shape", tensor=name[:120], shape=_show(shape))
+        if (type(offsets) is not list or len(offsets) != 2 or type(offsets[0]) is not int
+                or type(offsets[1]) is not int or offsets[0] < 0 or offsets[1] < offsets[0] or offsets[1] >= _U64):
+            raise HeaderProblem("header_bad_offsets", tensor=name[:120], offsets=_show(offsets))
         begin, end = offsets
         if end > data_len:
-            raise HeaderProblem("header_offsets_out_of_range", tensor=shown, end=end, size=data_len)
+            raise HeaderProblem("header_offsets_out_of_range", tensor=name[:120], end=end, size=data_len)
         expected_bits = numel * bits
         if expected_bits % 8 or expected_bits // 8 != end - begin:
-            raise HeaderProblem("header_size_mismatch", tensor=shown, shape=str(shape)[:80], dtype=dtype,
+            raise HeaderProblem("header_size_mismatch", tensor=name[:120], shape=_show(shape), dtype=dtype,
                                 expected=(expected_bits + 7) // 8, actual=end - begin)
-        spans.append((begin, end, shown))
+        spans.append((begin, end, name))
         tensors[name] = TensorInfo(dtype, tuple(shape), end - begin)
     spans.sort()
     pos = 0
-    for begin, end, shown in spans:
+    for begin, end, name in spans:
         if begin < pos:
-            raise HeaderProblem("header_overlap", tensor=shown, begin=begin, previous_end=pos)
+            raise HeaderProblem("header_overlap", tensor=name[:120], begin=begin, previous_end=pos)
         if begin > pos:
-            raise HeaderProblem("header_gap", tensor=shown, begin=begin, previous_end=pos)
+            raise HeaderProblem("header_gap", tensor=name[:120], begin=begin, previous_end=pos)
         pos = end
     if pos != data_len:
         raise HeaderProblem("header_trailing_bytes", end=pos, size=data_len)
     return HeaderInfo(path=path, header_bytes=n, metadata=metadata, tensors=tensors)
+
+
+def _json_kind(value) -> str:
+    if type(value) is tuple:
+        return "object"
+    return {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _show(value) -> str:
+    """A shape or offsets as the header wrote it, short (never a 10,000-digit number)."""
+    if type(value) is list and all(type(v) is int for v in value):
+        parts = [str(v) if v < 10**30 else f"{str(v)[:6]}...({len(str(v))} digits)" for v in value[:10]]
+        return "[" + ", ".join(parts) + (", ..." if len(value) > 10 else "") + "]"
+    if type(value) is tuple:
+        return "an object"
+    return _json_kind(value) if not isinstance(value, list) else f"a list of {len(value)} items, not all integers"
