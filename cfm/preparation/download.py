@@ -109,11 +109,13 @@ class DownloadProgress:
         return (self.total - self.done) / rate if rate > 0 else None
 
     def tick(self, force: bool = False) -> None:
+        # Cancel is a cheap flag (the heartbeat thread reads the row): checked
+        # at every chunk; the report writes a row, so at most every `interval`.
+        if self.cancel and self.cancel():
+            raise Cancelled()
         now = time.monotonic()
         if force or now - self._last >= self.interval:
             self._last = now
-            if self.cancel and self.cancel():
-                raise Cancelled()
             if self.report:
                 self.report(self)
 
@@ -176,39 +178,60 @@ def hub_listing(repo_id: str, revision: str | None, token: str | None, endpoint:
 
 def hub_download(repo_id: str, revision: str | None, token: str | None, endpoint: str, files: dict[str, int],
                  dest: Path, progress: DownloadProgress) -> None:
-    """Download `files` into `dest`, resuming partial downloads (the Hub
-    client keeps them under dest/.cache) and skipping complete ones."""
-    from huggingface_hub import hf_hub_download
+    """Download `files` into `dest`, resuming partial ones: each file grows
+    in `dest/.partial/<name>.part` and the next run asks the Hub only for the
+    missing range (huggingface_hub's http_get with resume_size). A file is
+    renamed into place only once it has the size the Hub declares."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
 
+    parts = dest / ".partial"
+    parts.mkdir(parents=True, exist_ok=True)
     for name, size in files.items():
-        progress.files.setdefault(name, FileProgress(size))
+        entry = progress.files.setdefault(name, FileProgress(size))
+        if (dest / name).is_file() and (dest / name).stat().st_size == size:
+            entry.done = size
+        elif (parts / f"{name}.part").is_file():
+            entry.done = (parts / f"{name}.part").stat().st_size
+    progress.resumed = progress.done
+    progress.tick(force=True)
+    headers = build_hf_headers(token=token or False)
     for name, size in files.items():
         target = dest / name
         if target.is_file() and target.stat().st_size == size:
-            progress.files[name].done = size
             continue
-        partial = dest / ".cache" / "huggingface" / "download" / (name + ".incomplete")
-        if partial.exists():
-            progress.files[name].done = partial.stat().st_size
-    progress.resumed = progress.done
-    progress.tick(force=True)
-    for name, size in files.items():
-        if progress.files[name].done == size and (dest / name).is_file():
-            continue
+        part = parts / f"{name}.part"
         try:
-            hf_hub_download(repo_id, name, revision=revision, token=token or False, endpoint=endpoint,
-                            local_dir=dest, tqdm_class=_bar_class(progress, name))
+            url = hf_hub_url(repo_id, name, revision=revision, endpoint=endpoint)
+            meta = get_hf_file_metadata(url, token=token or False, endpoint=endpoint)
+            expected = meta.size if meta.size is not None else size
+            resume = part.stat().st_size if part.is_file() else 0
+            if resume > expected:
+                part.unlink()
+                resume = 0
+            progress.files[name].total = expected
+            if resume < expected:
+                with open(part, "ab") as fh:
+                    http_get(meta.location, fh, resume_size=resume, headers=headers, expected_size=expected,
+                             tqdm_class=_bar_class(progress, name))
         except (RepositoryNotFoundError, GatedRepoError):
             raise PrepareError("access_denied", f"{repo_id}: not found or access denied") from None
+        except HfHubHTTPError as exc:
+            raise PrepareError("download_failed", f"downloading {name} failed: {exc}") from None
         except OSError as exc:
             if is_disk_full(exc):
                 raise PrepareError("disk_full", f"the disk filled up while downloading {name}") from None
             raise PrepareError("download_failed", f"downloading {name} failed: {exc}") from None
-        except HfHubHTTPError as exc:
-            raise PrepareError("download_failed", f"downloading {name} failed: {exc}") from None
-        progress.files[name].done = size
+        if part.stat().st_size != expected:
+            part.unlink()  # the next run starts this file again
+            raise PrepareError("download_failed", f"{name} arrived with another size than the Hub declares")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part.replace(target)
+        progress.files[name].done = expected
         progress.tick(force=True)
+    shutil.rmtree(parts, ignore_errors=True)
 
 
 # --- uploads -------------------------------------------------------------------------------------------------

@@ -117,6 +117,7 @@ class S3Storage:
         return f"{self.prefix}/{key}".strip("/") if self.prefix else key.strip("/")
 
     def store(self, folder: Path, key: str) -> Stored:
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         base = self._key(key)
@@ -128,7 +129,7 @@ class S3Storage:
                 object_key = f"{base}/{name}"
                 client.upload_file(str(folder / name), self.bucket, object_key)
                 written.append(object_key)
-        except (BotoCoreError, ClientError, OSError) as exc:
+        except (Boto3Error, BotoCoreError, ClientError, OSError) as exc:
             for object_key in written:
                 try:
                     client.delete_object(Bucket=self.bucket, Key=object_key)
