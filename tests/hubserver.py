@@ -24,8 +24,9 @@ Served:
 
 Knobs: `latency` (seconds slept before each answer), `ignore_range`, `fail_next(n, kind)`
 (the next n requests answer 503/429/500 or a connection reset), `fail_always`.
-Counters: `requests`, `bytes_sent` (body bytes written), `log` (one entry
-per request) and `served` (every byte range of file content written).
+Counters: `requests`, `bytes_sent` (body bytes), `log` (one entry per
+request) and `served` (file content sent, one (repo, path, start, end)
+per chunk of at most 64 kB).
 """
 from __future__ import annotations
 
@@ -148,11 +149,16 @@ class HubServer:
             return self.fail_always, None
         return None
 
-    def _record(self, entry: dict, nbytes: int, served: tuple | None) -> None:
+    # Counted *before* the bytes go out: a client may see its answer, return,
+    # and have the test read the counters before this thread runs again.
+    def _record(self, entry: dict) -> None:
         with self._lock:
             self.requests += 1
-            self.bytes_sent += nbytes
             self.log.append(entry)
+
+    def _sending(self, nbytes: int, served: tuple | None = None) -> None:
+        with self._lock:
+            self.bytes_sent += nbytes
             if served:
                 self.served.append(served)
 
@@ -220,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
             kind, retry_after = failure
             if kind == "reset":
                 entry["status"] = "reset"
-                hub._record(entry, 0, None)
+                hub._record(entry)
                 self._reset()
                 return
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
@@ -232,33 +238,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(entry, answer, head)
             return
         entry["status"] = status
+        hub._record(entry)
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
-        self.end_headers()
-        nbytes = 0
-        try:
-            if head:
-                pass
-            elif isinstance(body, bytes):
+        if head or isinstance(body, bytes):
+            if not head:
+                hub._sending(len(body))
+            self.end_headers()
+            if not head:
                 self.wfile.write(body)
-                nbytes = len(body)
-            else:  # (file, start, end): streamed, so a client that stops reading stops the sending
-                full, start, end = body
-                with open(full, "rb") as fh:
-                    fh.seek(start)
-                    while nbytes < end - start:
-                        chunk = fh.read(min(65536, end - start - nbytes))
-                        if not chunk:
-                            break
-                        self.wfile.write(chunk)
-                        nbytes += len(chunk)
+            return
+        # File content (file, start, end), streamed: a client that stops reading stops the sending.
+        # `served` records each chunk as it goes out, so it holds what was really sent.
+        self.end_headers()
+        full, start, end = body
+        repo_id, path = served[0], served[1]
+        try:
+            with open(full, "rb") as fh:
+                fh.seek(start)
+                pos = start
+                while pos < end:
+                    chunk = fh.read(min(65536, end - pos))
+                    if not chunk:
+                        break
+                    hub._sending(len(chunk), (repo_id, path, pos, pos + len(chunk)))
+                    self.wfile.write(chunk)
+                    pos += len(chunk)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        finally:
-            if served and not head:
-                served = (served[0], served[1], served[2], served[2] + nbytes)
-            hub._record(entry, nbytes, served if not head else None)
 
     def _reset(self) -> None:
         # SO_LINGER 0: close() sends a RST, as a dropped connection does.
@@ -268,6 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(self, entry: dict, answer: _Answer, head: bool) -> None:
         body = json.dumps({"error": answer.message}).encode()
         entry["status"] = answer.status
+        self.server_hub._record(entry)
+        if not head:
+            self.server_hub._sending(len(body))
         self.send_response(answer.status)
         if answer.code:
             self.send_header("X-Error-Code", answer.code)
@@ -280,7 +291,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
-        self.server_hub._record(entry, 0 if head else len(body), None)
 
     def _token(self) -> str | None:
         auth = self.headers.get("Authorization") or ""
