@@ -1,0 +1,1 @@
+from quotafactory import *  # noqa: F401,F403
