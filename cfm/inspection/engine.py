@@ -74,8 +74,9 @@ class _Inspection:
         if self.options.progress:
             self.options.progress(step, done, total, self.source.bytes_read)
 
-    def add(self, check_id: str, status: str, key: str, **params: Any) -> Check:
-        check = Check(check_id, status, key, params)
+    def add(self, check_id: str, status: str, message_key: str, /, **params: Any) -> Check:
+        # Positional-only: a template may well have a parameter called `key` (tsfm_config.bad_name).
+        check = Check(check_id, status, message_key, params)
         self.checks[check_id] = check
         return check
 
@@ -461,7 +462,9 @@ class _Inspection:
         for (mod_key, cls_key), allowed in rules.TSFM_HANDLERS.items():
             if mod_key in doc or cls_key in doc:
                 pair = (doc.get(mod_key), doc.get(cls_key))
-                if pair not in allowed:
+                # Strings compared to an allow-list, never imported; a list or object is simply
+                # not an allowed name (and must not reach a set lookup: it is unhashable).
+                if not all(isinstance(v, str) for v in pair) or pair not in allowed:
                     good = next(iter(allowed))
                     self.add("tsfm_config", "fail", "tsfm_config.bad_handler", module=str(pair[0])[:120],
                              cls=str(pair[1])[:120], allowed=f"{good[0]} / {good[1]}")
@@ -471,9 +474,9 @@ class _Inspection:
         if handler is None:
             self.add("tsfm_config", "fail", "tsfm_config.no_handler")
             return
-        for key, allowed_names in rules.TSFM_REQUIRED_MODEL_NAMES.items():
-            if key in doc and doc[key] not in allowed_names:
-                self.add("tsfm_config", "fail", "tsfm_config.bad_name", key=key, value=str(doc[key])[:120],
+        for name, allowed_names in rules.TSFM_REQUIRED_MODEL_NAMES.items():
+            if name in doc and (not isinstance(doc[name], str) or doc[name] not in allowed_names):
+                self.add("tsfm_config", "fail", "tsfm_config.bad_name", key=name, value=str(doc[name])[:120],
                          expected=" or ".join(sorted(allowed_names)))
                 return
         self.add("tsfm_config", "pass", "tsfm_config.pass", handler=handler)
