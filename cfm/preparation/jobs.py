@@ -173,7 +173,8 @@ def run(*, job_id: int) -> str:
     def finish(**fields) -> None:
         beat.flush()
         ended = timezone.now()
-        beat.mine().update(claim="", lease_expires_at=None, finished_at=ended, updated_at=ended, **fields)
+        beat.mine().update(**{"claim": "", "lease_expires_at": None, "finished_at": ended, "updated_at": ended,
+                              **fields})
 
     with beat:
         try:

@@ -236,7 +236,7 @@ def convert(task: dict) -> dict:
             tmp = os.path.join(out_dir, fname + ".partial")
             with open(tmp, "wb") as fh:
                 fh.write(_header(shard, {"format": "pt"}))
-                for name, dst, shape, nbytes in shard:
+                for name, dst, _shape, nbytes in shard:
                     t = state[name]
                     out = t.to(cast_dtype) if dst != _st_dtype(t) else t
                     flat = out.contiguous().reshape(-1)

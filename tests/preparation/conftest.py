@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from actors import alice, bob  # noqa: F401  (pytest fixtures: the owner and a stranger)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -1,0 +1,152 @@
+"""The Prepare page and its job, end to end through the views and the
+worker's run (no torch needed: a tinytimemixer and a Llama 3.1 config
+edit). Three users: the owner, a member of another account (404), and an
+anonymous visitor (sent to log in)."""
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from prep_builders import make_ttm, tiny_llama_config, write_json
+from safetensors.numpy import save_file
+
+from cfm.inspection import inspect
+from cfm.preparation import jobs
+from cfm.preparation.models import PrepareJob, PrepareStatus
+from cfm.registry.models import Registration, SourceKind, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.VAR_DIR = tmp_path / "var"
+    settings.CFM_S3_BUCKET = ""
+
+
+def _archive_registration(actor, folder: Path, tmp_path: Path) -> Registration:
+    archive = tmp_path / f"{folder.name}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(folder, arcname=folder.name)
+    report = inspect(str(archive)).to_dict()
+    return Registration.objects.create(account=actor.account, created_by=actor.user, source_kind=SourceKind.ARCHIVE,
+                                       source=archive.name, upload_path=str(archive), status=Status.DONE,
+                                       report=report)
+
+
+@pytest.fixture
+def ttm_reg(alice, tmp_path):
+    return _archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
+
+
+@pytest.fixture
+def llama31_reg(alice, tmp_path):
+    folder = tmp_path / "llama31"
+    folder.mkdir()
+    save_file({"model.norm.weight": np.ones(16, dtype=np.float16)}, str(folder / "model.safetensors"),
+              metadata={"format": "pt"})
+    write_json(folder / "config.json", tiny_llama_config(num_hidden_layers=0, rope_scaling={
+        "rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192}))
+    write_json(folder / "tokenizer.json", {"version": "1.0", "model": {"type": "WordLevel", "vocab": {"a": 0},
+                                                                        "unk_token": "a"}})
+    return _archive_registration(alice, folder, tmp_path)
+
+
+def test_prepare_page_is_for_members_only(client, alice, bob, ttm_reg):
+    url = reverse("prepare", args=[ttm_reg.pk])
+    client.force_login(alice.user)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b'id="prepare-start"' in page.content and b"add_tsfm_config" in page.content
+    client.force_login(bob.user)
+    assert client.get(url).status_code == 404
+    assert client.post(url).status_code == 404
+    assert not PrepareJob.objects.exists()
+    client.logout()
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302 and "login" in anonymous["Location"]
+
+
+def test_prepare_runs_and_the_page_shows_both_reports_and_the_stored_folder(client, alice, bob, ttm_reg, tmp_path):
+    client.force_login(alice.user)
+    response = client.post(reverse("prepare", args=[ttm_reg.pk]))
+    assert response.status_code == 302
+    job = PrepareJob.objects.get()
+    assert job.status == PrepareStatus.QUEUED and job.steps == ["add_tsfm_config"]
+    live_url = reverse("prepare_live", args=[ttm_reg.pk, job.pk])
+    assert b"hx-trigger" in client.get(live_url).content  # polls while queued
+
+    assert jobs.run(job_id=job.pk) == "done"
+    assert jobs.run(job_id=job.pk) == "skipped"  # a second delivery finds nothing to do
+
+    job.refresh_from_db()
+    assert job.new_report["deployable"] and job.new_report["preparation"] == []
+    stored = Path(job.storage_location)
+    assert stored == (tmp_path / "media" / "prepared" / str(alice.account.pk) / str(ttm_reg.pk)).resolve()
+    assert (stored / "tsfm_config.json").is_file() and (stored / "SHA256SUMS").is_file()
+    assert set(job.manifest) == {"config.json", "model.safetensors", "tsfm_config.json"}
+    assert not jobs.work_dir_for(ttm_reg.pk).exists()
+
+    live = client.get(live_url)
+    assert b"hx-trigger" not in live.content  # polling stops once the job has ended
+    page = client.get(reverse("prepare", args=[ttm_reg.pk])).content.decode()
+    assert 'id="compare-table"' in page and job.storage_location in page
+    assert "not deployable" in page and 'id="new-verdict"' in page
+
+    client.force_login(bob.user)
+    assert client.get(live_url).status_code == 404
+    assert client.post(reverse("prepare_cancel", args=[ttm_reg.pk, job.pk])).status_code == 404
+
+
+def test_cancelling_a_queued_job_ends_it_and_the_worker_skips_it(client, alice, ttm_reg):
+    client.force_login(alice.user)
+    client.post(reverse("prepare", args=[ttm_reg.pk]))
+    job = PrepareJob.objects.get()
+    client.post(reverse("prepare_cancel", args=[ttm_reg.pk, job.pk]))
+    job.refresh_from_db()
+    assert job.status == PrepareStatus.CANCELLED
+    assert jobs.run(job_id=job.pk) == "skipped"
+    assert "cancelled" in client.get(reverse("prepare", args=[ttm_reg.pk])).content.decode()
+
+
+def test_rope_edit_is_shown_as_a_diff_and_applied_only_when_accepted(client, alice, bob, llama31_reg):
+    client.force_login(alice.user)
+    client.post(reverse("prepare", args=[llama31_reg.pk]))
+    job = PrepareJob.objects.get()
+    assert jobs.run(job_id=job.pk) == "review"
+    page = client.get(reverse("prepare", args=[llama31_reg.pk])).content.decode()
+    assert 'id="rope-review"' in page and "diff-add" in page and "dynamic" in page
+    assert "original context length" in page
+
+    review_url = reverse("prepare_review", args=[llama31_reg.pk, job.pk])
+    client.force_login(bob.user)
+    assert client.post(review_url, {"accept": "1"}).status_code == 404
+    client.force_login(alice.user)
+    client.post(review_url, {"accept": "1"})
+    job.refresh_from_db()
+    assert job.status == PrepareStatus.QUEUED and job.rope_accept is True
+
+    assert jobs.run(job_id=job.pk) == "done"
+    job.refresh_from_db()
+    config = json.loads((Path(job.storage_location) / "config.json").read_text())
+    assert config["rope_scaling"] == {"type": "dynamic", "factor": 8.0}
+    assert job.new_report["preparation"] == []
+
+
+def test_without_the_convert_extra_the_page_says_what_to_install(client, alice, ttm_reg, monkeypatch):
+    import cfm.preparation.extras as extras
+
+    report = dict(ttm_reg.report, preparation=["convert_weights_to_safetensors"])
+    Registration.objects.filter(pk=ttm_reg.pk).update(report=report)
+    monkeypatch.setattr(extras, "_present", lambda module: module != "torch")
+    client.force_login(alice.user)
+    page = client.get(reverse("prepare", args=[ttm_reg.pk])).content.decode()
+    assert 'id="prepare-missing"' in page and "pip install &#x27;cfm[convert]&#x27;" in page
+    assert 'id="prepare-start" disabled' in page
+    client.post(reverse("prepare", args=[ttm_reg.pk]))
+    assert not PrepareJob.objects.exists()
