@@ -19,7 +19,8 @@ Served:
   is on the same origin, so `huggingface_hub` follows the redirect.
 - Hub errors: 404 with X-Error-Code RepoNotFound / RevisionNotFound /
   EntryNotFound, 401 RepoNotFound for a private repo without its token, 401
-  or 403 GatedRepo for a gated repo's files without its token.
+  or 403 GatedRepo for a gated repo's files without its token, 401 "Invalid
+  credentials" for a token the Hub does not know (`tokens`).
 - Never Xet: no X-Xet-* header, no xet-auth link.
 
 Knobs: `latency` (seconds slept before each answer), `ignore_range`, `fail_next(n, kind)`
@@ -103,6 +104,9 @@ class HubServer:
         self.lfs_redirect = lfs_redirect
         self.ignore_range = False  # answer 200 with the whole file, as a proxy that drops Range does
         self.repos: dict[str, Repo] = {}
+        #: tokens the Hub knows (a repo's token is added with it); any other is refused
+        #: with 401 "Invalid credentials", even on a public repo, as the Hub does
+        self.tokens: set[str] = set()
         self._lock = threading.Lock()
         self._failures: list[tuple[str | int, int | None]] = []
         self.fail_always: str | int | None = None  # e.g. 503 or "reset"
@@ -117,6 +121,8 @@ class HubServer:
         """Publish `folder` as `repo_id` at branch `ref`; returns the commit sha."""
         repo = self.repos.get(repo_id) or Repo(repo_id, gated=gated, private=private, token=token)
         self.repos[repo_id] = repo
+        if token:
+            self.tokens.add(token)
         return self.add_revision(repo_id, folder, ref=ref)
 
     def add_revision(self, repo_id: str, folder: str | os.PathLike, *, ref: str | None = None) -> str:
@@ -175,7 +181,7 @@ class HubServer:
         class Handler(_Handler):
             server_hub = hub
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-hub", daemon=True)
@@ -193,6 +199,15 @@ class HubServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that hung up (e.g. it had the bytes it wanted): not an error
+        super().handle_error(request, client_address)
 
 
 class _Answer(Exception):
@@ -298,6 +313,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes ------------------------------------------------------------------------------------------------------
     def _route(self, head: bool):
+        token = self._token()
+        if token is not None and token not in self.server_hub.tokens:
+            raise _Answer(401, None, "Invalid credentials in Authorization header")
         parts = urlsplit(self.path)
         raw = parts.path
         if raw.startswith("/api/models/"):

@@ -328,6 +328,10 @@ def _answer_error(exc: HfHubHTTPError, *, repo: str, what: str, endpoint: str) -
     if isinstance(exc, RepositoryNotFoundError) and (code == "RepoNotFound" or status == 404):
         return SourceError("repo_not_found", f"no local folder or archive named {repo}, and no Hub repo {repo} at "
                            f"{endpoint} (if it is private, pass a token that can read it)")
+    server_message = (resp.headers.get("X-Error-Message") or "") if resp is not None else ""
+    if status == 401 and "invalid credentials" in server_message.lower():
+        return SourceError("access_denied", "the Hub refused the token (invalid or expired): pass a valid token, "
+                           "or none for a public repo")
     if status in (401, 403) or isinstance(exc, RepositoryNotFoundError):
         return SourceError("access_denied", f"the Hub refused access to {what} ({status}): pass a token that can "
                            "read this repo (--token), or request access on its Hub page")

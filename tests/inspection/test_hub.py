@@ -171,10 +171,20 @@ def test_gated_repo_without_token_asks_for_one(hub_server, models, command):
     hub_server.add_repo("meta/gated", models["tiny"], gated="manual", token=SECRET)
     proc = command("meta/gated", "--json")
     _assert_unreadable(proc, words=("gated", "token"))
+    hub_server.tokens.add("hf_someone_without_access")
     with pytest.raises(SourceError) as exc:
-        inspect("meta/gated", token="hf_wrong_token_1234")
-    assert exc.value.code == "access_denied"
-    assert "hf_wrong_token_1234" not in exc.value.message
+        inspect("meta/gated", token="hf_someone_without_access")
+    assert exc.value.code == "access_denied" and "request access" in exc.value.message
+    assert "hf_someone_without_access" not in exc.value.message
+    assert hub_server.log[-1]["status"] == 403
+
+
+def test_unknown_token_is_refused_even_on_a_public_repo(hub_server, models):
+    hub_server.add_repo("org/tiny", models["tiny"])
+    with pytest.raises(SourceError) as exc:
+        inspect("org/tiny", token="hf_expired_token_1234")
+    assert exc.value.code == "access_denied" and "invalid or expired" in exc.value.message
+    assert "hf_expired_token_1234" not in exc.value.message
 
 
 def test_gated_repo_with_token_is_read_and_the_token_stays_out_of_the_report(hub_server, models, command):
