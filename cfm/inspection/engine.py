@@ -8,6 +8,7 @@ the views all call these two functions.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -76,6 +77,9 @@ class _Inspection:
 
     def add(self, check_id: str, status: str, message_key: str, /, **params: Any) -> Check:
         # Positional-only: a template may well have a parameter called `key` (tsfm_config.bad_name).
+        # Values come from the model's files: a 3 MB model_type must not be repeated in every message.
+        params = {k: (v[:_MAX_PARAM_CHARS] + "…" if isinstance(v, str) and len(v) > _MAX_PARAM_CHARS else v)
+                  for k, v in params.items()}
         check = Check(check_id, status, message_key, params)
         self.checks[check_id] = check
         return check
@@ -166,6 +170,8 @@ class _Inspection:
                 wm = index.get("weight_map") if isinstance(index, dict) else None
                 if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
                     raise JsonProblem("not_json", 'no "weight_map" object of tensor name to shard file')
+                if not wm:
+                    raise JsonProblem("not_json", 'its "weight_map" names no tensors')
                 weight_map = wm
             except JsonProblem as exc:
                 index_problem = ("safetensors_index.invalid", {"index": index_name, "detail": exc.detail or exc.reason})
@@ -285,7 +291,8 @@ class _Inspection:
                 self.add("safetensors_index", "pass", "safetensors_index.pass_single")
             return
         for shard_name in sorted(set(weight_map.values())):
-            if shard_name not in self.files:
+            # Shards live beside the index: a name with a folder in it (or ../) is not one of them.
+            if "/" in shard_name or "\\" in shard_name or shard_name not in self.files:
                 self.add("safetensors_index", "fail", "safetensors_index.missing_shard", index=index_name,
                          shard=shard_name)
                 return
@@ -566,7 +573,10 @@ class _Inspection:
         rope = cfg.get("rope_scaling")
         if isinstance(rope, dict) and "llama3" in (rope.get("rope_type"), rope.get("type")):
             factor = rope.get("factor")
-            factor = factor if isinstance(factor, (int, float)) and not isinstance(factor, bool) else 8.0
+            # NaN/Infinity (Python's json accepts them) would make the report invalid JSON.
+            ok = (isinstance(factor, float) and math.isfinite(factor)) or (
+                isinstance(factor, int) and not isinstance(factor, bool) and abs(factor) < 10**9)
+            factor = factor if ok else 8.0
             self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor)
             self.prep.add("fix_rope_scaling")
             return
@@ -575,6 +585,9 @@ class _Inspection:
 
 def inspect_source(source: Source, options: InspectOptions | None = None) -> Report:
     return _Inspection(source, options or InspectOptions()).run()
+
+
+_MAX_PARAM_CHARS = 300
 
 
 def _json_type(value: Any) -> str:
