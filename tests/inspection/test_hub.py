@@ -124,6 +124,19 @@ def test_70b_of_30_shards_pulls_under_2_mb_and_no_weights(hub_server, models):
                                   ["weight_map"].values()))
 
 
+def test_headers_longer_than_the_first_read_are_read_in_full(hub_server, tmp_path):
+    """A header past the index's estimate (big __metadata__) or past 100 kB
+    (a single file of many tensors) costs one more request, not a wrong report."""
+    cfg = llama_config(hidden=64, layers=40, heads=4, kv_heads=2, intermediate=128, vocab=256)
+    sharded = make_model(tmp_path / "sharded", cfg, shards=3, metadata={"format": "pt", "notes": "x" * 150_000})
+    wide = make_model(tmp_path / "wide", cfg, {f"layer.{i}.weight": ("BF16", [64, 64]) for i in range(2000)})
+    for name, folder in (("org/sharded", sharded), ("org/wide", wide)):
+        hub_server.add_repo(name, folder)
+        hub_server.reset_counters()
+        assert _comparable(inspect(name).to_dict()) == _comparable(inspect(str(folder)).to_dict())
+        assert any(e["range"] and not e["range"].startswith("bytes=0-") for e in hub_server.log)  # the rest
+
+
 def test_server_that_ignores_range_still_costs_only_what_was_asked(hub_server, models):
     """A proxy that drops Range answers 200 with the whole file: we stop reading."""
     hub_server.add_repo("org/big", models["70b"])
