@@ -192,17 +192,25 @@ def _wants_whole(name: str) -> bool:
     return base in SMALL_FILE_NAMES or base.endswith((".json", ".txt", ".model")) and "/" not in name
 
 
-def _safe_member_name(name: str) -> str:
-    """A member name as a relative POSIX path, or SourceError."""
+def _safe_member_name(name: str, archive: str = "archive") -> str:
+    """A member name as a relative POSIX path, or SourceError (naming the archive)."""
+    shown = repr(name[:200])
     if "\x00" in name:
-        raise SourceError("source_unreadable", f"archive member {name!r} has a NUL byte in its name")
+        raise SourceError("source_unreadable", f"{archive}: member {shown} has a NUL byte in its name; refused")
     norm = name.replace("\\", "/")
     if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
-        raise SourceError("source_unreadable", f"archive member {name!r} has an absolute path; refused")
+        raise SourceError("source_unreadable", f"{archive}: member {shown} has an absolute path; refused")
     parts = [p for p in norm.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise SourceError("source_unreadable", f"archive member {name!r} points outside the archive (..); refused")
+        raise SourceError("source_unreadable", f"{archive}: member {shown} points outside the archive (..); refused")
     return "/".join(parts)
+
+
+def _ignored_member(name: str) -> bool:
+    """Litter that archivers add (macOS resource forks, Finder state): not part of the model,
+    and it must not hide a single top folder."""
+    parts = name.split("/")
+    return parts[0] == "__MACOSX" or parts[-1] in (".DS_Store", "Thumbs.db")
 
 
 class _Collector:
@@ -214,6 +222,10 @@ class _Collector:
         self.sizes: dict[str, int] = {}
         self.contents: dict[str, bytes] = {}
         self.total = 0
+        self.kept = 0
+        # Headers and small files are held in memory: many shards of 100 MB headers, or many
+        # large .json files, must not add up to gigabytes.
+        self.kept_cap = 2 * (limits.max_header_bytes + limits.max_small_file_bytes)
 
     def add(self, name: str, size: int, reader: Callable[[int], bytes]) -> None:
         if len(self.sizes) >= self.limits.archive_max_files:
@@ -242,6 +254,10 @@ class _Collector:
             if len(data) != size:
                 raise SourceError("source_unreadable", f"{name} in {self.archive.name} is not the size it declares")
             self.contents[name] = data
+        self.kept += len(self.contents.get(name, b""))
+        if self.kept > self.kept_cap:
+            raise SourceError("too_large", f"{self.archive.name}: its headers and small files exceed "
+                              f"{self.kept_cap} bytes in all, the most an inspection holds in memory")
 
     def source(self) -> SnapshotSource:
         sizes, contents = self.sizes, self.contents
@@ -298,13 +314,15 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
                                       f"over the cap of {limits.archive_max_bytes}")
                 _check_ratio(path, declared, archive_size, limits)
                 for info in infos:
-                    name = _safe_member_name(info.filename)
-                    mode = info.external_attr >> 16
-                    if info.is_dir() or not name:
+                    name = _safe_member_name(info.filename, path.name)
+                    # Unix file type bits; zero when the archiver set none (Windows, or
+                    # Python's writestr, which writes 0o600 without S_IFREG).
+                    ftype = stat.S_IFMT(info.external_attr >> 16)
+                    if info.is_dir() or not name or _ignored_member(name):
                         continue
-                    if mode and stat.S_ISLNK(mode):
+                    if ftype == stat.S_IFLNK:
                         raise SourceError("source_unreadable", f"{path.name} holds a symbolic link ({name}); refused")
-                    if mode and not stat.S_ISREG(mode):
+                    if ftype and ftype != stat.S_IFREG:
                         raise SourceError("source_unreadable", f"{path.name} holds a special file ({name}); refused")
                     if info.file_size > 1024**2 and info.compress_size and \
                             info.file_size > limits.archive_max_ratio * info.compress_size:
@@ -318,13 +336,13 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
                 raise SourceError("source_unreadable", f"{path.name} is not a tar archive")
             with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode=mode.replace(":", "|")) as tf:
                 for member in tf:
-                    name = _safe_member_name(member.name)
-                    if member.isdir() or not name:
+                    name = _safe_member_name(member.name, path.name)
+                    if member.isdir() or not name or _ignored_member(name):
                         continue
                     if member.issym() or member.islnk():
                         target = member.linkname
                         try:
-                            _safe_member_name(target)
+                            _safe_member_name(target, path.name)
                             outside = target.startswith("/")
                         except SourceError:
                             outside = True
