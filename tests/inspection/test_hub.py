@@ -79,11 +79,12 @@ def test_hub_repo_gives_the_same_report_as_the_folder(hub_server, models, run_in
     assert _comparable(hub_report) == _comparable(local_report)
 
 
-def test_hf_uri_and_revision_are_pinned_to_the_resolved_commit(hub_server, models, run_inspect):
+def test_hf_uri_and_revision_are_pinned_to_the_resolved_commit(hub_server, models, command):
     hub_server.add_repo("org/tiny", models["tiny"])
     v2 = hub_server.add_revision("org/tiny", models["tiny_v2"], ref="v2")
-    proc, report = run_inspect("hf://org/tiny", "--revision", "v2", "--json")
+    proc = command("hf://org/tiny", "--revision", "v2", "--json")
     assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
     assert report["source"] == f"hf://org/tiny@{v2}"
     assert report == {**report, **_comparable(inspect(str(models["tiny_v2"])).to_dict())}
     reads = [e["path"] for e in hub_server.log if "/resolve/" in e["path"]]
