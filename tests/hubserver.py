@@ -108,7 +108,7 @@ class HubServer:
         #: with 401 "Invalid credentials", even on a public repo, as the Hub does
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
-        self._failures: list[tuple[str | int, int | None]] = []
+        self._failures: list[tuple[str | int, dict]] = []
         self.fail_always: str | int | None = None  # e.g. 503 or "reset"
         self._cdn: dict[str, tuple[Repo, str, _File]] = {}
         self.reset_counters()
@@ -135,10 +135,19 @@ class HubServer:
         return sha
 
     # -- failures and counters ---------------------------------------------------------------------------------
-    def fail_next(self, n: int, kind: str | int = 503, retry_after: int | None = None) -> None:
-        """The next `n` requests fail: an HTTP status (503, 500, 429...) or "reset" (connection reset)."""
+    def fail_next(self, n: int, kind: str | int = 503, retry_after: int | None = None,
+                  ratelimit: str | None = None) -> None:
+        """The next `n` requests fail: an HTTP status (503, 500, 429...) with
+        Retry-After and RateLimit headers if given, "reset" (connection
+        reset) or "portal" (200 with an HTML page, as a captive portal)."""
+        headers = {}
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        if ratelimit is not None:
+            headers["RateLimit"] = ratelimit
+            headers["RateLimit-Policy"] = '"fixed window";"api";q=500;w=300'
         with self._lock:
-            self._failures.extend([(kind, retry_after)] * n)
+            self._failures.extend([(kind, headers)] * n)
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -147,12 +156,12 @@ class HubServer:
             self.log: list[dict] = []
             self.served: list[tuple[str, str, int, int]] = []  # repo, path, start, end (exclusive)
 
-    def _take_failure(self) -> tuple[str | int, int | None] | None:
+    def _take_failure(self) -> tuple[str | int, dict] | None:
         with self._lock:
             if self._failures:
                 return self._failures.pop(0)
         if self.fail_always is not None:
-            return self.fail_always, None
+            return self.fail_always, {}
         return None
 
     # Counted *before* the bytes go out: a client may see its answer, return,
@@ -238,13 +247,23 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(hub.latency)
         failure = hub._take_failure()
         if failure is not None:
-            kind, retry_after = failure
+            kind, headers = failure
             if kind == "reset":
                 entry["status"] = "reset"
                 hub._record(entry)
                 self._reset()
                 return
-            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            if kind == "portal":
+                entry["status"] = "portal"
+                hub._record(entry)
+                page = b"<html><body>Please sign in to the guest network</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(page)
+                return
             self._send_error(entry, _Answer(int(kind), None, "injected failure", headers), head)
             return
         try:

@@ -304,13 +304,26 @@ def _with_retries(fn: Callable[[], T], *, repo: str, what: str, endpoint: str, a
 
 
 def _retry_after(resp: httpx2.Response | None) -> float | None:
+    """Seconds the Hub asks us to wait: Retry-After, or its RateLimit header
+    (`"api";r=0;t=55`) when the quota is spent."""
     if resp is None:
         return None
     value = resp.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: use our own backoff
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass  # an HTTP date: fall through
+    if resp.status_code == 429:
+        try:
+            from huggingface_hub.utils._http import parse_ratelimit_headers
+
+            info = parse_ratelimit_headers(resp.headers)
+        except Exception:  # noqa: BLE001 - a private helper; without it, our own backoff
+            return None
+        if info is not None and info.remaining == 0:
+            return float(info.reset_in_seconds)
+    return None
 
 
 def _answer_error(exc: HfHubHTTPError, *, repo: str, what: str, endpoint: str) -> SourceError:
@@ -354,8 +367,15 @@ def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, t
     where = f"{repo_id}@{revision}" if revision else repo_id
 
     def info():
-        return api.model_info(repo_id, revision=revision, files_metadata=True, timeout=timeout,
-                              token=token or False)
+        try:
+            return api.model_info(repo_id, revision=revision, files_metadata=True, timeout=timeout,
+                                  token=token or False)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if isinstance(exc, HfHubHTTPError):  # BadRequestError is a ValueError too
+                raise
+            # 200 but not a model listing: a captive portal, a proxy's page, another server
+            raise SourceError("hub_unavailable", f"{base} did not answer like the Hugging Face Hub "
+                              f"(HF_ENDPOINT) for {where}") from None
 
     try:
         model = _with_retries(info, repo=repo_id, what=f"the file list of {where}", endpoint=base, attempts=attempts,

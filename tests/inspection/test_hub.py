@@ -288,6 +288,22 @@ def test_answers_are_not_retried(hub_server):
     assert hub_server.requests == 1
 
 
+def test_rate_limit_header_is_honoured(hub_server, models):
+    hub_server.add_repo("org/tiny", models["tiny"])
+    hub_server.fail_next(1, 429, ratelimit='"api";r=0;t=3600')
+    with pytest.raises(SourceError) as exc:
+        open_hub("org/tiny", limits=InspectLimits())
+    assert exc.value.code == "hub_unavailable" and "3600" in exc.value.message
+
+
+def test_something_else_than_the_hub_is_unavailable(hub_server, models):
+    hub_server.add_repo("org/tiny", models["tiny"])
+    hub_server.fail_next(1, "portal")  # 200 with an HTML page, as a captive portal answers
+    with pytest.raises(SourceError) as exc:
+        open_hub("org/tiny", limits=InspectLimits())
+    assert exc.value.code == "hub_unavailable" and "HF_ENDPOINT" in exc.value.message
+
+
 def test_unreachable_hub_is_unavailable(hub_server, monkeypatch):
     hub_server.stop()
     with pytest.raises(SourceError) as exc:
