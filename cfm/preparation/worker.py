@@ -56,15 +56,26 @@ def emit(**event) -> None:
     sys.stdout.flush()
 
 
-def _vm_size() -> int:
+def _status(key: str) -> int:
+    """A /proc/self/status figure in bytes (0 where there is no /proc)."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
-                if line.startswith("VmSize:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _vm_size() -> int:
+    return _status("VmSize")
+
+
+def peak_rss() -> int:
+    """This process image's peak resident memory. VmHWM, not ru_maxrss:
+    after fork+exec, ru_maxrss keeps the parent's peak at fork time."""
+    return _status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def limit_resources(max_memory: int, cpu_seconds: int, mapped: int = 0) -> None:
@@ -197,6 +208,7 @@ def convert(task: dict) -> dict:
     import torch
 
     torch.set_num_threads(1)
+    began = time.monotonic()  # after the import: the conversion's own time
     cast = task.get("cast")  # None, "F16" or "BF16"
     cast_dtype = {"F16": torch.float16, "BF16": torch.bfloat16}.get(cast or "")
     out_dir = task["out_dir"]
@@ -251,7 +263,8 @@ def convert(task: dict) -> dict:
             os.replace(tmp, os.path.join(out_dir, fname))
             parts.append({"file": fname, "tensors": [e[0] for e in shard], "bytes": sum(e[3] for e in shard)})
         del state
-    return {"ok": True, "parts": parts, "dropped": dropped_all, "sources": sources, "bytes": done_bytes}
+    return {"ok": True, "parts": parts, "dropped": dropped_all, "sources": sources, "bytes": done_bytes,
+            "convert_seconds": round(time.monotonic() - began, 3)}
 
 
 # --- tokenizer -------------------------------------------------------------------------------------------
@@ -305,9 +318,8 @@ def main(argv: list[str]) -> int:
         traceback.print_exc(file=sys.stderr)
         result = {"ok": False, "code": "worker_crashed",
                   "message": f"unexpected {type(exc).__name__} in the conversion process"}
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     result["seconds"] = round(time.monotonic() - started, 3)
-    result["maxrss_bytes"] = usage.ru_maxrss * 1024
+    result["maxrss_bytes"] = peak_rss()
     tmp = task["result"] + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(result, fh)
