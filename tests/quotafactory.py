@@ -141,5 +141,6 @@ def broken(owner):
     return make_registration(owner.account, broken_report(), source="someone/broken-model")
 
 
-__all__ = ["need", "_fast_passwords", "llama_report", "mistral_report", "timeseries_report", "broken_report", "Actor", "make_actor",
-           "make_registration", "owner", "stranger", "staff", "llama", "mistral", "ttm", "broken"]
+__all__ = ["need", "_fast_passwords", "llama_report", "mistral_report", "timeseries_report", "broken_report",
+           "Actor", "make_actor", "make_registration", "owner", "stranger", "staff", "llama", "mistral", "ttm",
+           "broken"]

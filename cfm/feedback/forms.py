@@ -3,10 +3,16 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from cfm.quota.models import Configuration
+
 from .models import SurveyResponse
 
 
 class SurveyForm(forms.ModelForm):
+    # No blank choice: the radio group starts unselected and is required.
+    configuration = forms.ChoiceField(choices=Configuration.choices, widget=forms.RadioSelect,
+                                      label=_("Which configuration do you need?"))
+
     class Meta:
         model = SurveyResponse
         fields = ["configuration", "count", "model", "use_case", "timeline", "comments"]
@@ -26,6 +32,5 @@ class SurveyForm(forms.ModelForm):
             "count": forms.NumberInput(attrs={"min": 1, "max": 1000}),
             "use_case": forms.Textarea(attrs={"rows": 3}),
             "comments": forms.Textarea(attrs={"rows": 3}),
-            "configuration": forms.RadioSelect,
             "timeline": forms.Select,
         }

@@ -27,6 +27,8 @@ from .models import (
 admin.site.site_header = gettext_lazy("cfm administration")
 admin.site.site_title = gettext_lazy("cfm admin")
 admin.site.index_title = gettext_lazy("Accounts, capacity and feedback")
+# Change lists here are wide (usage bars, answers); the app list is on the index page.
+admin.site.enable_nav_sidebar = False
 
 
 def _intermediate(modeladmin, request, queryset, *, form, title, action, template, intro, danger=False):
@@ -44,6 +46,9 @@ class AccountQuotaAdmin(admin.ModelAdmin):
     search_fields = ["name", "memberships__user__username"]
     fields = ["name", "plan"]
     actions = ["verify_ledger", "adjust_limit"]
+
+    def has_add_permission(self, request):
+        return False  # accounts are created on the accounts side; this is their quota view
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -151,7 +156,8 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
 @admin.register(LimitRequest)
 class LimitRequestAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "account", "units", "current_limit", "status_badge", "requested_by", "answered_by"]
+    list_display = ["created_at", "account", "asks_for", "current_limit", "status_badge", "short_reason",
+                    "requested_by", "answered_by"]
     list_filter = ["status", ("account", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["account__name", "reason", "answer"]
     list_select_related = ["account", "requested_by", "answered_by"]
@@ -164,6 +170,14 @@ class LimitRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=gettext_lazy("asks for (units)"), ordering="units")
+    def asks_for(self, obj):
+        return obj.units
+
+    @admin.display(description=gettext_lazy("reason"))
+    def short_reason(self, obj):
+        return obj.reason if len(obj.reason) <= 80 else obj.reason[:79] + "…"
 
     @admin.display(description=gettext_lazy("current limit"))
     def current_limit(self, obj):
@@ -256,7 +270,8 @@ class RefusalAdmin(admin.ModelAdmin):
 class UnitCostAdmin(admin.ModelAdmin):
     list_display = ["configuration", "units", "updated_at"]
     list_editable = ["units"]
-    help_text = gettext_lazy("Existing deployments keep the units they reserved.")
+    def has_add_permission(self, request):
+        return False  # one row per configuration, seeded from the catalog
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -7,6 +7,7 @@ import uuid
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from cfm import catalog
 
@@ -46,13 +47,14 @@ class DeploymentForm(forms.Form):
             (str(s.id), s.name if s.runtime_instance else _("%(name)s — no watsonx.ai Runtime") % {"name": s.name})
             for s in spaces]
         self.fields["configuration"].choices = [
-            (c, _("%(label)s (%(units)s units)") % {"label": labels[c], "units": unit_costs[c]}) for c in allowed]
+            (c, ngettext_lazy("%(label)s (%(units)s unit)", "%(label)s (%(units)s units)", unit_costs[c])
+             % {"label": labels[c], "units": unit_costs[c]}) for c in allowed]
         self.fields["configuration"].help_text = _(
             "Recommended from the report: %(rec)s. A larger one is possible only for tensor-parallel "
             "architectures.") % {"rec": labels.get(self.recommended, "—")}
         specs = report.get("software_specs") or []
         self.fields["software_spec"].choices = [
-            (s, "%s (%s)" % (s, catalog.SOFTWARE_SPECS[s][1]) if s in catalog.SOFTWARE_SPECS else s) for s in specs]
+            (s, f"{s} ({catalog.SOFTWARE_SPECS[s][1]})" if s in catalog.SOFTWARE_SPECS else s) for s in specs]
         self.initial.setdefault("configuration", self.recommended)
         self.initial.setdefault("software_spec", report.get("recommended_software_spec"))
         self.initial.setdefault("idempotency_key", uuid.uuid4().hex)

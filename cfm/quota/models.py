@@ -115,6 +115,11 @@ class Deployment(models.Model):
     def is_active(self) -> bool:
         return self.status == DeploymentStatus.ACTIVE
 
+    @property
+    def short(self) -> str:
+        """S, M, L or XL: the badge the pages show."""
+        return catalog.CONFIGURATIONS[self.configuration].short
+
 
 class EntryKind(models.TextChoices):
     RESERVE = "reserve", _("Reserve")
@@ -192,7 +197,8 @@ class LimitRequest(models.Model):
         verbose_name = _("limit request")
 
     def __str__(self) -> str:
-        return f"{self.account}: {self.units} ({self.status})"
+        return str(_("%(account)s asks for %(units)s units (%(status)s)") % {
+            "account": self.account, "units": self.units, "status": self.get_status_display()})
 
 
 class Refusal(models.Model):

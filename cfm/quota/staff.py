@@ -48,7 +48,8 @@ def capacity(request):
     costs = unit_costs()
     all_refusals = Refusal.objects.values("configuration").annotate(n=Count("id"), units=Sum("needed_units"))
     all_surveys = SurveyResponse.objects.values("configuration").annotate(n=Count("id"), deployments=Sum("count"))
-    by_conf = {k: {"key": k, "label": label, "refusals": 0, "refused_units": 0, "responses": 0,
+    by_conf = {k: {"key": k, "label": label, "short": catalog.CONFIGURATIONS[k].short, "refusals": 0,
+                   "refused_units": 0, "responses": 0,
                    "deployments": 0, "units": 0} for k, label in confs}
     for r in all_refusals:
         by_conf[r["configuration"]].update(refusals=r["n"], refused_units=r["units"] or 0)

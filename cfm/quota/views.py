@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cfm import catalog
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import account_get, accounts_for, role_in
 
@@ -32,6 +33,13 @@ def _account_or_404(user, account_id):
 def _holdings(usage: services.Usage) -> list[dict]:
     return [{"name": d.serving_name, "configuration": d.configuration, "label": d.get_configuration_display(),
              "units": d.units, "url": reverse("quota:deployment", args=[d.id])} for d in usage.deployments]
+
+
+def _configuration(key):
+    if key not in catalog.CONFIGURATIONS:
+        return None
+    conf = catalog.CONFIGURATIONS[key]
+    return {"key": key, "short": conf.short, "label": _(conf.label)}
 
 
 def _unit_cost_rows(usage: services.Usage) -> list[tuple]:
@@ -80,6 +88,8 @@ def deploy(request, registration_id: int):
         "deployable": registration.deployable, "plan_ok": account.may_use_custom_models,
         "no_runtime": bool(spaces) and not any(s.runtime_instance for s in spaces),
         "unit_costs": _unit_cost_rows(usage),
+        "recommended": _configuration(report.get("configuration")),
+        "recommended_units": usage.unit_costs.get(report.get("configuration"), 0),
     }, status=409 if refusal else (422 if problem and problem.status == 422 else 200))
 
 

@@ -92,5 +92,6 @@ def test_survey_answers_export_as_csv_without_formula_injection(client, admin_us
     r = client.post("/admin/feedback/surveyresponse/", {"action": "export_csv", "_selected_action": ids})
     assert r["Content-Type"].startswith("text/csv")
     text = r.content.decode("utf-8-sig")
-    assert text.splitlines()[0].startswith("id,created_at,account") and "'=HYPERLINK(1)" in text and "コード補完" in text
+    assert text.splitlines()[0].startswith("id,created_at,account")
+    assert "'=HYPERLINK(1)" in text and "コード補完" in text
     assert client.get("/admin/feedback/surveyresponse/?configuration__exact=large").status_code == 200

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from quotafactory import timeseries_report, make_registration
+from quotafactory import make_registration, timeseries_report
 
 from cfm.quota import services
 from cfm.quota.models import Deployment, LedgerEntry
