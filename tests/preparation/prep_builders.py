@@ -86,6 +86,9 @@ def make_sharded_bin(torch, folder: Path, shards: int = 3, cfg: dict | None = No
     folder.mkdir(parents=True, exist_ok=True)
     sd = tiny_llama_state(torch, cfg, dtype=torch.bfloat16)
     sd["lm_head.weight"] = sd["lm_head.weight"].clone()  # untied: its own copy
+    # Norms kept in 32 bits, as mixed-precision checkpoints often do.
+    for name in [n for n in sd if n.endswith("norm.weight")]:
+        sd[name] = sd[name].float()
     names = list(sd)
     weight_map = {}
     for i in range(shards):

@@ -15,7 +15,6 @@ from safetensors.numpy import save_file
 from cfm.inspection import inspect
 from cfm.preparation.errors import PrepareError
 from cfm.preparation.pipeline import NeedsReview, PrepareOptions, SourceSpec, prepare
-from cfm.preparation.sandbox import run_worker
 from cfm.preparation.storage import LocalStorage, verify_manifest
 
 
@@ -58,11 +57,12 @@ def test_bin_llama_with_sentencepiece_becomes_deployable_and_loads_back_equal(bi
     assert "README.md" not in result.manifest  # only the files the platform needs
 
 
-def test_sharded_bin_with_index_becomes_sharded_safetensors_with_index(sharded_llama, tmp_path, torch):
+def test_sharded_bin_with_index_becomes_sharded_safetensors_with_index_and_casts_on_request(
+        sharded_llama, tmp_path, torch):
     from safetensors.torch import load_file
 
     folder, state = sharded_llama
-    result = _prepare(folder, tmp_path, max_shard_bytes=3000)
+    result = _prepare(folder, tmp_path, max_shard_bytes=3000, cast_to_16bit=True)
 
     out = Path(result.stored.location)
     shards = sorted(out.glob("model-*.safetensors"))
@@ -73,23 +73,13 @@ def test_sharded_bin_with_index_becomes_sharded_safetensors_with_index(sharded_l
     for shard in shards:
         loaded.update(load_file(shard))
     assert set(loaded) == set(state)  # untied lm_head kept
-    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    # The config says bfloat16: its 32-bit norms are cast to it, the rest is untouched.
+    assert {t.dtype for t in loaded.values()} == {torch.bfloat16}
+    assert all(torch.equal(loaded[k], state[k].to(torch.bfloat16)) for k in state)
+    assert any(t.dtype == torch.float32 for t in state.values())
+    assert result.steps["convert_weights_to_safetensors"]["cast"] == "BF16"
     assert not list(out.glob("pytorch_model*")) and result.report["deployable"]
     assert result.report["preparation"] == []
-
-
-def test_cast_option_turns_f32_into_the_configs_16_bit_dtype(bin_llama, tmp_path, torch):
-    from safetensors.torch import load_file
-
-    folder, state = bin_llama
-    out = tmp_path / "out"
-    out.mkdir()
-    result = run_worker({"command": "convert", "inputs": [str(folder / "pytorch_model.bin")], "out_dir": str(out),
-                         "max_shard_bytes": 10**9, "cast": "BF16", "tied": True},
-                        work_dir=tmp_path, max_memory=2 * 1024**3, time_limit=120)
-    loaded = load_file(out / result["parts"][0]["file"])
-    assert {t.dtype for t in loaded.values()} == {torch.bfloat16}
-    assert torch.equal(loaded["model.norm.weight"], state["model.norm.weight"].to(torch.bfloat16))
 
 
 def test_malicious_pickle_is_refused_and_its_code_never_runs(torch, tmp_path):
