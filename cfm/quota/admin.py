@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, Value
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import services
-from .forms import AdjustForm, AnswerForm
+from .forms import AdjustAccountForm, AdjustForm, AnswerForm
 from .models import (
     AccountQuota,
     Deployment,
@@ -54,14 +56,12 @@ class AccountQuotaAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(
             n_active=Count("deployments", filter=Q(deployments__status=DeploymentStatus.ACTIVE), distinct=True),
             n_pending=Count("limit_requests", filter=Q(limit_requests__status=RequestStatus.PENDING),
-                            distinct=True))
+                            distinct=True),
+            default_limit=Value(services.default_limit_units()),
+            **services.ledger_annotations())
 
     def _usage(self, obj):
-        cache = getattr(self, "_usage_cache", None)
-        if cache is None or cache[0] != obj.pk:
-            used, extra = services.ledger_totals(account=obj)
-            self._usage_cache = (obj.pk, used, max(services.default_limit_units() + extra, 0))
-        return self._usage_cache[1], self._usage_cache[2]
+        return obj.used_units, max(obj.default_limit + obj.extra_units, 0)
 
     @admin.display(description=gettext_lazy("plan"), ordering="plan")
     def plan_badge(self, obj):
@@ -135,9 +135,43 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     search_fields = ["account__name", "reason", "deployment__serving_name"]
     list_select_related = ["account", "deployment", "actor"]
     date_hierarchy = "created_at"
+    change_list_template = "admin/quota/ledgerentry/change_list.html"
 
     def has_add_permission(self, request):
-        return False
+        return False  # entries are written by services only; adjustments through adjust_view
+
+    def get_urls(self):
+        extra = [
+            path("adjust/", self.admin_site.admin_view(self.adjust_view), name="quota_ledgerentry_adjust"),
+            path("verify/", self.admin_site.admin_view(self.verify_view), name="quota_ledgerentry_verify"),
+        ]
+        return extra + super().get_urls()
+
+    def adjust_view(self, request):
+        if not request.user.has_perm("quota.add_ledgerentry"):
+            raise PermissionDenied
+        form = AdjustAccountForm(request.POST or None, initial={"account": request.GET.get("account")})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.ledger_adjust(user=request.user, account=form.cleaned_data["account"],
+                                       units=form.cleaned_data["units"], reason=form.cleaned_data["reason"])
+            except services.QuotaRuleError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, _("Adjustment written to the ledger of %(account)s.")
+                                  % {"account": form.cleaned_data["account"]}, messages.SUCCESS)
+                return redirect("admin:quota_ledgerentry_changelist")
+        return TemplateResponse(request, "admin/quota/ledger_adjust.html", {
+            **self.admin_site.each_context(request), "title": _("Adjust an account's limit"), "form": form,
+            "opts": self.model._meta})
+
+    def verify_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rows = [(account, services.ledger_verify(account=account)) for account in AccountQuota.objects.all()]
+        return TemplateResponse(request, "admin/quota/ledger_verify.html", {
+            **self.admin_site.each_context(request), "title": _("Ledger verification"), "rows": rows,
+            "all_ok": all(check.ok for _a, check in rows), "opts": self.model._meta})
 
     def has_change_permission(self, request, obj=None):
         return False

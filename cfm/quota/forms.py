@@ -137,3 +137,16 @@ class AdjustForm(forms.Form):
         if self.cleaned_data["units"] == 0:
             raise forms.ValidationError(_("Move the limit by at least one unit."))
         return self.cleaned_data["units"]
+
+
+class AdjustAccountForm(AdjustForm):
+    """The ledger's own adjustment page: the account is chosen here."""
+
+    field_order = ["account", "units", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        from .models import AccountQuota
+
+        super().__init__(*args, **kwargs)
+        self.fields["account"] = forms.ModelChoiceField(queryset=AccountQuota.objects.all(), label=_("Account"))
+        self.order_fields(self.field_order)

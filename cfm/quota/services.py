@@ -16,7 +16,8 @@ from datetime import UTC
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, IntegerField, Sum, Value, When
+from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -91,6 +92,19 @@ def _signed_units():
         "extra": Sum(Case(When(kind__in=[EntryKind.GRANT, EntryKind.ADJUST], then=F("units")),
                           default=Value(0), output_field=IntegerField())),
     }
+
+
+def ledger_annotations() -> dict:
+    """`used_units` and `extra_units` for a queryset of accounts, from the
+    entries, without a query per row (lists in the admin)."""
+    sums = _signed_units()
+
+    def sub(expr):
+        qs = (LedgerEntry.objects.filter(account=OuterRef("pk")).order_by().values("account")
+              .annotate(total=expr).values("total"))
+        return Coalesce(Subquery(qs, output_field=IntegerField()), Value(0))
+
+    return {"used_units": sub(sums["used"]), "extra_units": sub(sums["extra"])}
 
 
 def ledger_totals(*, account: Account) -> tuple[int, int]:
@@ -540,7 +554,8 @@ def ledger_adjust(*, user, account: Account, units: int, reason: str) -> LedgerE
 
 __all__ = [
     "DeploymentRefused", "QuotaRuleError", "Usage", "LedgerCheck", "DeploymentPlan", "DeploymentOutcome",
-    "unit_costs", "unit_cost", "default_limit_units", "ledger_totals", "quota_usage", "ledger_verify",
+    "unit_costs", "unit_cost", "default_limit_units", "ledger_totals", "ledger_annotations", "quota_usage",
+    "ledger_verify",
     "deployment_validate", "validate_parameters", "platform_request", "deployment_body", "deployment_request",
     "deployment_delete", "limit_request_create", "limit_request_approve", "limit_request_deny", "ledger_adjust",
 ]

@@ -95,3 +95,16 @@ def test_survey_answers_export_as_csv_without_formula_injection(client, admin_us
     assert text.splitlines()[0].startswith("id,created_at,account")
     assert "'=HYPERLINK(1)" in text and "コード補完" in text
     assert client.get("/admin/feedback/surveyresponse/?configuration__exact=large").status_code == 200
+
+
+def test_the_ledger_has_an_adjustment_page_and_a_verification_page(client, admin_user, owner, staff):
+    client.force_login(admin_user.user)
+    assert b"Adjust a limit" in client.get("/admin/quota/ledgerentry/").content
+    r = client.post("/admin/quota/ledgerentry/adjust/", {"account": owner.account.id, "units": "-1",
+                                                         "reason": "trial ended"})
+    assert r.status_code == 302
+    assert services.quota_usage(account=owner.account).limit_units == 3
+    page = client.get("/admin/quota/ledgerentry/verify/").content.decode()
+    assert "Every ledger balances" in page and "Alice team" in page
+    client.force_login(staff.user)  # staff without the admin permissions
+    assert client.get("/admin/quota/ledgerentry/adjust/").status_code == 403
