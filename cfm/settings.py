@@ -58,6 +58,7 @@ _known_cfm = {
     "CFM_MAX_TENSORS", "CFM_ARCHIVE_MAX_BYTES", "CFM_ARCHIVE_MAX_FILES", "CFM_ARCHIVE_MAX_RATIO",
     "CFM_ARCHIVE_MAX_DEPTH", "CFM_UPLOAD_MAX_BYTES", "CFM_HUB_TIMEOUT", "CFM_HUB_MAX_RETRIES",
     "CFM_JOB_SOFT_TIME_LIMIT", "CFM_JOB_TIME_LIMIT", "CFM_JOB_LEASE_SECONDS", "CFM_SWEEP_INTERVAL", "CFM_JOB_MAX_ATTEMPTS",
+    "CFM_JOB_RETRY_BACKOFF",
     "CFM_TOKEN_KEY", "CFM_MEDIA_DIR", "CFM_S3_ENDPOINT", "CFM_S3_BUCKET", "CFM_S3_ACCESS_KEY",
     "CFM_S3_SECRET_KEY", "CFM_S3_REGION", "CFM_PREPARE_MAX_MEMORY", "CFM_PREPARE_TIME_LIMIT",
     "CFM_DEFAULT_LIMIT_UNITS", "CFM_EAGER_CELERY", "CFM_TEST_REQUIRE_SERVICES",
@@ -236,6 +237,8 @@ CFM_JOB_LEASE_SECONDS = env_int("CFM_JOB_LEASE_SECONDS", 120, minimum=5)
 CFM_SWEEP_INTERVAL = env_int("CFM_SWEEP_INTERVAL", 30, minimum=1)
 # Attempts of one inspection job (transient Hub faults, lost workers) before it fails.
 CFM_JOB_MAX_ATTEMPTS = env_int("CFM_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# Seconds before the first retry of a transient fault (then doubling, with jitter).
+CFM_JOB_RETRY_BACKOFF = env_int("CFM_JOB_RETRY_BACKOFF", 5, minimum=1)
 # The sweeper: queues the outbox, re-queues lost messages, reclaims expired leases.
 CELERY_BEAT_SCHEDULE = {
     "cfm-sweep": {"task": "cfm.registry.sweep", "schedule": float(CFM_SWEEP_INTERVAL),

@@ -32,7 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -82,13 +82,16 @@ def enqueue(*, registration_id: int, countdown: float | None = None) -> bool:
         log.warning("broker unavailable, registration %s stays in the outbox for the sweeper: %s",
                     registration_id, type(exc).__name__)
         return False
-    Registration.objects.filter(pk=registration_id, status=Status.QUEUED).update(enqueued_at=timezone.now())
+    # Whatever the status by now: a fast worker may have claimed the job already.
+    Registration.objects.filter(pk=registration_id).update(enqueued_at=timezone.now())
     return True
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with full jitter: up to 5 s, 10 s, 20 s … capped at 5 min."""
-    return random.uniform(1.0, min(300.0, 5.0 * 2 ** max(0, attempt - 1)))
+    """Exponential backoff with jitter: after the first attempt up to
+    CFM_JOB_RETRY_BACKOFF seconds, then twice as long each time, at most 5 min."""
+    ceiling = min(300.0, settings.CFM_JOB_RETRY_BACKOFF * 2 ** max(0, attempt - 1))
+    return random.uniform(ceiling / 4, ceiling)
 
 
 # --- the run -------------------------------------------------------------------------------------------------
@@ -295,7 +298,6 @@ class SweepResult:
 def sweep() -> SweepResult:
     """Queues what the broker never got, re-queues messages that were lost,
     and reclaims jobs whose worker died (lease expired)."""
-    close_old_connections()
     now = timezone.now()
     result = SweepResult()
     lease = timedelta(seconds=settings.CFM_JOB_LEASE_SECONDS)

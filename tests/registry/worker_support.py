@@ -36,10 +36,31 @@ WORKER_ENV = {
     "CFM_SWEEP_INTERVAL": "1",
     "CFM_JOB_LEASE_SECONDS": "5",
     "CFM_JOB_MAX_ATTEMPTS": "3",
+    "CFM_JOB_RETRY_BACKOFF": "1",
     "CFM_HUB_TIMEOUT": "5",
     # one request per attempt: the job's own retry (backoff, attempts) is under test
     "CFM_HUB_MAX_RETRIES": "0",
 }
+
+
+def _ensure_test_database(request, blocker) -> None:
+    """pytest-django creates the test database only when some collected test
+    asks for `db`; the worker tests do not (their rows must be committed), so
+    a run of them alone creates it here — never the development database."""
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    test_name = connection.creation._get_test_db_name()
+    if connection.settings_dict["NAME"] == test_name:
+        return
+    config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+
+    def teardown():
+        with blocker.unblock():
+            teardown_databases(config, verbosity=0)
+
+    request.addfinalizer(teardown)
+    assert connection.settings_dict["NAME"] == test_name
 
 
 def _test_database_url() -> str:
@@ -75,7 +96,7 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, session_hub):
+def celery_worker(request, django_db_setup, django_db_blocker, tmp_path_factory, session_hub):
     """`celery -A cfm worker -B` in a subprocess: the real broker (REDIS_URL),
     the test database, the session's Hub, a shared media folder."""
     redis_url = os.environ.get("REDIS_URL", "")
@@ -87,6 +108,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, session_
     except redis.exceptions.RedisError as exc:
         need(False, f"Redis at {redis_url} is not reachable: {exc}")
     with django_db_blocker.unblock():
+        _ensure_test_database(request, django_db_blocker)
         db_url = _test_database_url()
     base = tmp_path_factory.mktemp("worker")
     log = base / "worker.log"
@@ -108,23 +130,52 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, session_
             pytest.fail("the Celery worker did not start:\n" + log.read_text(errors="replace")[-3000:])
         time.sleep(0.1)
     yield Worker(proc, log, base / "media", session_hub)
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    # Nothing left to finish, and the job rows are the truth anyway.
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 @pytest.fixture
-def worker(celery_worker, transactional_db, settings):
-    """The session's worker, for a test whose rows it must see (committed)."""
+def worker(celery_worker, django_db_blocker, settings):
+    """The session's worker, for a test whose rows it must see: they are
+    committed (no test transaction) and deleted afterwards. Deleting the few
+    rows is much cheaper than the full flush of a transactional test."""
     settings.MEDIA_ROOT = celery_worker.media
     hub = celery_worker.hub
     hub.latency = 0.0
     hub.fail_always = None
-    yield celery_worker
-    hub.latency = 0.0
-    hub.fail_always = None
+    with django_db_blocker.unblock():
+        yield celery_worker
+        hub.latency = 0.0
+        hub.fail_always = None
+        _delete_all()
+
+
+def _delete_all() -> None:
+    from django.contrib.auth import get_user_model
+
+    from cfm.accounts.models import Account
+    from cfm.registry.models import Registration
+
+    Registration.objects.all().delete()
+    Account.objects.all().delete()
+    get_user_model().objects.all().delete()
+
+
+@pytest.fixture
+def alice(worker):
+    """The owner of the objects under test (committed: the worker sees her)."""
+    from actors import make_actor
+
+    return make_actor("alice")
+
+
+@pytest.fixture
+def bob(worker):
+    """A member of another account (committed)."""
+    from actors import make_actor
+
+    return make_actor("bob")
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
