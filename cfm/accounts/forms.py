@@ -23,7 +23,7 @@ class SignUpForm(UserCreationForm):
         help_text=_("An account holds your models, spaces and deployment quota. Leave this unticked if a "
                     "colleague will add you to an existing account."))
     account_name = forms.CharField(label=_("Account name"), max_length=120, required=False,
-                                   help_text=_("For example your team or project."),
+                                   help_text=_("Needed when you create a new account: for example your team or project."),
                                    widget=forms.TextInput(attrs={"autocomplete": "organization"}))
     plan = forms.ChoiceField(label=_("Plan"), choices=Plan.choices, initial=Plan.STANDARD, required=False,
                              help_text=_("Only the Standard plan may register and deploy custom foundation "
