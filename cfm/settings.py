@@ -269,6 +269,9 @@ CFM_ARCHIVE_MAX_DEPTH = env_int("CFM_ARCHIVE_MAX_DEPTH", 0, minimum=0)
 CFM_UPLOAD_MAX_BYTES = env_int("CFM_UPLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temp file
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000_000
+# A folder snapshot posts one part per small file and per safetensors header
+# (a 405B model: ~200 shards); Django's default of 100 parts would refuse it.
+DATA_UPLOAD_MAX_NUMBER_FILES = 5000
 
 # --- Quota ---------------------------------------------------------------
 CFM_DEFAULT_LIMIT_UNITS = env_int("CFM_DEFAULT_LIMIT_UNITS", 4, minimum=0)
