@@ -124,7 +124,7 @@ def test_cancel_stops_a_running_job(worker, client, alice, tmp_path):
 
 
 def test_a_folder_snapshot_is_inspected_by_the_worker(worker, alice, tmp_path):
-    from test_services import snapshot
+    from test_registration_services import snapshot
 
     files, sizes = snapshot(make_model(tmp_path / "big", LLAMA3_8B, shards=3))
     registration, _ = registration_create(account=alice.account, user=alice.user, source_kind="folder",
