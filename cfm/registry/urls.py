@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/rerun/", views.registration_rerun, name="registration_rerun"),
     path("<int:pk>/cancel/", views.registration_cancel, name="registration_cancel"),
     path("<int:pk>/delete/", views.registration_delete, name="registration_delete"),
+    path("<int:pk>/forget-token/", views.registration_forget_token, name="registration_forget_token"),
 ]

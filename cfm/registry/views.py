@@ -205,7 +205,20 @@ def _action(request, pk: int, service, done_message: str, *, to_list: bool = Fal
 @login_required
 @require_POST
 def registration_rerun(request, pk: int):
-    return _action(request, pk, services.registration_rerun, _("Inspection queued again."))
+    # After access_denied the page offers a token field: the new token
+    # replaces the stored one for this registration's jobs.
+    token = (request.POST.get("token") or "").strip() or None
+
+    def rerun(*, registration, user):
+        return services.registration_rerun(registration=registration, user=user, token=token)
+
+    return _action(request, pk, rerun, _("Inspection queued again."))
+
+
+@login_required
+@require_POST
+def registration_forget_token(request, pk: int):
+    return _action(request, pk, services.registration_forget_token, _("The stored access token was deleted."))
 
 
 @login_required

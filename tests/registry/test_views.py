@@ -285,3 +285,22 @@ def test_the_report_json_is_the_contract(client, owner, done):
 def test_no_report_json_before_the_job_is_done(client, owner):
     reg = _registration(owner[1], owner[0])
     assert _login(client, owner[0]).get(reverse("registration_report_json", args=[reg.pk])).status_code == 404
+
+
+def test_the_stored_token_can_be_forgotten_and_a_new_one_given_on_rerun(client, owner, stranger):
+    from cfm.registry.secrets import token_decrypt
+
+    reg = _registration(owner[1], owner[0], status=Status.FAILED, error_code="access_denied",
+                        token_encrypted="")
+    _login(client, owner[0])
+    html = client.get(reverse("registration", args=[reg.pk])).content.decode()
+    assert 'name="token"' in html and 'autocomplete="off"' in html
+    client.post(reverse("registration_rerun", args=[reg.pk]), {"token": "hf_newtoken"})
+    reg.refresh_from_db()
+    assert reg.status == Status.QUEUED and token_decrypt(reg.token_encrypted) == "hf_newtoken"
+    url = reverse("registration_forget_token", args=[reg.pk])
+    assert _login(client, stranger[0]).post(url).status_code == 404
+    assert client.logout() is None and client.post(url).status_code == 302
+    _login(client, owner[0]).post(url)
+    reg.refresh_from_db()
+    assert reg.token_encrypted == ""
