@@ -79,7 +79,10 @@ class DeploymentStatus(models.TextChoices):
 
 class Deployment(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deployments")
-    registration = models.ForeignKey("registry.Registration", on_delete=models.PROTECT, related_name="deployments")
+    #: SET_NULL: deleting a registration must not fail, nor touch the ledger; the
+    #: deployment keeps its platform request and its units until it is deleted itself.
+    registration = models.ForeignKey("registry.Registration", on_delete=models.SET_NULL, null=True,
+                                     related_name="deployments")
     space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="deployments")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                                    related_name="+")

@@ -144,3 +144,12 @@ def test_a_denial_needs_a_reason_and_grants_nothing(owner, staff):
 def test_a_limit_request_must_ask_for_more_than_the_current_limit(owner):
     with pytest.raises(services.QuotaRuleError):
         services.limit_request_create(user=owner.user, account=owner.account, units=LIMIT, reason="same")
+
+
+def test_deleting_a_registration_keeps_its_deployment_and_the_ledger_balanced(owner, llama):
+    dep = _deploy(owner, llama, "small", "kept").deployment
+    llama.delete()
+    dep.refresh_from_db()
+    assert dep.registration is None and dep.is_active
+    assert services.quota_usage(account=owner.account).used_units == 1
+    assert services.ledger_verify(account=owner.account).ok
