@@ -139,3 +139,13 @@ def test_the_capacity_page_is_for_staff_only(client, owner, staff):
     assert client.get("/quota/capacity/").status_code == 404
     client.logout()
     assert client.get("/quota/capacity/").status_code == 404
+
+
+def test_a_registration_still_being_inspected_cannot_be_deployed_yet(client, owner):
+    from cfm.registry.models import Registration
+
+    reg = Registration.objects.create(account=owner.account, source_kind="hub", source="org/pending",
+                                      status="inspecting")
+    client.force_login(owner.user)
+    html = client.get(f"/quota/registrations/{reg.id}/deploy/").content.decode()
+    assert "has not finished yet" in html and "Reserve and prepare" not in html
