@@ -4,7 +4,8 @@
 It is self-contained (stdlib + torch/transformers): it imports nothing of
 cfm, so a hostile model cannot reach Django settings or the database.
 
-Limits, set before any untrusted byte is read:
+Limits, set once torch/transformers are imported (trusted code) and before
+any untrusted byte is read:
 - RLIMIT_AS: the address space may grow by at most `max_memory` bytes plus
   the size of the file being memory-mapped (a mapped file costs address
   space, not memory) beyond what the interpreter and torch already hold;
@@ -204,10 +205,11 @@ def _header(entries, metadata) -> bytes:
 
 
 def convert(task: dict) -> dict:
-    limit_resources(task["max_memory"], task["cpu_seconds"])
     import torch
 
     torch.set_num_threads(1)
+    # Limits after the import (trusted code) and before the first untrusted byte.
+    limit_resources(task["max_memory"], task["cpu_seconds"])
     began = time.monotonic()  # after the import: the conversion's own time
     cast = task.get("cast")  # None, "F16" or "BF16"
     cast_dtype = {"F16": torch.float16, "BF16": torch.bfloat16}.get(cast or "")
@@ -269,10 +271,12 @@ def convert(task: dict) -> dict:
 
 # --- tokenizer -------------------------------------------------------------------------------------------
 def tokenizer(task: dict) -> dict:
-    limit_resources(task["max_memory"], task["cpu_seconds"])
     import tempfile
 
     import transformers
+    from transformers.convert_slow_tokenizer import SLOW_TO_FAST_CONVERTERS  # noqa: F401  (loaded before the limit)
+
+    limit_resources(task["max_memory"], task["cpu_seconds"])
 
     folder, out = task["folder"], task["out"]
     cls_name = task["class_name"]
@@ -315,9 +319,13 @@ def main(argv: list[str]) -> int:
     except MemoryError:
         result = {"ok": False, "code": "out_of_memory", "message": "the conversion went over the memory limit"}
     except Exception as exc:  # noqa: BLE001 - reported as a result; the traceback goes to stderr only
-        traceback.print_exc(file=sys.stderr)
-        result = {"ok": False, "code": "worker_crashed",
-                  "message": f"unexpected {type(exc).__name__} in the conversion process"}
+        if "allocate memory" in str(exc) or "DefaultCPUAllocator" in str(exc):
+            # torch's allocator reports RLIMIT_AS as a RuntimeError, not a MemoryError
+            result = {"ok": False, "code": "out_of_memory", "message": "the conversion went over the memory limit"}
+        else:
+            traceback.print_exc(file=sys.stderr)
+            result = {"ok": False, "code": "worker_crashed",
+                      "message": f"unexpected {type(exc).__name__} in the conversion process"}
     result["seconds"] = round(time.monotonic() - started, 3)
     result["maxrss_bytes"] = peak_rss()
     tmp = task["result"] + ".tmp"

@@ -180,3 +180,20 @@ def test_running_out_of_disk_is_a_clear_error_and_leaves_nothing(tmp_path, monke
         _prepare(folder, tmp_path)
     assert caught.value.code == "disk_full" and "free" in caught.value.message
     assert not (tmp_path / "work").exists() and not (tmp_path / "media").exists()
+
+
+def test_converter_over_its_memory_limit_fails_cleanly_without_harming_the_caller(torch, tmp_path):
+    from cfm.preparation.sandbox import run_worker
+
+    (tmp_path / "in").mkdir()
+    torch.save({"w": torch.ones(64, 1024, 1024)}, tmp_path / "in" / "pytorch_model.bin")  # 256 MiB of F32
+    (tmp_path / "out").mkdir()
+    task = {"command": "convert", "inputs": [str(tmp_path / "in" / "pytorch_model.bin")],
+            "out_dir": str(tmp_path / "out"), "max_shard_bytes": 10**9, "cast": "F16", "tied": False}
+    with pytest.raises(PrepareError) as caught:  # casting needs 128 MiB more than the 32 MiB allowed
+        run_worker(task, work_dir=tmp_path, max_memory=32 * 1024**2, time_limit=120)
+    assert caught.value.code == "out_of_memory"
+    assert not list((tmp_path / "out").glob("*.safetensors"))  # no half-written shard under a final name
+    with pytest.raises(PrepareError) as slow:
+        run_worker(task, work_dir=tmp_path, max_memory=2 * 1024**3, time_limit=1)
+    assert slow.value.code == "time_limit"
