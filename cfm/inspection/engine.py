@@ -223,11 +223,14 @@ class _Inspection:
         n = header_length(prefix, shard.path, shard.size, self.limits)
         if len(prefix) >= 8 + n:
             raw = prefix[8:8 + n]
+        elif len(prefix) == 8:
+            raw = self.source.read_range(shard.path, 8, n)  # no copy of a header that may be 100 MB
         else:
             rest = self.source.read_range(shard.path, len(prefix), 8 + n - len(prefix))
             raw = prefix[8:] + rest
-            if len(raw) != n:
-                raise HeaderProblem("header_length_past_file", length=n, size=shard.size)
+            del rest
+        if len(raw) != n:
+            raise HeaderProblem("header_length_past_file", length=n, size=shard.size)
         return parse_header(shard.path, raw, shard.size, self.limits)
 
     def weights_format(self, root_files: dict[str, int], has_safetensors: bool) -> None:

@@ -125,17 +125,28 @@ class LocalFolderSource(Source):
         size = self.list_files().get(path)
         if size is not None and size > max_bytes:
             raise FileTooLarge(path, size, max_bytes)
+        # read(n) allocates n bytes up front: ask for what the file holds (plus one, to see
+        # it grew), not for the cap, or every tokenizer.json costs a 64 MB buffer.
+        want = (min(size, max_bytes) if size is not None else max_bytes) + 1
         with open(self._path(path), "rb") as fh:
-            data = fh.read(max_bytes + 1)
+            data = fh.read(want)
         self._count(len(data))
         if len(data) > max_bytes:
             raise FileTooLarge(path, len(data), max_bytes)
         return data
 
     def read_range(self, path: str, start: int, length: int) -> bytes:
-        with open(self._path(path), "rb") as fh:
+        # Unbuffered: a buffered read(8) of a header's length would pull 8 KB from the disk.
+        with open(self._path(path), "rb", buffering=0) as fh:
             fh.seek(start)
-            data = fh.read(length)
+            chunks, left = [], length
+            while left > 0:
+                chunk = fh.read(left)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._count(len(data))
         return data
 
