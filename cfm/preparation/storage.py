@@ -136,8 +136,23 @@ class S3Storage:
                 except (BotoCoreError, ClientError):
                     pass
             raise PrepareError("storage_failed", f"uploading to bucket {self.bucket} failed: {exc}") from None
+        self._delete_stale(client, base + "/", set(written))
         shutil.rmtree(folder, ignore_errors=True)
         return Stored("s3", f"s3://{self.bucket}/{base}/", bucket=self.bucket, key=base + "/")
+
+    def _delete_stale(self, client, prefix: str, keep: set[str]) -> None:
+        """A re-run replaces its earlier result: objects it did not write
+        now (e.g. shards named for another shard count) go, after the new
+        folder is complete."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    if obj["Key"] not in keep:
+                        client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+        except (BotoCoreError, ClientError):
+            pass  # stale extras are harmless beside a complete SHA256SUMS
 
     def delete(self, stored: Stored) -> None:
         client = self.client()

@@ -115,6 +115,14 @@ def test_s3_storage_uploads_the_folder_with_its_manifest_last(s3_server, tmp_pat
     assert f"{manifest['model.safetensors']['sha256']}  model.safetensors" in sums
     assert not folder.exists()  # uploaded, the local copy is gone
 
+    # A re-run replaces the folder: what it no longer holds is removed.
+    folder.mkdir()
+    write_json(folder / "config.json", {"model_type": "tinytimemixer"})
+    write_manifest(folder)
+    storage.store(folder, "prepared/7/42")
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket="models", Prefix="prepared/7/42/")["Contents"]}
+    assert keys == {"prepared/7/42/config.json", f"prepared/7/42/{MANIFEST_NAME}"}
+
 
 def test_s3_storage_failure_removes_what_it_uploaded(s3_server, tmp_path):
     folder = tmp_path / "prepared"
