@@ -222,6 +222,10 @@ def _create_hub(*, account, user, source, revision, token) -> tuple[Registration
             # A new token for the same repo (say, after access_denied) replaces the old one.
             existing.token_encrypted = token_encrypt(token)
             existing.save(update_fields=["token_encrypted", "updated_at"])
+        if existing.status == Status.FAILED:
+            # Registering again after a failure (a token now given, the Hub
+            # back, a cancel regretted) means: try again.
+            _requeue(existing)
         return existing, False
     registration = Registration.objects.create(
         account=account, created_by=user, source_kind=SourceKind.HUB, source=repo, revision=revision,

@@ -89,6 +89,15 @@ def test_same_repo_and_revision_is_a_duplicate(alice):
     assert token_decrypt(Registration.objects.get(pk=first.pk).token_encrypted) == "hf_newtoken"
 
 
+def test_registering_a_failed_repo_again_retries_it(alice):
+    first, _ = hub(alice, "org/gated")
+    Registration.objects.filter(pk=first.pk).update(status=Status.FAILED, error_code="access_denied")
+    again, created = hub(alice, "org/gated", token="hf_now_with_access")
+    row = Registration.objects.get(pk=first.pk)
+    assert (created, again.pk, row.status, row.error_code) == (False, first.pk, Status.QUEUED, "")
+    assert token_decrypt(row.token_encrypted) == "hf_now_with_access"
+
+
 def test_same_repo_in_another_account_is_not_a_duplicate(alice, bob):
     a, _ = hub(alice)
     b, created = hub(bob)

@@ -21,8 +21,8 @@ from cfm.registry.models import Registration, SourceKind, Status
 def test_a_worker_killed_mid_job_is_reclaimed_and_a_live_one_keeps_its_lease(worker, alice, tmp_path):
     from cfm.registry.services import registration_create
 
-    worker.hub.add_repo("org/slow-8b", make_model(tmp_path / "m", LLAMA3_8B, shards=8))
-    worker.hub.latency = 0.8  # each Hub request: the job outlives its 5-second lease
+    worker.hub.add_repo("org/slow-8b", make_model(tmp_path / "m", LLAMA3_8B, shards=2))
+    worker.hub.latency = 8.0  # the first Hub request alone outlives the job's 5-second lease
     registration, _ = registration_create(account=alice.account, user=alice.user, source_kind=SourceKind.HUB,
                                           source="org/slow-8b")
     row = wait_status(registration, statuses=("fetching", "inspecting"))

@@ -37,7 +37,7 @@ WORKER_ENV = {
     "CFM_JOB_LEASE_SECONDS": "5",
     "CFM_JOB_MAX_ATTEMPTS": "3",
     "CFM_JOB_RETRY_BACKOFF": "1",
-    "CFM_HUB_TIMEOUT": "5",
+    "CFM_HUB_TIMEOUT": "20",
     # one request per attempt: the job's own retry (backoff, attempts) is under test
     "CFM_HUB_MAX_RETRIES": "0",
 }
