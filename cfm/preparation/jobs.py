@@ -194,7 +194,11 @@ def run(*, job_id: int) -> str:
             log.info("prepare job %s failed: %s: %s", job_id, exc.code, exc.message)
             finish(status=PrepareStatus.FAILED, error_code=exc.code[:40], error_message=exc.message[:2000])
             return "failed"
-        except Exception:  # noqa: BLE001 - a bug ends the job with a message, never a traceback to the user
+        except Exception as exc:  # noqa: BLE001 - a bug ends the job with a message, never a traceback to the user
+            if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's, raised into this thread
+                finish(status=PrepareStatus.FAILED, error_code="time_limit",
+                       error_message="The preparation took longer than its task time limit; Prepare again to resume.")
+                return "failed"
             log.exception("prepare job %s: internal error", job_id)
             finish(status=PrepareStatus.FAILED, error_code="internal",
                    error_message="An internal error stopped the preparation; the operators have the details.")

@@ -150,3 +150,43 @@ def test_without_the_convert_extra_the_page_says_what_to_install(client, alice, 
     assert 'id="prepare-start" disabled' in page
     client.post(reverse("prepare", args=[ttm_reg.pk]))
     assert not PrepareJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread's own connection must see the job row
+def test_a_hub_registration_is_prepared_with_its_stored_token(client, alice, hub_server, settings, tmp_path):
+    from cfm.registry.secrets import token_encrypt
+
+    folder = make_ttm(tmp_path / "ttm")
+    hub_server.add_repo("ibm/private-ttm", folder, private=True, token="hf_secret_token")
+    settings.HF_ENDPOINT = hub_server.url
+    registration = Registration.objects.create(
+        account=alice.account, created_by=alice.user, source_kind=SourceKind.HUB, source="ibm/private-ttm",
+        status=Status.DONE, report=inspect(str(folder)).to_dict(), token_encrypted=token_encrypt("hf_secret_token"))
+    client.force_login(alice.user)
+    client.post(reverse("prepare", args=[registration.pk]))
+    job = PrepareJob.objects.get()
+    assert jobs.run(job_id=job.pk) == "done"
+    job.refresh_from_db()
+    assert job.manifest["model.safetensors"]["sha256"]
+    assert (Path(job.storage_location) / "tsfm_config.json").is_file()
+
+
+def test_a_folder_upload_of_headers_only_cannot_be_prepared_and_says_why(client, alice, tmp_path):
+    upload = tmp_path / "upload"
+    write_json(upload / "files" / "config.json", {"model_type": "tinytimemixer"})
+    (upload / "files" / "model.safetensors").write_bytes(b"\0" * 100)  # only the header was sent
+    write_json(upload / "manifest.json", {"name": "ttm", "sizes": {"config.json": 34, "model.safetensors": 10**9},
+                                          "stored": {"config.json": 34, "model.safetensors": 100}})
+    registration = Registration.objects.create(
+        account=alice.account, created_by=alice.user, source_kind=SourceKind.FOLDER, source="ttm",
+        status=Status.DONE, upload_path=str(upload / "manifest.json"),
+        report={"deployable": False, "preparation": ["add_tsfm_config"], "checks": []})
+    client.force_login(alice.user)
+    client.post(reverse("prepare", args=[registration.pk]))
+    job = PrepareJob.objects.get()
+    assert jobs.run(job_id=job.pk) == "failed"
+    job.refresh_from_db()
+    assert job.error_code == "unsupported" and "model.safetensors" in job.error_message
+    page = client.get(reverse("prepare", args=[registration.pk])).content.decode()
+    assert 'id="prepare-error"' in page and "This source cannot be prepared." in page
+    assert "Traceback" not in page
