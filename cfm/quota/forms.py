@@ -49,9 +49,14 @@ class DeploymentForm(forms.Form):
         self.fields["configuration"].choices = [
             (c, ngettext_lazy("%(label)s (%(units)s unit)", "%(label)s (%(units)s units)", unit_costs[c])
              % {"label": labels[c], "units": unit_costs[c]}) for c in allowed]
-        self.fields["configuration"].help_text = _(
-            "Recommended from the report: %(rec)s. A larger one is possible only for tensor-parallel "
-            "architectures.") % {"rec": labels.get(self.recommended, "—")}
+        if self.family == "time_series":
+            self.fields["configuration"].help_text = _(
+                "Recommended from the report: %(rec)s. Time-series sizes follow the expected concurrent users: "
+                "a larger one serves more.") % {"rec": labels.get(self.recommended, "—")}
+        else:
+            self.fields["configuration"].help_text = _(
+                "Recommended from the report: %(rec)s. A larger one is possible only for tensor-parallel "
+                "architectures.") % {"rec": labels.get(self.recommended, "—")}
         specs = report.get("software_specs") or []
         self.fields["software_spec"].choices = [
             (s, f"{s} ({catalog.SOFTWARE_SPECS[s][1]})" if s in catalog.SOFTWARE_SPECS else s) for s in specs]
