@@ -231,8 +231,9 @@ def test_the_fragment_polls_while_the_job_runs_and_stops_once_it_ended(client, o
     html = client.get(reverse("registration_live", args=[running.pk])).content.decode()
     assert 'hx-trigger="every 2s"' in html and 'aria-valuenow="25"' in html
     assert "Reading safetensors headers" in html and 'aria-current="step"' in html
-    html = client.get(reverse("registration_live", args=[done.pk])).content.decode()
+    html = client.get(reverse("registration_live", args=[done.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert "hx-trigger" not in html and 'id="report"' in html
+    assert 'id="live-announce" hx-swap-oob="innerHTML"' in html  # screen readers hear the end once
 
 
 def test_the_report_shows_every_check_the_remedy_the_recommendation_and_limitations(client, owner, done):
