@@ -87,9 +87,8 @@ def _stages(job: PrepareJob) -> list[tuple[str, str]]:
     wanted = ["listing_files", "downloading", *[s for s in STAGES if s in (job.steps or [])], "inspecting", "storing"]
     if job.status == PrepareStatus.DONE:
         return [(s, "done") for s in wanted]
-    current = job.stage if job.stage in wanted else ("verifying" if job.stage == "verifying" else "")
-    if current == "verifying":
-        current = "convert_weights_to_safetensors"
+    # Verifying belongs to the conversion it checks.
+    current = "convert_weights_to_safetensors" if job.stage == "verifying" else job.stage
     index = wanted.index(current) if current in wanted else -1
     return [(s, "done" if i < index else "now" if i == index else "todo") for i, s in enumerate(wanted)]
 

@@ -197,3 +197,32 @@ def test_converter_over_its_memory_limit_fails_cleanly_without_harming_the_calle
     with pytest.raises(PrepareError) as slow:
         run_worker(task, work_dir=tmp_path, max_memory=2 * 1024**3, time_limit=1)
     assert slow.value.code == "time_limit"
+
+
+def test_a_rerun_after_cancel_redoes_only_the_missing_steps(tmp_path):
+    from cfm.preparation.errors import Cancelled
+
+    folder = make_ttm(tmp_path / "ttm")
+    save_file({"backbone.w": np.ones((8, 8), dtype=np.float32)}, str(folder / "model.safetensors"),
+              metadata={"format": "mlx"})
+    steps = inspect(str(folder)).to_dict()["preparation"]
+    assert steps == ["add_tsfm_config", "fix_safetensors_metadata"]
+    opts = PrepareOptions(steps=steps)
+    source = SourceSpec(kind="local", path=str(folder))
+    stages: list[str] = []
+
+    def run(cancel=None):
+        stages.clear()
+        return prepare(source, opts, work_dir=tmp_path / "work", storage=LocalStorage(tmp_path / "media"),
+                       key="prepared/1/1", progress=lambda stage, d: stages.append(stage), cancel=cancel)
+
+    with pytest.raises(Cancelled):  # stopped once the first step is done
+        run(cancel=lambda: "fix_safetensors_metadata" in stages)
+    assert (tmp_path / "work" / "steps" / "add_tsfm_config" / ".done").is_file()
+    assert not (tmp_path / "media").exists()
+
+    result = run()
+
+    assert "add_tsfm_config" not in stages and "fix_safetensors_metadata" in stages
+    assert "downloading" in stages  # listed again, but every file was already there
+    assert result.report["deployable"] and result.report["preparation"] == []
