@@ -89,4 +89,26 @@ class Report:
             "checks": [c.to_dict() for c in ordered],
         }
         out.update(self.extra)
-        return out
+        return _clean(out)
+
+
+def _clean_str(s: str) -> str:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate ("\\ud800" in a file's JSON) cannot be written as UTF-8 nor stored.
+        s = s.encode("utf-8", "replace").decode("utf-8")
+    # PostgreSQL's jsonb refuses U+0000 in strings.
+    return s.replace("\x00", "\ufffd") if "\x00" in s else s
+
+
+def _clean(value: Any) -> Any:
+    """The report's strings as any JSON consumer accepts them: values copied from a
+    model's files may hold lone surrogates or NUL characters."""
+    if isinstance(value, str):
+        return _clean_str(value)
+    if isinstance(value, dict):
+        return {(_clean_str(k) if isinstance(k, str) else k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value

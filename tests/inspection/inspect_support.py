@@ -54,6 +54,9 @@ def assert_contract(d: dict) -> None:
     # Strict JSON (no NaN/Infinity) that survives a round trip.
     text = json.dumps(d, allow_nan=False)
     assert json.loads(text, parse_constant=_no_constants) == d
+    # Writable as UTF-8 and storable in PostgreSQL's jsonb: no lone surrogates, no U+0000.
+    json.dumps(d, ensure_ascii=False).encode("utf-8")
+    assert "\\u0000" not in text
 
 
 def run(path, *, users=None, payload=None, limits: InspectLimits | None = None) -> dict:

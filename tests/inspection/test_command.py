@@ -207,3 +207,12 @@ def test_relative_path_is_reported_absolute(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = cli(capsys, "./m", "--json")
     assert code == 0 and json.loads(out)["source"] == str((tmp_path / "m").resolve())
+
+
+def test_surrogates_in_the_model_never_break_the_output(tmp_path, capsys):
+    path = _good(tmp_path)
+    (path / "config.json").write_text('{"model_type": "llama\\ud800", "architectures": ["LlamaForCausalLM"]}')
+    for args in (["--json"], []):
+        code, out, err = cli(capsys, path, *args)
+        assert code in (0, 1) and "Traceback" not in err and "llama" in out
+    json.loads(cli(capsys, path, "--json")[1])

@@ -215,3 +215,23 @@ def test_too_many_files_is_a_source_error(tmp_path):
     with pytest.raises(SourceError):
         run(path, limits=InspectLimits(max_files=20))
     assert statuses(run(path))["config_present"] == "pass"
+
+
+@pytest.mark.parametrize("text", [
+    '{"model_type": "llama\\ud800", "architectures": ["Llama\\udfff"]}',
+    '{"model_type": "ll\\u0000ama", "architectures": ["\\u0000"]}',
+    '{"model_type": "llama", "auto_map": {"\\ud83d": "x", "AutoModel\\u0000": "y"}}',
+])
+def test_lone_surrogates_and_nul_never_reach_the_report(tmp_path, text):
+    """They would make the command's UTF-8 output (and PostgreSQL's jsonb) fail."""
+    path = _model(tmp_path)
+    (path / "config.json").write_text(text)
+    run(path)  # assert_contract encodes the report as UTF-8 and looks for U+0000
+
+
+def test_surrogate_in_a_tensor_name_of_a_bad_header(tmp_path):
+    from inspect_support import raw_header_file
+    path = _model(tmp_path)
+    raw_header_file(path / "model.safetensors",
+                    b'{"\\ud800\\u0000": {"dtype": "X9", "shape": [1], "data_offsets": [0, 1]}}', 1)
+    assert check(run(path), "safetensors_header")["status"] == "fail"

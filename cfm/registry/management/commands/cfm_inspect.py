@@ -70,10 +70,9 @@ class Command(BaseCommand):
         if progress:
             sys.stderr.write("\r\033[K")
         data = report.to_dict()
-        if opts["json"]:
-            sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        else:
-            sys.stdout.write(self.summary(data))
+        # JSON is UTF-8 (RFC 8259) whatever the locale says; the summary degrades instead of failing.
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if opts["json"] else self.summary(data)
+        _write(text)
         failed = not data["deployable"]
         if opts["fail_on"] == "warn" and any(c["status"] == "warn" for c in data["checks"]):
             failed = True
@@ -105,6 +104,16 @@ class Command(BaseCommand):
                 lines.append(f"      → {c['remedy']}")
         lines += ["", "DEPLOYABLE" if d["deployable"] else "NOT DEPLOYABLE", ""]
         return "\n".join(lines)
+
+
+def _write(text: str) -> None:
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a StringIO (tests, call_command)
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    buffer.write(text.encode("utf-8", "replace"))
+    buffer.flush()
 
 
 def _gb(n):
