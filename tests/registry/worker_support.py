@@ -96,7 +96,7 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(request, django_db_setup, django_db_blocker, tmp_path_factory, session_hub):
+def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_hub):
     """`celery -A cfm worker -B` in a subprocess: the real broker (REDIS_URL),
     the test database, the session's Hub, a shared media folder."""
     redis_url = os.environ.get("REDIS_URL", "")
@@ -108,7 +108,6 @@ def celery_worker(request, django_db_setup, django_db_blocker, tmp_path_factory,
     except redis.exceptions.RedisError as exc:
         need(False, f"Redis at {redis_url} is not reachable: {exc}")
     with django_db_blocker.unblock():
-        _ensure_test_database(request, django_db_blocker)
         db_url = _test_database_url()
     base = tmp_path_factory.mktemp("worker")
     log = base / "worker.log"
@@ -135,20 +134,33 @@ def celery_worker(request, django_db_setup, django_db_blocker, tmp_path_factory,
     proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def session_test_db(request, django_db_setup, django_db_blocker):
+    """The test database, even in a run where no test asks for `db`."""
+    with django_db_blocker.unblock():
+        _ensure_test_database(request, django_db_blocker)
+
+
 @pytest.fixture
-def worker(celery_worker, django_db_blocker, settings):
-    """The session's worker, for a test whose rows it must see: they are
-    committed (no test transaction) and deleted afterwards. Deleting the few
-    rows is much cheaper than the full flush of a transactional test."""
+def committed_db(session_test_db, django_db_blocker):
+    """Database access without a test transaction, for code whose other
+    threads or processes must see the rows; they are deleted afterwards,
+    which is much cheaper than the full flush of a transactional test."""
+    with django_db_blocker.unblock():
+        yield
+        _delete_all()
+
+
+@pytest.fixture
+def worker(celery_worker, committed_db, settings):
+    """The session's worker, for a test whose rows it must see."""
     settings.MEDIA_ROOT = celery_worker.media
     hub = celery_worker.hub
     hub.latency = 0.0
     hub.fail_always = None
-    with django_db_blocker.unblock():
-        yield celery_worker
-        hub.latency = 0.0
-        hub.fail_always = None
-        _delete_all()
+    yield celery_worker
+    hub.latency = 0.0
+    hub.fail_always = None
 
 
 def _delete_all() -> None:
