@@ -22,9 +22,10 @@ class SignUpForm(UserCreationForm):
         label=_("Create a new account that I own"), required=False, initial=True,
         help_text=_("An account holds your models, spaces and deployment quota. Leave this unticked if a "
                     "colleague will add you to an existing account."))
-    account_name = forms.CharField(label=_("Account name"), max_length=120, required=False,
-                                   help_text=_("Needed when you create a new account: for example your team or project."),
-                                   widget=forms.TextInput(attrs={"autocomplete": "organization"}))
+    account_name = forms.CharField(
+        label=_("Account name"), max_length=120, required=False,
+        help_text=_("Needed when you create a new account: for example your team or project."),
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}))
     plan = forms.ChoiceField(label=_("Plan"), choices=Plan.choices, initial=Plan.STANDARD, required=False,
                              help_text=_("Only the Standard plan may register and deploy custom foundation "
                                          "models."))
