@@ -9,6 +9,7 @@ the views all call these two functions.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -194,9 +195,21 @@ class _Inspection:
         self.progress("reading_headers", 0, total)
         done = 0
 
+        lock = threading.Lock()
+        tensors_so_far = 0
+
         def one(shard: _Shard) -> _Shard:
+            nonlocal tensors_so_far
             try:
-                shard.info = self.read_header(shard)
+                info = self.read_header(shard)
+                # max_tensors bounds the whole model, not each shard: many shards of a
+                # million tensors each would otherwise add up without limit.
+                with lock:
+                    tensors_so_far += len(info.tensors)
+                    count = tensors_so_far
+                if count > self.limits.max_tensors:
+                    raise HeaderProblem("header_too_many_tensors", count=count, cap=self.limits.max_tensors)
+                shard.info = info
             except HeaderProblem as exc:
                 shard.problem = exc
             except FileTooLarge as exc:

@@ -326,3 +326,26 @@ def test_headers_and_small_files_kept_in_memory_are_capped(tmp_path):
     limits = InspectLimits(max_header_bytes=4096, max_small_file_bytes=4096)
     refused(make_tar(tmp_path / "m.tar", files), ["in memory"], limits=limits)
     assert run(make_tar(tmp_path / "ok.tar", _model_files(tmp_path)), limits=limits)["deployable"] is True
+
+
+def test_tar_made_from_inside_the_folder_with_dot_slash_names(tmp_path):
+    files = {f"./{k}": v for k, v in _model_files(tmp_path).items()}
+    dot = tarfile.TarInfo(".")
+    dot.type = tarfile.DIRTYPE
+    d = run(make_tar(tmp_path / "m.tar.gz", files, gz=True, extra=[dot]))
+    assert d["deployable"] is True and d["files"]["count"] == 3
+
+
+def test_zip_with_windows_separators(tmp_path):
+    files = {f"model\\{k}": v for k, v in _model_files(tmp_path).items()}
+    assert run(make_zip(tmp_path / "win.zip", files))["deployable"] is True
+
+
+@pytest.mark.parametrize("special", ["/dev/null", "/dev/zero", "fifo"])
+def test_a_device_or_fifo_as_the_source_is_refused(tmp_path, special):
+    if special == "fifo":
+        special = str(tmp_path / "model.zip")
+        os.mkfifo(special)
+    with pytest.raises(SourceError) as exc:
+        inspect(special)
+    assert "\n" not in exc.value.message

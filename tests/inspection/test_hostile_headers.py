@@ -215,3 +215,12 @@ def test_a_10mb_header_of_100k_tensors_is_answered_quickly(tmp_path):
     d = run(path)
     assert time.monotonic() - t0 < 10
     assert check(d, "safetensors_header")["status"] == "pass" and d["parameters"] == 200_000
+
+
+def test_the_tensor_cap_bounds_the_whole_model_not_each_shard(tmp_path):
+    from modelfactory import write_sharded
+    path = folder(tmp_path / "m", llama_cfg())
+    write_sharded(path, {f"w{i}": ("BF16", [2]) for i in range(40)}, 4)  # 10 tensors a shard
+    assert check(run(path, limits=InspectLimits(max_tensors=40)), "safetensors_header")["status"] == "pass"
+    c = check(run(path, limits=InspectLimits(max_tensors=25)), "safetensors_header")
+    assert c["status"] == "fail" and "over the cap of 25" in c["message"]
