@@ -159,7 +159,9 @@ def _detail_context(registration) -> dict:
     for c in (report or {}).get("checks", []):
         counts[c.get("status", "skip")] = counts.get(c.get("status", "skip"), 0) + 1
     error_text, error_help = JOB_ERRORS.get(registration.error_code, (registration.error_message, None))
+    reused_url = reverse("registration", args=[registration.reused_from_id]) if registration.reused_from_id else ""
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
+            "reused_url": reused_url,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help}
 
 

@@ -244,6 +244,7 @@ def test_the_report_shows_every_check_the_remedy_the_recommendation_and_limitati
     assert "cannot be tuned" in html and "watsonx.governance" in html
     assert 'class="bar-chart"' in html and "BF16" in html
     assert reverse("registration_report_json", args=[done.pk]) in html
+    assert "never the 16.1 GB of weights" in html  # how little was read to decide
 
 
 def test_the_report_reads_in_japanese(client, owner, done):
