@@ -87,6 +87,10 @@ class Source:
         self.close()
 
 
+#: Subfolders deeper than this are not listed (nothing the engine reads lives there).
+MAX_FOLDER_DEPTH = 32
+
+
 class LocalFolderSource(Source):
     def __init__(self, root: str | os.PathLike, limits: InspectLimits):
         super().__init__(description=str(Path(root).resolve()))
@@ -99,21 +103,37 @@ class LocalFolderSource(Source):
             return self._files
         files: dict[str, int] = {}
         try:
-            for dirpath, dirnames, filenames in os.walk(self.root, onerror=_raise):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in filenames:
-                    full = Path(dirpath) / name
-                    try:
-                        st = full.stat()  # follows links: an HF cache snapshot is all links
-                    except OSError:
-                        continue  # a dangling link is no file
-                    if not stat.S_ISREG(st.st_mode):
-                        continue
-                    files[full.relative_to(self.root).as_posix()] = st.st_size
-                    if len(files) > self.limits.max_files:
-                        raise SourceError("too_large", f"{self.root} holds more than {self.limits.max_files} files")
+            root_entries = sorted(os.scandir(self.root), key=lambda e: e.name)
         except OSError as exc:
             raise SourceError("source_unreadable", f"cannot list {self.root}: {exc.strerror or exc}") from None
+        # Iterative, not os.walk: Python 3.11's os.walk recurses, and a folder nested a few
+        # thousand levels deep would raise RecursionError. Folders deeper than
+        # MAX_FOLDER_DEPTH, hidden folders and linked folders are not walked; a subfolder
+        # that cannot be listed is skipped (the model's own files are at the root).
+        stack: list[tuple[str, list[os.DirEntry]]] = [("", root_entries)]
+        while stack:
+            prefix, entries = stack.pop()
+            subdirs = []
+            for entry in entries:
+                rel = prefix + entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if not entry.name.startswith(".") and rel.count("/") < MAX_FOLDER_DEPTH:
+                            subdirs.append((rel, entry.path))
+                        continue
+                    st = entry.stat()  # follows links: an HF cache snapshot is all links
+                except OSError:
+                    continue  # a dangling link or a loop is no file
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                files[rel] = st.st_size
+                if len(files) > self.limits.max_files:
+                    raise SourceError("too_large", f"{self.root} holds more than {self.limits.max_files} files")
+            for rel, full in reversed(subdirs):
+                try:
+                    stack.append((rel + "/", sorted(os.scandir(full), key=lambda e: e.name)))
+                except OSError:
+                    continue
         self._files = files
         return files
 

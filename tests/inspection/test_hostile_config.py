@@ -235,3 +235,36 @@ def test_surrogate_in_a_tensor_name_of_a_bad_header(tmp_path):
     raw_header_file(path / "model.safetensors",
                     b'{"\\ud800\\u0000": {"dtype": "X9", "shape": [1], "data_offsets": [0, 1]}}', 1)
     assert check(run(path), "safetensors_header")["status"] == "fail"
+
+
+def test_a_folder_nested_thousands_deep_is_listed_without_recursion(tmp_path):
+    path = _model(tmp_path)
+    depth = 1200  # past Python's recursion limit, which os.walk in 3.11 would hit
+    cwd = os.getcwd()
+    try:
+        os.chdir(path)
+        for _ in range(depth):
+            os.mkdir("d")
+            os.chdir("d")
+        open("deep.bin", "wb").close()
+        os.chdir(cwd)
+        d = run(path)
+        assert d["deployable"] is True and d["files"]["count"] == 3
+    finally:
+        os.chdir(path)
+        for _ in range(depth):  # shutil.rmtree recurses too: unwind by hand
+            os.chdir("d")
+        for _ in range(depth):
+            for name in os.listdir("."):
+                os.remove(name)
+            os.chdir("..")
+            os.rmdir("d")
+        os.chdir(cwd)
+
+
+def test_files_in_ordinary_subfolders_are_listed(tmp_path):
+    path = _model(tmp_path)
+    write_json(path / "onnx" / "config.json", {"x": 1})
+    os.symlink(tmp_path, path / "linked_dir")
+    d = run(path)
+    assert d["files"]["count"] == 4 and check(d, "config_valid")["status"] == "pass"
