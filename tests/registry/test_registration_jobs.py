@@ -10,7 +10,6 @@ from actors import make_actor
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.uploadedfile import SimpleUploadedFile
 from modelfactory import make_tiny_real
-from worker_support import committed_db  # noqa: F401, F811
 
 from cfm.registry import jobs, tasks
 from cfm.registry.models import Registration, Status
@@ -18,7 +17,7 @@ from cfm.registry.services import registration_create
 
 
 @pytest.fixture
-def archived(committed_db, tmp_path, settings):  # noqa: F811
+def archived(committed_db, tmp_path, settings):
     """Committed: the job's heartbeat thread has a database connection of its own."""
     settings.MEDIA_ROOT = tmp_path / "media"
     owner = make_actor("owner")
