@@ -42,8 +42,50 @@ def _error_text(exc) -> str:
     return str(getattr(exc, "message", "") or exc)
 
 
-def _duplicate_notice(registration) -> dict:
-    return {"url": reverse("registration", args=[registration.pk]), "name": str(registration)}
+def _service_kwargs(kind: str, form) -> dict:
+    data = form.cleaned_data
+    if kind == "hub":
+        return {"source_kind": SourceKind.HUB, "source": data["source"], "revision": data["revision"],
+                "token": data["token"] or None}
+    if kind == "archive":
+        return {"source_kind": SourceKind.ARCHIVE, "source": data["archive"].name[:300], "archive": data["archive"]}
+    return {"source_kind": SourceKind.FOLDER, "source": data["folder"], "folder_files": form.folder_files,
+            "folder_sizes": form.folder_sizes}
+
+
+def _register_post(request, account, kind: str, form, wants_json: bool):
+    """Validates and registers. Returns (response or None, status, duplicate):
+    a response when the browser moves on (or the folder script gets JSON),
+    otherwise the page is shown again with the form's errors."""
+    if account is None or not account.may_use_custom_models:
+        if wants_json:
+            return JsonResponse({"errors": {"__all__": [plan_refusal()]}}, status=403), 403, None
+        messages.error(request, plan_refusal())
+        return None, 403, None
+    status, duplicate = 400, None
+    if form.is_valid():
+        try:
+            registration, created = services.registration_create(account=account, user=request.user,
+                                                                  **_service_kwargs(kind, form))
+        except services.RegistrationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, _error_text(exc))
+            status = 403 if exc.code == "plan_not_allowed" else 400
+        else:
+            url = reverse("registration", args=[registration.pk])
+            if created:
+                if wants_json:
+                    return JsonResponse({"url": url, "id": registration.pk}, status=201), 201, None
+                return redirect(url), 302, None
+            # Same account, same source and revision (or the same upload bytes).
+            duplicate = {"url": url, "name": str(registration)}
+            if wants_json:
+                message = _("This model is already registered in this account.")
+                return JsonResponse({"duplicate": duplicate, "errors": {"__all__": [message]}}, status=409), 409, None
+            status = 200
+    if wants_json:
+        errors = {k: [str(m) for m in v] for k, v in form.errors.items()}
+        return JsonResponse({"errors": errors}, status=status), status, None
+    return None, status, duplicate
 
 
 @login_required
@@ -54,56 +96,17 @@ def register(request):
         raise Http404
     kind = request.POST.get("kind") or request.GET.get("via") or "hub"
     kind = kind if kind in KINDS else "hub"
-    wants_json = request.headers.get("x-requested-with") == "fetch"
-    hub_form = HubForm(request.POST if kind == "hub" and request.method == "POST" else None, prefix="hub")
-    archive_form = ArchiveForm(request.POST if kind == "archive" and request.method == "POST" else None,
-                               request.FILES if kind == "archive" and request.method == "POST" else None,
-                               prefix="archive")
-    duplicate = None
-    status = 200
-
-    if request.method == "POST":
-        if account is None or not account.may_use_custom_models:
-            if wants_json:
-                return JsonResponse({"errors": {"__all__": [plan_refusal()]}}, status=403)
-            messages.error(request, plan_refusal())
-            status = 403
-        else:
-            form = {"hub": hub_form, "archive": archive_form}.get(kind)
-            if kind == "folder":
-                form = FolderForm(request.POST, files=request.FILES)
-            if form.is_valid():
-                kwargs = {"account": account, "user": request.user}
-                if kind == "hub":
-                    kwargs.update(source_kind=SourceKind.HUB, source=form.cleaned_data["source"],
-                                  revision=form.cleaned_data["revision"], token=form.cleaned_data["token"] or None)
-                elif kind == "archive":
-                    upload = form.cleaned_data["archive"]
-                    kwargs.update(source_kind=SourceKind.ARCHIVE, source=upload.name[:300], archive=upload)
-                else:
-                    kwargs.update(source_kind=SourceKind.FOLDER, source=form.cleaned_data["folder"],
-                                  folder_files=form.folder_files, folder_sizes=form.folder_sizes)
-                try:
-                    registration, created = services.registration_create(**kwargs)
-                except services.RegistrationError as exc:
-                    form.add_error(getattr(exc, "field", None) if getattr(exc, "field", None) in form.fields
-                                   else None, _error_text(exc))
-                    status = 403 if exc.code == "plan_not_allowed" else 400
-                else:
-                    if created:
-                        url = reverse("registration", args=[registration.pk])
-                        if wants_json:
-                            return JsonResponse({"url": url, "id": registration.pk}, status=201)
-                        return redirect(url)
-                    duplicate = _duplicate_notice(registration)
-                    if wants_json:
-                        return JsonResponse({"duplicate": duplicate, "errors": {"__all__": [
-                            _("This model is already registered in this account.")]}}, status=409)
-            else:
-                status = 400
-            if wants_json and status >= 400:
-                return JsonResponse({"errors": {k: [str(m) for m in v] for k, v in form.errors.items()}},
-                                    status=status)
+    posted = request.method == "POST"
+    hub_form = HubForm(request.POST if posted and kind == "hub" else None, prefix="hub")
+    archive_form = ArchiveForm(request.POST if posted and kind == "archive" else None,
+                               request.FILES if posted and kind == "archive" else None, prefix="archive")
+    status, duplicate = 200, None
+    if posted:
+        form = {"hub": hub_form, "archive": archive_form}.get(kind) or FolderForm(request.POST, files=request.FILES)
+        wants_json = request.headers.get("x-requested-with") == "fetch"
+        response, status, duplicate = _register_post(request, account, kind, form, wants_json)
+        if response is not None:
+            return response
 
     limits = inspect_limits()
     return render(request, "registry/register.html", {
