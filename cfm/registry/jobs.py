@@ -338,7 +338,27 @@ def sweep() -> SweepResult:
         if not enqueue(registration_id=pk):
             break  # the broker is still down: try again at the next sweep
         result.queued += 1
+    _clean_incoming(now)
     return result
+
+
+def _clean_incoming(now) -> None:
+    """Uploads that a crashed request left half-written (a finished one is
+    moved under its registration's id)."""
+    import shutil
+
+    from .services import uploads_root
+
+    incoming = uploads_root() / ".incoming"
+    if not incoming.is_dir():
+        return
+    cutoff = now.timestamp() - 6 * 3600
+    for entry in incoming.iterdir():
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:  # removed meanwhile by the request that owns it
+            continue
 
 
 def active_count() -> int:

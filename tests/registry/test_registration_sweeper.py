@@ -105,3 +105,15 @@ def test_the_sweep_leaves_finished_jobs_alone(owner):
         before = row.status
         row.refresh_from_db()
         assert row.status == before
+
+
+def test_the_sweep_removes_half_written_uploads_only_when_old(owner, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    old, fresh = tmp_path / "uploads" / ".incoming" / "old", tmp_path / "uploads" / ".incoming" / "fresh"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "part.tar").write_bytes(b"x")
+    long_ago = time.time() - 7 * 3600
+    os.utime(old, (long_ago, long_ago))
+    jobs.sweep()
+    assert not old.exists() and fresh.exists()
