@@ -210,7 +210,8 @@ def registration_list(request, filters: Query[ListFilter]):
     return paginate(request, qs, lambda r: registration_json(request, r))
 
 
-@router.get("/registrations/{registration_id}", response=RegistrationOut, url_name="registration_detail")
+@router.get("/registrations/{registration_id}", response=RegistrationOut, url_name="registration_detail",
+            summary="A registration and the state of its inspection job")
 def registration_detail(request, registration_id: int):
     return registration_json(request, _get_or_404(request, registration_id))
 
