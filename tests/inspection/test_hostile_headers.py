@@ -204,17 +204,17 @@ def test_too_many_tensors_is_refused(tmp_path):
     assert c["status"] == "fail" and "50 tensors" in c["message"]
 
 
-def test_a_10mb_header_of_100k_tensors_is_answered_quickly(tmp_path):
+def test_a_5mb_header_of_50k_tensors_is_answered_quickly(tmp_path):
     """Bounded time: the parse is linear (the 100 MB case is in benchmarks/)."""
     tensors = {"__metadata__": {"format": "pt"}}
     tensors.update({f"model.layers.{i}.some.rather.long.tensor.name.weight": _t(offsets=(4 * i, 4 * i + 4))
-                    for i in range(100_000)})
+                    for i in range(50_000)})
     path = folder(tmp_path / "m", llama_cfg())
-    raw_header_file(path / "model.safetensors", _header(tensors), 400_000)
+    raw_header_file(path / "model.safetensors", _header(tensors), 200_000)
     t0 = time.monotonic()
     d = run(path)
     assert time.monotonic() - t0 < 10
-    assert check(d, "safetensors_header")["status"] == "pass" and d["parameters"] == 200_000
+    assert check(d, "safetensors_header")["status"] == "pass" and d["parameters"] == 100_000
 
 
 def test_the_tensor_cap_bounds_the_whole_model_not_each_shard(tmp_path):
