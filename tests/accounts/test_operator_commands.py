@@ -41,8 +41,8 @@ def test_account_create_prints_only_the_new_id(carol):
 def test_add_member_adds_or_changes_the_role(carol):
     account = Account.objects.get(pk=int(run("cfm_account", "create", "R", "--plan", "lite", "--owner", "carol")))
     dave = get_user_model().objects.create_user("dave")
-    assert run("cfm_account", "add-member", str(account.pk), "dave").strip() == str(account.pk)
-    assert Membership.objects.get(account=account, user=dave).role == "member"
+    membership = Membership.objects.get(pk=int(run("cfm_account", "add-member", str(account.pk), "dave")))
+    assert (membership.account, membership.user, membership.role) == (account, dave, "member")
     run("cfm_account", "add-member", str(account.pk), "dave", "--role", "owner")
     assert Membership.objects.get(account=account, user=dave).role == "owner"
 

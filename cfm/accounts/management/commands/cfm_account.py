@@ -9,7 +9,7 @@ from ._base import OperatorCommand
 
 
 class Command(OperatorCommand):
-    help = "Create an account, or add a member to one. Prints only the account's id."
+    help = "Create an account (prints its id), or add a member to one (prints the membership's id)."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -25,11 +25,12 @@ class Command(OperatorCommand):
     def handle(self, *args, **opts):
         try:
             if opts["action"] == "create":
-                account = services.account_create(name=opts["name"], plan=opts["plan"],
+                created = services.account_create(name=opts["name"], plan=opts["plan"],
                                                   owner=self.user(opts["owner"]))
             else:
                 account = self.account(opts["account_id"])
-                services.membership_add(account=account, user=self.user(opts["username"]), role=opts["role"])
+                created = services.membership_add(account=account, user=self.user(opts["username"]),
+                                                  role=opts["role"])
         except services.AccountError as exc:
             self.fail(exc.message)
-        self.stdout.write(str(account.pk))
+        self.stdout.write(str(created.pk))
