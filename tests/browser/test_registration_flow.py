@@ -1,12 +1,11 @@
 """The registration flow in a real headless Chromium, against the live
-server, a real Celery worker (tests/registry/worker_support.py) on the real
-Redis, and the local Hub: log in, register a folder (headers only, proven by
-the request size) and a Hub repo id, watch the reports appear, read a failed
+server, a real Celery worker on the real Redis (tests/browser/conftest.py)
+and the local Hub: log in, register a folder (headers only, proven by the
+request size) and a Hub repo id, watch the reports appear, read a failed
 check's remedy, then read the report in Japanese."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,6 @@ from modelfactory import LLAMA3_8B, llama_tensors, make_model, make_tiny_real
 
 from cfm.accounts.models import Account, Membership, Role
 from cfm.registry.models import Registration
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from worker_support import celery_worker, session_hub, worker  # noqa: E402, F401, F811
 
 pytestmark = pytest.mark.browser
 # Playwright's sync API runs an event loop in this thread (the database is
@@ -38,7 +34,7 @@ def _shot(page, name: str) -> None:
 
 
 def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japanese(
-        worker, live_server, page, tmp_path):  # noqa: F811
+        worker, live_server, page, tmp_path):
     user = get_user_model().objects.create_user("mika", password=PASSWORD)
     account = Account.objects.create(name="Mika's lab", plan="standard")
     Membership.objects.create(account=account, user=user, role=Role.OWNER)
