@@ -18,6 +18,14 @@ The Registration row is the truth about the job (style.md):
 - `sweep` (celery beat, every CFM_SWEEP_INTERVAL s) queues the outbox, re-queues
   jobs whose message was lost, and reclaims expired leases (a bounded number
   of attempts, then `failed` with the reason).
+
+Progress step keys (`progress_step`, rendered into words by the pages):
+`starting`, `fetching`, `resolving_revision` (the Hub), then the engine's
+`listing_files`, `reading_config`, `reading_headers` (done/total = shards),
+`checking`; at the end `done` or `reused` (another registration's report of
+the same commit); between attempts `retrying` (backoff) or `requeued` (the
+sweeper reclaimed a lost worker's job). `bytes_done` counts the bytes really
+read, `bytes_total` the size of the model's files.
 """
 from __future__ import annotations
 

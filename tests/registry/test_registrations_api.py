@@ -167,6 +167,14 @@ def test_an_archive_over_the_limit_answers_413(client, alice, media, settings, t
     assert not Registration.objects.exists()
 
 
+def test_an_oversized_upload_is_refused_before_it_is_read(client, alice, media, settings):
+    settings.CFM_UPLOAD_MAX_BYTES = 1024
+    archive = SimpleUploadedFile("huge.zip", b"PK" + b"\x00" * (2 * 1024 * 1024))
+    r = client.post(f"{API}/registrations", {"account": alice.account.pk, "archive": archive}, **alice.auth)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    assert not (media / "uploads").exists()
+
+
 def test_a_file_that_is_not_an_archive_answers_400(client, alice, media):
     upload = SimpleUploadedFile("weights.bin", b"\x00" * 100)
     r = client.post(f"{API}/registrations", {"account": alice.account.pk, "archive": upload}, **alice.auth)
