@@ -312,9 +312,10 @@ class _Inspection:
                 self.add("safetensors_index", "fail", "safetensors_index.missing_shard", index=index_name,
                          shard=shard_name)
                 return
+        by_path = {s.path: s for s in self.shards}  # a hostile index may name a million tensors
         for tensor, shard_name in weight_map.items():
             holder = seen.get(tensor)
-            shard = next((s for s in self.shards if s.path == shard_name), None)
+            shard = by_path.get(shard_name)
             if shard and shard.info and holder != shard_name:
                 self.add("safetensors_index", "fail", "safetensors_index.missing_tensor", index=index_name,
                          tensor=tensor[:120], shard=shard_name)

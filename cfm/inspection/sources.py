@@ -431,6 +431,8 @@ def open_source(spec: str, *, limits: InspectLimits, revision: str | None = None
                 progress: ProgressFn | None = None) -> Source:
     """The contract's rule: an existing local path wins; otherwise
     `hf://org/name`, `org/name` or a single-segment legacy id is a Hub repo."""
+    if not isinstance(spec, str) or not spec.strip() or "\x00" in spec:
+        raise SourceError("source_unreadable", "the source is empty or holds a NUL character")
     if os.path.lexists(os.path.expanduser(spec)) or spec.startswith(("/", "./", "../", "~")):
         return open_local(spec, limits)
     if spec.lower().endswith(ARCHIVE_SUFFIXES):

@@ -268,3 +268,29 @@ def test_files_in_ordinary_subfolders_are_listed(tmp_path):
     os.symlink(tmp_path, path / "linked_dir")
     d = run(path)
     assert d["files"]["count"] == 4 and check(d, "config_valid")["status"] == "pass"
+
+
+def test_index_of_100k_unknown_tensors_fails_quickly(tmp_path):
+    path, files = _sharded(tmp_path)
+    idx = json.loads((path / "model.safetensors.index.json").read_text())
+    idx["weight_map"].update({f"ghost.{i}": files[i % 2] for i in range(100_000)})
+    write_json(path / "model.safetensors.index.json", idx)
+    t0 = time.monotonic()
+    c = check(run(path), "safetensors_index")
+    assert time.monotonic() - t0 < 10
+    assert c["status"] == "fail" and "ghost." in c["message"]
+
+
+def test_file_names_that_are_not_utf8(tmp_path):
+    path = folder(tmp_path / "m", llama_cfg())
+    (path / os.fsdecode(b"weights\xff\xfe.bin")).write_bytes(b"x")
+    d = run(path)
+    c = check(d, "weights_format")
+    assert c["status"] == "warn" and "weights" in c["message"]
+
+
+@pytest.mark.parametrize("spec", ["", "   ", "a\x00b", "/tmp/\x00"])
+def test_empty_or_nul_source_is_a_source_error(spec):
+    from cfm.inspection import SourceError, inspect
+    with pytest.raises(SourceError):
+        inspect(spec)
