@@ -70,6 +70,8 @@ class _Inspection:
         self.config: dict[str, Any] | None = None
         self.arch: rules.Architecture | None = None
         self.shards: list[_Shard] = []
+        #: the index names shards that are not there: the headers cannot give the model's size
+        self.incomplete = False
 
     # -- helpers ------------------------------------------------------------------------------------------
     def progress(self, step: str, done: int = 0, total: int = 0) -> None:
@@ -181,6 +183,7 @@ class _Inspection:
             named = sorted(set(weight_map.values()))
             # Files beside the index that it does not name (e.g. a consolidated copy) are not the model.
             shard_names = [n for n in named if n in root_files]
+            self.incomplete = len(shard_names) < len(named)
         self.shards = [_Shard(p, root_files[p]) for p in shard_names]
         self.read_headers()
         self.weights_format(root_files, bool(safetensors))
@@ -367,7 +370,7 @@ class _Inspection:
             self.add("dtypes", "warn", "dtypes.warn", dtypes=", ".join(fp8))
         else:
             self.add("dtypes", "pass", "dtypes.pass", dtypes=listing or "none")
-        if all(s.info for s in self.shards):
+        if all(s.info for s in self.shards) and not self.incomplete:
             self.count_parameters(parsed)
 
     def count_parameters(self, parsed: list[_Shard]) -> None:

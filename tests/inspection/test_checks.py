@@ -343,3 +343,13 @@ def test_no_safetensors_skips_the_header_checks(tmp_path):
     st = statuses(run(path))
     assert [st[c] for c in ("safetensors_header", "safetensors_index", "safetensors_metadata", "dtypes")] == \
         ["skip"] * 4
+
+
+def test_a_missing_shard_makes_the_size_an_estimate_not_a_partial_count(tmp_path):
+    from modelfactory import LLAMA3_8B, make_model
+    path = make_model(tmp_path / "m", LLAMA3_8B, shards=4)
+    os.remove(path / "model-00002-of-00004.safetensors")
+    d = run(path)
+    assert check(d, "safetensors_index")["status"] == "fail"
+    assert d["parameters_exact"] is False and d["weight_bytes"] is None
+    assert abs(d["parameters"] - 8_030_261_248) / 8_030_261_248 < 0.01
