@@ -306,3 +306,15 @@ def test_the_stored_token_can_be_forgotten_and_a_new_one_given_on_rerun(client, 
     _login(client, owner[0]).post(url)
     reg.refresh_from_db()
     assert reg.token_encrypted == ""
+
+
+def test_a_member_of_several_accounts_picks_one_and_a_lite_one_explains_itself(client, owner):
+    user, standard = owner
+    lite = Account.objects.create(name="Side project", plan="lite")
+    Membership.objects.create(account=lite, user=user, role=Role.MEMBER)
+    _login(client, user)
+    html = client.get(reverse("register")).content.decode()
+    assert 'id="account-select"' in html and f'value="{standard.pk}" selected' in html
+    assert "plan_not_allowed" not in html
+    html = client.get(reverse("register") + f"?account={lite.pk}&via=folder").content.decode()
+    assert 'data-code="plan_not_allowed"' in html and 'aria-selected="true" data-kind="folder"' in html

@@ -136,3 +136,13 @@ def test_sizes_and_counts_read_as_people_write_them():
     assert cfm_tags.percent(1, 4) == 25 and cfm_tags.percent(3, 0) == 0
     bars = cfm_tags.dtype_bars({"dtypes": {"BF16": 200, "F32": 50}})
     assert [(b["dtype"], b["width"]) for b in bars] == [("BF16", 100), ("F32", 25)]
+
+
+def test_a_malformed_header_reason_is_translated_too():
+    check = {"id": "safetensors_header", "status": "fail", "message_key": "safetensors_header.fail",
+             "params": {"file": "model.safetensors", "reason": "the header is not valid JSON.",
+                        "reason_key": "header_not_json", "reason_params": {}}}
+    english = "The header of model.safetensors is malformed: the header is not valid JSON."
+    assert cfm_tags.check_message(check) == english
+    with translation.override("ja"):
+        assert "ヘッダーが正しい JSON ではありません" in cfm_tags.check_message(check)
