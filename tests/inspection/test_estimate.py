@@ -109,3 +109,35 @@ def test_mpt_expansion_ratio_that_is_not_a_ratio_falls_back(ratio):
     default = estimate_parameters({**cfg, "expansion_ratio": 4})
     assert 6.6e9 < default < 6.8e9  # mosaicml/mpt-7b: 6.65B
     assert estimate_parameters(cfg) == default
+
+
+# More families, from their published configs (model-card sizes, rounded).
+MORE = {
+    "bigscience/bloom-3b": ({"model_type": "bloom", "hidden_size": 2560, "n_layer": 30, "n_head": 32,
+                             "vocab_size": 250880}, 3.00e9),
+    "mistralai/Mixtral-8x7B-v0.1": ({"model_type": "mixtral", "hidden_size": 4096, "intermediate_size": 14336,
+                                     "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+                                     "num_local_experts": 8, "vocab_size": 32000, "tie_word_embeddings": False},
+                                    46.70e9),
+    "bigcode/starcoder": ({"model_type": "gpt_bigcode", "n_embd": 6144, "n_layer": 40, "n_head": 48,
+                           "multi_query": True, "n_inner": 24576, "vocab_size": 49152, "n_positions": 8192}, 15.5e9),
+    "google/gemma-2-9b": ({"model_type": "gemma2", "hidden_size": 3584, "num_hidden_layers": 42,
+                           "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 256,
+                           "intermediate_size": 14336, "vocab_size": 256000}, 9.24e9),
+    "microsoft/Phi-3-mini-4k-instruct": ({"model_type": "phi3", "hidden_size": 3072, "num_hidden_layers": 32,
+                                          "num_attention_heads": 32, "num_key_value_heads": 32,
+                                          "intermediate_size": 8192, "vocab_size": 32064,
+                                          "tie_word_embeddings": False}, 3.82e9),
+    "mosaicml/mpt-7b": ({"model_type": "mpt", "d_model": 4096, "n_layers": 32, "n_heads": 32, "expansion_ratio": 4,
+                         "vocab_size": 50432}, 6.65e9),
+    "EleutherAI/gpt-j-6b": ({"model_type": "gptj", "n_embd": 4096, "n_layer": 28, "n_head": 16, "vocab_size": 50400,
+                             "rotary_dim": 64, "n_inner": None, "tie_word_embeddings": False}, 6.05e9),
+    "Salesforce/codegen-16B-mono": ({"model_type": "codegen", "n_embd": 6144, "n_layer": 34, "n_head": 24,
+                                     "vocab_size": 51200, "n_inner": None, "tie_word_embeddings": False}, 16.03e9),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE))
+def test_more_families_estimate_within_one_percent(name):
+    cfg, real = MORE[name]
+    assert abs(estimate_parameters(cfg) - real) / real < 0.01
