@@ -9,6 +9,7 @@ queues it later. Registrations are never refused because the broker is down.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -290,7 +291,17 @@ def _create_folder(*, account, user, source, files, sizes) -> tuple[Registration
         stored: dict[str, int] = {}
         for path in sorted(files, key=_folder_path):
             clean = _folder_path(path)
-            n, sha = _store(files[path], incoming / "files" / clean, cap - total, clean)
+            try:
+                n, sha = _store(files[path], incoming / "files" / clean, cap - total, clean)
+            except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
+                # "a" and "a/b" both sent as files: no folder holds that
+                raise RegistrationError("invalid_folder", _("%(path)s is both a file and a folder.")
+                                        % {"path": clean}, field="folder") from exc
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    raise
+                raise RegistrationError("invalid_folder", _("A file name in the folder is too long."),
+                                        field="folder") from exc
             total += n
             stored[clean] = n
             digest.update(f"{clean}\x00{sha}\x00".encode())

@@ -237,7 +237,8 @@ def test_an_empty_folder_is_refused(alice, media):
     assert exc.value.code == "empty_folder"
 
 
-@pytest.mark.parametrize("mutate", ["header_cut", "config_missing", "traversal", "unlisted", "negative_size"])
+@pytest.mark.parametrize("mutate", ["header_cut", "config_missing", "traversal", "unlisted", "negative_size",
+                                    "file_and_folder", "long_name"])
 def test_an_incomplete_or_unsafe_folder_snapshot_is_refused(alice, media, tmp_path, mutate):
     files, sizes = snapshot(make_tiny_real(tmp_path / "tiny"))
     if mutate == "header_cut":
@@ -249,6 +250,12 @@ def test_an_incomplete_or_unsafe_folder_snapshot_is_refused(alice, media, tmp_pa
         files["../etc/passwd"] = b"x" * 10
     elif mutate == "unlisted":
         files["extra.json"] = b"{}"
+    elif mutate == "file_and_folder":
+        sizes["config.json/inner.json"] = 2
+        files["config.json/inner.json"] = b"{}"
+    elif mutate == "long_name":
+        sizes["x" * 300 + ".json"] = 2
+        files["x" * 300 + ".json"] = b"{}"
     else:
         sizes["config.json"] = -1
     with pytest.raises(RegistrationError) as exc:
