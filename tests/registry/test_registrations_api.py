@@ -260,3 +260,19 @@ def test_the_docs_page_loads_its_scripts_from_our_static_files(client):
     assert sources and all(s.startswith("/static/") for s in sources), sources
     for s in sources:
         assert finders.find(s.removeprefix("/static/")), s
+
+
+def test_the_list_costs_the_same_queries_for_3_or_30_registrations(client, alice):
+    def count_queries(n_total: int) -> int:
+        while Registration.objects.count() < n_total:
+            i = Registration.objects.count()
+            registration_create(account=alice.account, user=alice.user, source_kind="hub", source=f"org/q{i}",
+                                token="hf_t")
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert len(client.get(f"{API}/registrations", **alice.auth).json()["items"]) == n_total
+        return len(ctx.captured_queries)
+
+    assert count_queries(3) == count_queries(30)
