@@ -111,7 +111,7 @@ def test_a_commit_already_inspected_for_the_account_reuses_its_report(worker, cl
 
 def test_cancel_stops_a_running_job(worker, client, alice, tmp_path):
     worker.hub.add_repo("org/slow", make_model(tmp_path / "s", LLAMA3_8B, shards=4))
-    worker.hub.latency = 0.5
+    worker.hub.latency = 1.0  # the job outlives the request that cancels it
     row = register_hub(client, alice, "org/slow")
     wait_status(row, statuses=("fetching", "inspecting"))
     r = client.post(f"{API}/registrations/{row.pk}/cancel", **alice.auth)
