@@ -261,6 +261,8 @@ class _Collector:
     def add(self, name: str, size: int, reader: Callable[[int], bytes]) -> None:
         if len(self.sizes) >= self.limits.archive_max_files:
             raise SourceError("too_large", f"{self.archive.name} has more than {self.limits.archive_max_files} files")
+        if size < 0:  # tar's base-256 size field can be negative
+            raise SourceError("source_unreadable", f"{self.archive.name}: {name} declares a negative size; refused")
         if name.lower().endswith(_NESTED_SUFFIXES):
             raise SourceError(
                 "source_unreadable",

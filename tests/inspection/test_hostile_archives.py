@@ -349,3 +349,16 @@ def test_a_device_or_fifo_as_the_source_is_refused(tmp_path, special):
     with pytest.raises(SourceError) as exc:
         inspect(special)
     assert "\n" not in exc.value.message
+
+
+def test_tar_member_with_a_negative_size_is_refused(tmp_path):
+    dest = tmp_path / "neg.tar"
+    with tarfile.open(dest, "w", format=tarfile.GNU_FORMAT) as tf:
+        for name, data in _model_files(tmp_path).items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        neg = tarfile.TarInfo("weights.bin")
+        neg.size = -(2**40)  # GNU base-256 allows it
+        tf.fileobj.write(neg.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
+    refused(dest, ["negative size"])
