@@ -156,6 +156,12 @@ def _steps(registration) -> list[tuple[str, str]]:
     return [(k, "done" if i < current else "now" if i == current else "todo") for i, k in enumerate(STEPS)]
 
 
+def _hub_url(registration) -> str:
+    url = f"{settings.HF_ENDPOINT}/{registration.source}"
+    revision = registration.resolved_commit or registration.revision
+    return f"{url}/tree/{revision}" if revision else url
+
+
 def _detail_context(registration) -> dict:
     report = registration.report or None
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
@@ -164,7 +170,7 @@ def _detail_context(registration) -> dict:
     error_text, error_help = JOB_ERRORS.get(registration.error_code, (registration.error_message, None))
     reused_url = reverse("registration", args=[registration.reused_from_id]) if registration.reused_from_id else ""
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
-            "reused_url": reused_url,
+            "reused_url": reused_url, "hub_url": _hub_url(registration),
             "error_text": error_text or _("The inspection failed."), "error_help": error_help}
 
 

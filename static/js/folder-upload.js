@@ -129,6 +129,16 @@
       .replace("{total}", fmt(p.total)).replace("{upload}", fmt(p.upload));
     summary.dataset.upload = String(p.upload);
     summary.dataset.total = String(p.total);
+    // A parent folder chosen by mistake: config.json sits one level down.
+    var hint = document.getElementById("folder-hint");
+    var paths = p.entries.map(function (e) { return e.path; });
+    var nested = paths.filter(function (x) { return /^[^/]+\/config\.json$/.test(x); });
+    if (paths.indexOf("config.json") < 0 && nested.length) {
+      hint.textContent = form.dataset.msgNested.replace("{folder}", nested[0].split("/")[0]);
+      hint.hidden = false;
+    } else {
+      hint.hidden = true;
+    }
     preview.hidden = false;
   }
 

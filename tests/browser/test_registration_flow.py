@@ -54,12 +54,16 @@ def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japan
     # 1. A local folder: the browser sends headers and small files only.
     page.get_by_role("link", name="Register a model").first.click()
     page.get_by_role("tab", name="Local folder").click()
+    page.set_input_files("#folder-input", str(tmp_path))  # the parent, by mistake
+    page.locator("#folder-hint").wait_for()
+    assert "choose that folder instead" in page.locator("#folder-hint").inner_text()
     page.set_input_files("#folder-input", str(big))
     summary = page.locator("#folder-summary")
     summary.wait_for()
     assert int(summary.get_attribute("data-total")) == on_disk > 15e9
     assert int(summary.get_attribute("data-upload")) < 100_000
     assert page.locator("#folder-rows tr[data-how=header]").count() == 2
+    assert page.locator("#folder-hint").is_hidden()
     _shot(page, "browser-register-folder")
     with page.expect_request(lambda r: r.method == "POST" and "/models/new/" in r.url) as sent:
         page.get_by_role("button", name="Register folder").click()
