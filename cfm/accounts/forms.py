@@ -37,6 +37,9 @@ class SignUpForm(UserCreationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "autofocus": True})
+        # Required when "create an account" is ticked: not marked "(optional)".
+        for name in ("account_name", "plan"):
+            self.fields[name].conditional = True
 
     def clean(self):
         data = super().clean()
