@@ -19,7 +19,8 @@ pytestmark = pytest.mark.browser
 # Playwright's sync API runs an event loop in this thread (the database is
 # set up and queried from it too); the ORM calls here are plain synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-SHOTS = Path(os.environ.get("CFM_SHOTS_DIR", "/tmp/shots"))
+# Not CFM_SHOTS_DIR: the settings refuse CFM_ names they do not know.
+SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
 PASSWORD = "browser-pass-phrase-long"
 
 
