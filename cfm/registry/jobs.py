@@ -230,6 +230,7 @@ def _source_failed(job: _Job, row: Registration, exc: SourceError) -> Outcome:
             return Outcome("retry", retry_in=delay)
         return Outcome("lost")
     job.finish(status=Status.FAILED, error_code=exc.code, error_message=exc.message)
+    log.info("registration %s failed: %s (attempt %s)", row.pk, exc.code, attempts)
     return Outcome("failed")
 
 
