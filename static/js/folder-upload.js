@@ -9,25 +9,6 @@
    checks every part against the manifest again. */
 (function () {
   "use strict";
-  // An archive over the limit is refused before its bytes travel.
-  var archiveForm = document.getElementById("archive-form");
-  if (archiveForm) {
-    var archiveInput = archiveForm.querySelector("input[type=file]");
-    archiveInput.addEventListener("change", function () {
-      var f = archiveInput.files[0];
-      var over = f && f.size > Number(archiveForm.dataset.maxUpload);
-      archiveInput.setCustomValidity(over ? archiveForm.dataset.msgTooLarge : "");
-      archiveInput.setAttribute("aria-invalid", over ? "true" : "false");
-      if (over) archiveInput.reportValidity();
-    });
-    archiveForm.addEventListener("submit", function (ev) {
-      if (!archiveInput.checkValidity()) { ev.preventDefault(); archiveInput.reportValidity(); }
-    });
-  }
-})();
-
-(function () {
-  "use strict";
   var form = document.getElementById("folder-form");
   if (!form) return;
   var input = document.getElementById("folder-input");

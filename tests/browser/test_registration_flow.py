@@ -6,6 +6,7 @@ check's remedy, then read the report in Japanese."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,14 +91,23 @@ def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japan
     assert page.locator("#reg-status").inner_text().strip() == "Deployable"
     _shot(page, "browser-report-hub")
 
-    # 3. The dashboard: both, with their badges, and no more polling.
+    # 3. An archive, sent with a progress bar.
+    archive = shutil.make_archive(str(tmp_path / "tiny-llama"), "zip", tmp_path, "tiny")
+    page.goto(f"{live_server.url}/models/new/?via=archive")
+    page.set_input_files("#id_archive-archive", archive)
+    page.get_by_role("button", name="Upload and inspect").click()
+    page.wait_for_url("**/models/*/")
+    page.locator("#report").wait_for()
+    assert page.locator("#reg-status").inner_text().strip() == "Deployable"
+
+    # 4. The dashboard: all three, with their badges, and no more polling.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
     rows = page.locator("#registrations tbody tr")
-    assert rows.count() == 2 and Registration.objects.filter(account=account).count() == 2
+    assert rows.count() == 3 and Registration.objects.filter(account=account).count() == 3
     assert page.locator("#registrations").get_attribute("hx-trigger") is None
     _shot(page, "browser-dashboard")
 
-    # 4. The same report in Japanese.
+    # 5. The same report in Japanese.
     page.goto(folder_url)
     page.select_option("#lang-select", "ja")
     page.wait_for_load_state()

@@ -318,3 +318,11 @@ def test_a_member_of_several_accounts_picks_one_and_a_lite_one_explains_itself(c
     assert "plan_not_allowed" not in html
     html = client.get(reverse("register") + f"?account={lite.pk}&via=folder").content.decode()
     assert 'data-code="plan_not_allowed"' in html and 'aria-selected="true" data-kind="folder"' in html
+
+
+def test_the_archive_script_gets_its_errors_as_json(client, owner):
+    _login(client, owner[0])
+    upload = SimpleUploadedFile("model.tar.gz", b"plain text")
+    r = client.post(reverse("register"), {"kind": "archive", "account": owner[1].pk, "archive-archive": upload},
+                    HTTP_X_REQUESTED_WITH="fetch")
+    assert r.status_code == 400 and "not a .zip" in r.json()["errors"]["archive"][0]
