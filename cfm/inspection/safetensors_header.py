@@ -126,6 +126,11 @@ def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) 
         # serde_json (the reference reader) rejects a byte-order mark; so must we.
         raise HeaderProblem("header_not_json", detail="a byte-order mark precedes the JSON", length=n,
                             cap=limits.max_header_bytes)
+    # Every tensor needs its own JSON object: more '{' than the cap allows means too many
+    # tensors, refused before the parse builds them all (a 100 MB header can hold ~2 million).
+    braces = raw.count(b"{")
+    if braces > limits.max_tensors + 2:
+        raise HeaderProblem("header_too_many_tensors", count=braces - 1, cap=limits.max_tensors)
     try:
         # Objects come back as tuples of pairs (arrays stay lists): the C parser builds them
         # without calling Python per object, duplicate keys stay visible, and an object can

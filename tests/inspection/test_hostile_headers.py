@@ -224,3 +224,13 @@ def test_the_tensor_cap_bounds_the_whole_model_not_each_shard(tmp_path):
     assert check(run(path, limits=InspectLimits(max_tensors=40)), "safetensors_header")["status"] == "pass"
     c = check(run(path, limits=InspectLimits(max_tensors=25)), "safetensors_header")
     assert c["status"] == "fail" and "over the cap of 25" in c["message"]
+
+
+def test_too_many_tensor_objects_are_refused_before_parsing(tmp_path):
+    """The count comes from the raw bytes: an unparseable header of too many objects is still 'too many'."""
+    raw = b'{"__metadata__": {"format": "pt"}, ' + b", ".join(b'"t%d": {' % i for i in range(30)) + b"garbage"
+    path = folder(tmp_path / "m", llama_cfg())
+    raw_header_file(path / "model.safetensors", raw, 0)
+    c = check(run(path, limits=InspectLimits(max_tensors=10)), "safetensors_header")
+    assert c["status"] == "fail" and "over the cap of 10" in c["message"]
+    assert "not valid JSON" in check(run(path), "safetensors_header")["message"]
