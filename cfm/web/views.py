@@ -1,7 +1,12 @@
 from django.contrib.auth.decorators import login_required
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models.fields.json import KT
 from django.shortcuts import render
 
 from cfm import catalog
+from cfm.accounts.models import Membership
+from cfm.registry.models import ACTIVE_STATUSES, Registration, Status
+from cfm.registry.selectors import registrations_for
 
 
 def catalog_rows():
@@ -28,36 +33,32 @@ def home(request):
     })
 
 
+#: the dashboard lists the newest registrations; the account cards count all
+LIST_LIMIT = 200
+
+
 def _registrations_context(request) -> dict:
-    from django.db.models import BooleanField, ExpressionWrapper, Q
-    from django.db.models.fields.json import KT
-
-    from cfm.registry.selectors import registrations_for
-
     # The list defers the report JSON: read the two facts it shows in SQL,
     # not one query per row.
     regs = list(registrations_for(user=request.user).annotate(
         ok=ExpressionWrapper(Q(report__deployable=True), output_field=BooleanField()),
-        conf=KT("report__configuration"))[:200])
-    return {"registrations": regs, "any_active": any(r.is_active for r in regs)}
+        conf=KT("report__configuration"))[:LIST_LIMIT])
+    return {"registrations": regs, "any_active": any(r.is_active for r in regs), "list_limit": LIST_LIMIT}
 
 
 @login_required
 def dashboard(request):
-    from cfm.accounts.models import Membership
-
     memberships = (Membership.objects.filter(user=request.user).select_related("account")
                    .prefetch_related("account__spaces").order_by("account__name"))
     ctx = _registrations_context(request)
-    counts: dict[int, dict[str, int]] = {}
-    for r in ctx["registrations"]:
-        c = counts.setdefault(r.account_id, {"total": 0, "deployable": 0, "active": 0})
-        c["total"] += 1
-        c["deployable"] += int(r.status == "done" and bool(r.ok))
-        c["active"] += int(r.is_active)
+    counts = {row["account"]: row for row in (
+        Registration.objects.filter(account__in=[m.account_id for m in memberships]).values("account").annotate(
+            total=Count("id"),
+            deployable=Count("id", filter=Q(status=Status.DONE, report__deployable=True)),
+            active=Count("id", filter=Q(status__in=ACTIVE_STATUSES))))}
+    empty = {"total": 0, "deployable": 0, "active": 0}
     accounts = [{"account": m.account, "role": m.role, "spaces": list(m.account.spaces.all()),
-                 "counts": counts.get(m.account_id, {"total": 0, "deployable": 0, "active": 0})}
-                for m in memberships]
+                 "counts": counts.get(m.account_id, empty)} for m in memberships]
     ctx.update(accounts=accounts, may_register=any(a["account"].may_use_custom_models for a in accounts))
     return render(request, "web/dashboard.html", ctx)
 

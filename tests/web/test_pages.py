@@ -146,3 +146,15 @@ def test_a_malformed_header_reason_is_translated_too():
     assert cfm_tags.check_message(check) == english
     with translation.override("ja"):
         assert "ヘッダーが正しい JSON ではありません" in cfm_tags.check_message(check)
+
+
+def test_the_account_cards_count_every_registration_of_the_account(client):
+    user, account = _member("mona")
+    for status, report in ((Status.DONE, {"deployable": True}), (Status.DONE, {"deployable": False}),
+                           (Status.QUEUED, None), (Status.FAILED, None)):
+        Registration.objects.create(account=account, created_by=user, source_kind=SourceKind.HUB,
+                                    source=f"org/{status}-{bool(report and report['deployable'])}", status=status,
+                                    report=report)
+    client.force_login(user)
+    card = client.get(reverse("dashboard")).context["accounts"][0]
+    assert card["counts"]["total"] == 4 and card["counts"]["deployable"] == 1 and card["counts"]["active"] == 1
