@@ -8,15 +8,12 @@ exactly: no gaps, no overlaps, nothing past the last tensor.
 """
 from __future__ import annotations
 
-import gc
 import struct
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from cfm.catalog import DTYPE_BITS
 
-from .jsonsafe import JsonProblem, loads_bounded
+from .jsonsafe import JsonProblem, loads_bounded, no_gc
 from .limits import InspectLimits
 
 
@@ -87,36 +84,10 @@ def header_length(prefix: bytes, path: str, file_size: int, limits: InspectLimit
     return n
 
 
-_gc_lock = threading.Lock()
-_gc_holders = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def _no_gc():
-    """The cyclic collector off while a header is parsed: a million-tensor header
-    makes millions of containers (none of them in a cycle), and each generation-2
-    pass over them costs as much as the parse itself (13 s instead of 3 s for 100 MB).
-    Counted, so that threads reading several headers at once restore it once."""
-    global _gc_holders, _gc_was_enabled
-    with _gc_lock:
-        if _gc_holders == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_holders += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_holders -= 1
-            if _gc_holders == 0 and _gc_was_enabled:
-                gc.enable()
-
-
 def parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) -> HeaderInfo:
     """Validate the JSON header `raw` (without the 8-byte length) of a file of
     `file_size` bytes. Raises HeaderProblem naming what is wrong."""
-    with _no_gc():
+    with no_gc():
         return _parse_header(path, raw, file_size, limits)
 
 
