@@ -129,8 +129,11 @@ def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) 
     max_dims = limits.max_dims
     spans: list[tuple[int, int, str]] = []
     tensors: dict[str, TensorInfo] = {}
+    # Locals, not globals, in the loop that may run a million times.
+    bits_of, u64, tensor_info, tuple_, list_, int_, str_ = DTYPE_BITS.get, _U64, TensorInfo, tuple, list, int, str
+    append = spans.append
     for name, entry in doc.items():
-        if type(entry) is not tuple:
+        if type(entry) is not tuple_:
             raise HeaderProblem("header_bad_entry", tensor=name[:120])
         pairs, entry = entry, dict(entry)
         if len(entry) != len(pairs):
@@ -138,22 +141,22 @@ def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) 
         dtype = entry.get("dtype")
         shape = entry.get("shape")
         offsets = entry.get("data_offsets")
-        if type(dtype) is not str:
+        if type(dtype) is not str_:
             raise HeaderProblem("header_bad_entry", tensor=name[:120])
-        bits = DTYPE_BITS.get(dtype)
+        bits = bits_of(dtype)
         if bits is None:
             raise HeaderProblem("header_unknown_dtype", tensor=name[:120], dtype=dtype[:40])
-        if type(shape) is not list or len(shape) > max_dims:
+        if type(shape) is not list_ or len(shape) > max_dims:
             raise HeaderProblem("header_bad_shape", tensor=name[:120], shape=_show(shape))
         numel = 1
         for d in shape:
-            if type(d) is not int or d < 0 or d >= _U64:
+            if type(d) is not int_ or d < 0 or d >= u64:
                 raise HeaderProblem("header_bad_shape", tensor=name[:120], shape=_show(shape))
             numel *= d
-            if numel >= _U64:  # the reader's element count would overflow
+            if numel >= u64:  # the reader's element count would overflow
                 raise HeaderProblem("header_bad_shape", tensor=name[:120], shape=_show(shape))
-        if (type(offsets) is not list or len(offsets) != 2 or type(offsets[0]) is not int
-                or type(offsets[1]) is not int or offsets[0] < 0 or offsets[1] < offsets[0] or offsets[1] >= _U64):
+        if (type(offsets) is not list_ or len(offsets) != 2 or type(offsets[0]) is not int_
+                or type(offsets[1]) is not int_ or offsets[0] < 0 or offsets[1] < offsets[0] or offsets[1] >= u64):
             raise HeaderProblem("header_bad_offsets", tensor=name[:120], offsets=_show(offsets))
         begin, end = offsets
         if end > data_len:
@@ -162,8 +165,8 @@ def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) 
         if expected_bits % 8 or expected_bits // 8 != end - begin:
             raise HeaderProblem("header_size_mismatch", tensor=name[:120], shape=_show(shape), dtype=dtype,
                                 expected=(expected_bits + 7) // 8, actual=end - begin)
-        spans.append((begin, end, name))
-        tensors[name] = TensorInfo(dtype, tuple(shape), end - begin)
+        append((begin, end, name))
+        tensors[name] = tensor_info(dtype, tuple_(shape), end - begin)
     spans.sort()
     pos = 0
     for begin, end, name in spans:
