@@ -251,6 +251,10 @@ class _Inspection:
 
     def weights_format(self, root_files: dict[str, int], has_safetensors: bool) -> None:
         if has_safetensors:
+            if self.shards and all(s.info is not None and not s.info.tensors for s in self.shards):
+                # Valid headers that list no tensor at all: there is nothing to serve.
+                self.add("weights_format", "fail", "weights_format.fail_empty", files=_names([s.path for s in self.shards]))
+                return
             self.add("weights_format", "pass", "weights_format.pass", count=len(self.shards) or 1)
             return
         pytorch = sorted(p for p in root_files if p.lower().endswith(rules.PYTORCH_WEIGHT_SUFFIXES)

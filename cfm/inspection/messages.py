@@ -88,6 +88,10 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop("No weight files were found at the root of the model folder."),
         gettext_noop("Add the model's weights as .safetensors files (save_pretrained with safe_serialization)."),
     ),
+    "weights_format.fail_empty": (
+        gettext_noop("The safetensors weights ({files}) hold no tensors."),
+        gettext_noop("Save the model's weights with transformers' save_pretrained: these files are empty."),
+    ),
     "weights_format.fail_unusable": (
         gettext_noop("The weights are only in formats the platform cannot use ({files})."),
         gettext_noop("Export the model to safetensors with transformers' save_pretrained: these formats cannot be "

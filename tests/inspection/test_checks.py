@@ -353,3 +353,13 @@ def test_a_missing_shard_makes_the_size_an_estimate_not_a_partial_count(tmp_path
     assert check(d, "safetensors_index")["status"] == "fail"
     assert d["parameters_exact"] is False and d["weight_bytes"] is None
     assert abs(d["parameters"] - 8_030_261_248) / 8_030_261_248 < 0.01
+
+
+@pytest.mark.parametrize("header", [b"{}", b'{"__metadata__": {"format": "pt"}}'])
+def test_safetensors_that_hold_no_tensors_are_no_weights(tmp_path, header):
+    from inspect_support import raw_header_file
+    path = folder(tmp_path / "m", llama_cfg())
+    raw_header_file(path / "model.safetensors", header, 0)
+    d = run(path)
+    c = check(d, "weights_format")
+    assert c["status"] == "fail" and "no tensors" in c["message"] and d["deployable"] is False
