@@ -66,3 +66,22 @@ def hub_server(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     yield server
     server.stop()
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI (CFM_TEST_REQUIRE_SERVICES=1) a skip is a failure: nothing may
+    quietly not run."""
+    if REQUIRE_SERVICES and _skipped and session.exitstatus == 0:
+        session.exitstatus = 1
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_line(f"CI: {len(_skipped)} skipped test(s) count as failures: {', '.join(_skipped[:10])}",
+                                red=True)

@@ -101,13 +101,15 @@ def test_hostile_header_is_a_clear_failure(tmp_path, case):
     assert d["parameters_exact"] is False and d["weight_bytes"] is None and d["deployable"] is False
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+# Not compared: the reference reader refuses the first five too, but slowly; it keeps the last of
+# repeated keys (serde_json) where cfm refuses the ambiguity on purpose.
+_NOT_COMPARED = {"deep", "huge_int_digits", "offsets_4000_digits", "shape_4000_digits", "zero_times_huge",
+                 "duplicate_tensor", "duplicate_metadata"}
+
+
+@pytest.mark.parametrize("case", sorted(set(CASES) - _NOT_COMPARED))
 def test_the_reference_reader_rejects_them_too(tmp_path, case):
     """Keeps the cases honest: each one is also refused by safetensors itself."""
-    if case in ("deep", "huge_int_digits", "offsets_4000_digits", "shape_4000_digits", "zero_times_huge"):
-        pytest.skip("the reference reader refuses these as well, but not in a way worth the time here")
-    if case in ("duplicate_tensor", "duplicate_metadata"):
-        pytest.skip("serde_json keeps the last of repeated keys; cfm refuses the ambiguity on purpose")
     raw, data_len, _ = CASES[case]
     path = raw_header_file(tmp_path / "x.safetensors", raw, data_len)
     with pytest.raises(Exception):
