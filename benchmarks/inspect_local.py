@@ -34,10 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from modelfactory import LLAMA3_8B, LLAMA3_70B, LLAMA31_405B, make_model, write_json  # noqa: E402
+
 from cfm.inspection import InspectOptions, inspect_source  # noqa: E402
 from cfm.inspection.limits import InspectLimits  # noqa: E402
 from cfm.inspection.sources import open_source  # noqa: E402
-from modelfactory import LLAMA3_8B, LLAMA3_70B, LLAMA31_405B, make_model, write_json  # noqa: E402
 
 MODELS = (("llama-3-8b", LLAMA3_8B, 4), ("llama-3-70b", LLAMA3_70B, 30), ("llama-3.1-405b", LLAMA31_405B, 191))
 SMALL_FILES = ("config.json", "tokenizer.json", "model.safetensors.index.json")

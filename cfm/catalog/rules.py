@@ -201,7 +201,7 @@ class TsSizingRow:
 #: The guide's time-series table: concurrent users served per configuration
 #: for a payload, univariate length or multivariate series x targets.
 TS_SIZING_ROWS: tuple[TsSizingRow, ...] = tuple(
-    TsSizingRow(length, s, t, dict(zip(TIME_SERIES_CONFIGURATIONS, users)))
+    TsSizingRow(length, s, t, dict(zip(TIME_SERIES_CONFIGURATIONS, users, strict=True)))
     for length, s, t, users in (
         (30, 15, 5, (14, 28, 56, 113)),
         (60, 15, 10, (14, 28, 56, 112)),

@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from cfm import catalog as rules
@@ -134,8 +133,9 @@ class _Inspection:
         try:
             cfg = self.read_json("config.json", cap)
         except JsonProblem as exc:
+            shown_cap = self.limits.max_json_depth if exc.reason == "too_deep" else cap
             self.add("config_valid", "fail", f"config_valid.{exc.reason}", detail=exc.detail,
-                     size=self.files["config.json"], cap=self.limits.max_json_depth if exc.reason == "too_deep" else cap)
+                     size=self.files["config.json"], cap=shown_cap)
             return
         if not isinstance(cfg, dict):
             self.add("config_valid", "fail", "config_valid.not_object", type=_json_type(cfg))
@@ -253,7 +253,8 @@ class _Inspection:
         if has_safetensors:
             if self.shards and all(s.info is not None and not s.info.tensors for s in self.shards):
                 # Valid headers that list no tensor at all: there is nothing to serve.
-                self.add("weights_format", "fail", "weights_format.fail_empty", files=_names([s.path for s in self.shards]))
+                self.add("weights_format", "fail", "weights_format.fail_empty",
+                         files=_names([s.path for s in self.shards]))
                 return
             self.add("weights_format", "pass", "weights_format.pass", count=len(self.shards) or 1)
             return

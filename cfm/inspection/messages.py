@@ -64,10 +64,10 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
                      "architectures cannot be served."),
     ),
     "architecture.fail_mismatch": (
-        gettext_noop('model_type "{model_type}" is unknown: it is neither certified nor the model type of {architecture}, '
-                     "which the vLLM runtime implements."),
-        gettext_noop('Set model_type to the type of {architecture} as transformers\' save_pretrained writes it, or use a '
-                     "model of a certified architecture (see the catalog)."),
+        gettext_noop('model_type "{model_type}" is unknown: it is neither certified nor the model type of '
+                     "{architecture}, which the vLLM runtime implements."),
+        gettext_noop("Set model_type to the type of {architecture} as transformers' save_pretrained writes it, or "
+                     "use a model of a certified architecture (see the catalog)."),
     ),
     # trust_remote_code
     "trust_remote_code.skip": (gettext_noop("Needs a valid config.json."), None),

@@ -8,10 +8,10 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from modelfactory import LLAMA_TOKENIZER, write_json, write_sparse_safetensors
 from safetensors.numpy import save_file
 
 from cfm.inspection import InspectLimits, InspectOptions, inspect
-from modelfactory import LLAMA_TOKENIZER, write_json, write_sparse_safetensors
 
 # The contract's list, written out here rather than read from cfm.catalog:
 # a test must fail if the engine's order drifts from the document.

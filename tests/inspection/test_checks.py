@@ -5,7 +5,6 @@ import json
 import os
 
 import pytest
-
 from inspect_support import TINY, check, folder, llama_cfg, real_safetensors, run, statuses
 from modelfactory import DTYPE_BYTES, write_json, write_raw_safetensors, write_sharded, write_sparse_safetensors
 

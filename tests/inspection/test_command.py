@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from django.core.management import ManagementUtility
-
-from cfm.catalog import TSFM_CONFIG_TEMPLATE
 from inspect_support import CONTRACT_CHECK_IDS, assert_contract, folder, llama_cfg, real_safetensors
 from modelfactory import write_json
+
+from cfm.catalog import TSFM_CONFIG_TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,8 +4,8 @@ configs of real models against their known parameter counts."""
 from __future__ import annotations
 
 import pytest
-
 from inspect_support import check, folder, run
+
 from cfm.inspection.estimate import estimate_parameters
 
 # config.json as published on the Hub (the fields that matter), and the

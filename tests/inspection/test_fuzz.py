@@ -9,9 +9,9 @@ import struct
 import zipfile
 
 import pytest
+from inspect_support import check, folder, llama_cfg, raw_header_file, real_safetensors, run
 
 from cfm.inspection import SourceError
-from inspect_support import check, folder, llama_cfg, raw_header_file, real_safetensors, run
 
 GOOD_HEADER = json.dumps({
     "__metadata__": {"format": "pt"},

@@ -13,9 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from inspect_support import check, folder, llama_cfg, real_safetensors, run
 
 from cfm.inspection import InspectLimits, SourceError, inspect
-from inspect_support import check, folder, llama_cfg, real_safetensors, run
 
 TEN_MB = 10 * 1024 * 1024
 

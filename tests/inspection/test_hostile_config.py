@@ -7,7 +7,6 @@ import os
 import time
 
 import pytest
-
 from inspect_support import check, folder, llama_cfg, real_safetensors, run, statuses
 from modelfactory import write_json, write_sharded
 

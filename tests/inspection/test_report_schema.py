@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from cfm.catalog import TSFM_CONFIG_TEMPLATE
 from inspect_support import folder, llama_cfg, raw_header_file, real_safetensors, run
 from modelfactory import write_json
+
+from cfm.catalog import TSFM_CONFIG_TEMPLATE
 
 jsonschema = pytest.importorskip("jsonschema")
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "cfm/inspection/report_schema.json").read_text())

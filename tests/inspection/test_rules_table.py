@@ -4,10 +4,10 @@ and which configurations a model of that architecture can get."""
 from __future__ import annotations
 
 import pytest
-
-from cfm.catalog import ARCHITECTURES, TSFM_CONFIG_TEMPLATE
 from inspect_support import TGI, TSFM, VLLM, check, folder, real_safetensors, run, statuses
 from modelfactory import write_json
+
+from cfm.catalog import ARCHITECTURES, TSFM_CONFIG_TEMPLATE
 
 # The table of platform-rules.md, copied by hand (model_type: tensor
 # parallel, configurations, specs, an architectures[0] as transformers writes it).

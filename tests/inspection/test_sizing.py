@@ -5,10 +5,15 @@ of Small, Medium and Large in 16-bit-equivalent parameters, F32 counted at
 from __future__ import annotations
 
 import pytest
-
 from inspect_support import check, folder, llama_cfg, run
-from modelfactory import (LLAMA3_8B, LLAMA3_70B, LLAMA31_405B, count, llama_tensors, make_model, write_json,
-                          write_sharded)
+from modelfactory import (
+    LLAMA3_8B,
+    LLAMA3_70B,
+    LLAMA31_405B,
+    count,
+    llama_tensors,
+    make_model,
+)
 
 
 def _single(tmp_path, n, dtype="BF16", model_type="llama", **cfg):

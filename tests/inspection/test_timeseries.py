@@ -6,11 +6,11 @@ import json
 import sys
 
 import pytest
+from inspect_support import TSFM, check, folder, real_safetensors, run, statuses
+from modelfactory import write_json
 
 from cfm.catalog import TSFM_CONFIG_TEMPLATE
 from cfm.inspection.timeseries import parse_payload
-from inspect_support import TSFM, check, folder, real_safetensors, run, statuses
-from modelfactory import write_json
 
 TTM = {"model_type": "tinytimemixer", "architectures": ["TinyTimeMixerForPrediction"], "context_length": 512,
        "prediction_length": 96}
