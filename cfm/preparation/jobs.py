@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from cfm.registry.limits import inspect_limits
 from cfm.registry.models import Registration, SourceKind
-from cfm.registry.secrets import TokenUnreadable, token_decrypt
+from cfm.registry.secrets import TOKEN_UNREADABLE_MESSAGE, TokenUnreadable, registration_token
 
 from .errors import Cancelled, PrepareError
 from .models import PrepareJob, PrepareStatus
@@ -138,13 +138,10 @@ class _Heartbeat:
 
 def _source(row: Registration) -> SourceSpec:
     if row.source_kind == SourceKind.HUB:
-        token = None
-        if row.token_encrypted:
-            try:
-                token = token_decrypt(row.token_encrypted)
-            except TokenUnreadable:
-                raise PrepareError("access_denied", "the stored Hub token cannot be decrypted; give it again") \
-                    from None
+        try:
+            token = registration_token(row)
+        except TokenUnreadable:
+            raise PrepareError("access_denied", TOKEN_UNREADABLE_MESSAGE) from None
         return SourceSpec(kind="hub", repo_id=row.source, revision=row.resolved_commit or row.revision or None,
                           token=token, endpoint=settings.HF_ENDPOINT)
     path = Path(row.upload_path) if row.upload_path else None

@@ -50,7 +50,7 @@ from cfm.inspection.sources import SnapshotSource, Source, open_archive
 
 from .limits import inspect_limits
 from .models import ACTIVE_STATUSES, Registration, SourceKind, Status
-from .secrets import TokenUnreadable, token_decrypt
+from .secrets import TOKEN_UNREADABLE_MESSAGE, TokenUnreadable, registration_token
 
 log = logging.getLogger(__name__)
 
@@ -269,13 +269,10 @@ def _run(job: _Job, row: Registration) -> Outcome:
 def _open(job: _Job, row: Registration, limits) -> Source:
     job.progress("fetching")
     if row.source_kind == SourceKind.HUB:
-        token = None
-        if row.token_encrypted:
-            try:
-                token = token_decrypt(row.token_encrypted)
-            except TokenUnreadable:
-                raise SourceError("access_denied", "The stored access token can no longer be read (the server's "
-                                  "key changed); give the token again and re-run.") from None
+        try:
+            token = registration_token(row)
+        except TokenUnreadable:
+            raise SourceError("access_denied", TOKEN_UNREADABLE_MESSAGE) from None
         from cfm.inspection.hub import open_hub
 
         return open_hub(row.source, limits=limits, revision=row.revision or None, token=token,

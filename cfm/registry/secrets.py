@@ -36,3 +36,15 @@ def token_decrypt(encrypted: str) -> str:
         return _fernet().decrypt(encrypted.encode("ascii")).decode()
     except (InvalidToken, ValueError) as exc:
         raise TokenUnreadable("the stored Hub token cannot be decrypted with the current key") from exc
+
+
+TOKEN_UNREADABLE_MESSAGE = ("The stored access token can no longer be read (the server's key changed); give the "
+                            "token again and re-run.")
+
+
+def registration_token(registration) -> str | None:
+    """The Hub token stored with a registration, in clear for one job's use;
+    None when there is none. Raises TokenUnreadable."""
+    if not registration.token_encrypted:
+        return None
+    return token_decrypt(registration.token_encrypted)
