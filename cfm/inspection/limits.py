@@ -15,7 +15,9 @@ class InspectLimits:
     #: deepest JSON nesting accepted in any file
     max_json_depth: int = 200
     #: most tensors in one model
-    max_tensors: int = 1_000_000
+    #: most tensors in one model (the largest published models hold ~100-200k;
+    #: a million keeps a 100 MB header near 1 GB of memory, 300k near 350 MB)
+    max_tensors: int = 300_000
     #: most dimensions in one tensor shape
     max_dims: int = 64
     #: archives: total declared/decompressed bytes, members, compression ratio
