@@ -37,7 +37,8 @@ lint: install-test
 	$(PY) -m ruff check cfm tests benchmarks
 
 messages: install
-	cd cfm && ../$(PY) ../manage.py makemessages -l ja --no-location && ../$(PY) ../manage.py compilemessages
+	$(PY) manage.py makemessages -l ja --no-location -i '.venv/*' -i 'var/*' -i 'tests/*' -i 'benchmarks/*'
+	$(PY) manage.py compilemessages -l ja -i '.venv/*'
 
 clean:
 	rm -rf $(VENV) var

@@ -16,7 +16,7 @@ from cfm.quota import services
 pytestmark = pytest.mark.browser
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are plain synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-SHOTS = Path(os.environ.get("CFM_SHOTS_DIR", "/tmp/shots"))
+SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
 PASSWORD = "browser-pass-phrase-long"
 
 
