@@ -17,6 +17,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "cfm-browser-tests"
+# Playwright's sync API runs an event loop in the test thread; the ORM calls
+# the tests make from it are plain synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Not CFM_SHOTS_DIR: the settings refuse CFM_ names they do not know.
+SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def shot():
+    """shot(page, name): a full-page screenshot in SHOTS_DIR, to look at."""
+
+    def take(page, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    return take
 
 
 def _need(condition: bool, reason: str) -> None:

@@ -5,7 +5,6 @@ request size) and a Hub repo id, watch the reports appear, read a failed
 check's remedy, then read the report in Japanese."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -17,26 +16,11 @@ from cfm.accounts.models import Account, Membership, Role
 from cfm.registry.models import Registration
 
 pytestmark = pytest.mark.browser
-# Playwright's sync API runs an event loop in this thread (the database is
-# set up and queried from it too); the ORM calls here are plain synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-# Not CFM_SHOTS_DIR: the settings refuse CFM_ names they do not know.
-SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
 PASSWORD = "browser-pass-phrase-long"
 
 
-@pytest.fixture(autouse=True)
-def _fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japanese(
-        worker, live_server, page, tmp_path):
+        worker, live_server, page, tmp_path, shot):
     user = get_user_model().objects.create_user("mika", password=PASSWORD)
     account = Account.objects.create(name="Mika's lab", plan="standard")
     Membership.objects.create(account=account, user=user, role=Role.OWNER)
@@ -66,7 +50,7 @@ def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japan
     assert int(summary.get_attribute("data-upload")) < 100_000
     assert page.locator("#folder-rows tr[data-how=header]").count() == 2
     assert page.locator("#folder-hint").is_hidden()
-    _shot(page, "browser-register-folder")
+    shot(page, "browser-register-folder")
     with page.expect_request(lambda r: r.method == "POST" and "/models/new/" in r.url) as sent:
         page.get_by_role("button", name="Register folder").click()
     assert int(sent.value.header_value("content-length")) < 150_000  # of a 16 GB folder
@@ -79,7 +63,7 @@ def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japan
     assert failed.get_attribute("data-status") == "fail"
     assert "fix_safetensors_metadata" in failed.locator(".remedy").inner_text()
     assert "refuse" in page.locator(".verdict h2").inner_text()
-    _shot(page, "browser-report-folder")
+    shot(page, "browser-report-folder")
     folder_url = page.url
 
     # 2. A Hub repo id, through the local Hub.
@@ -89,7 +73,7 @@ def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japan
     page.wait_for_url("**/models/*/")
     page.locator("#report").wait_for()
     assert page.locator("#reg-status").inner_text().strip() == "Deployable"
-    _shot(page, "browser-report-hub")
+    shot(page, "browser-report-hub")
 
     # 3. An archive, sent with a progress bar.
     archive = shutil.make_archive(str(tmp_path / "tiny-llama"), "zip", tmp_path, "tiny")
@@ -105,7 +89,7 @@ def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japan
     rows = page.locator("#registrations tbody tr")
     assert rows.count() == 3 and Registration.objects.filter(account=account).count() == 3
     assert page.locator("#registrations").get_attribute("hx-trigger") is None
-    _shot(page, "browser-dashboard")
+    shot(page, "browser-dashboard")
 
     # 5. The same report in Japanese.
     page.goto(folder_url)
@@ -115,4 +99,4 @@ def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japan
     assert "このままではプラットフォームに拒否されます" in page.locator(".verdict h2").inner_text()
     remedy = page.locator('[data-check="safetensors_metadata"] .remedy').inner_text()
     assert "ヘッダーだけを" in remedy and "fix_safetensors_metadata" in remedy
-    _shot(page, "browser-report-ja")
+    shot(page, "browser-report-ja")

@@ -4,9 +4,6 @@ server: an account at its limit tries one more deployment, reads the notice
 survey from it, and staff find the answer, tied to the refusal, in the admin."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from quotafactory import make_actor, make_registration
 
@@ -14,20 +11,7 @@ from cfm.feedback.models import SurveyResponse
 from cfm.quota import services
 
 pytestmark = pytest.mark.browser
-# Playwright's sync API runs an event loop in this thread; the ORM calls here are plain synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
 PASSWORD = "browser-pass-phrase-long"
-
-
-@pytest.fixture(autouse=True)
-def _fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def _shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _log_in(page, base, username):
@@ -39,7 +23,7 @@ def _log_in(page, base, username):
 
 
 def test_hit_the_limit_read_the_notice_answer_the_survey_and_staff_see_it_in_the_admin(
-        live_server, browser, transactional_db):
+        live_server, browser, transactional_db, shot):
     owner = make_actor("yui")
     owner.user.set_password(PASSWORD)
     owner.user.save()
@@ -67,7 +51,7 @@ def test_hit_the_limit_read_the_notice_answer_the_survey_and_staff_see_it_in_the
     text = notice.inner_text()
     assert "4 of 4 units" in text and "chat_a" in text and "batch" in text
     assert "2 units" in text and "not guaranteed" in text
-    _shot(page, "quota-limit-notice")
+    shot(page, "quota-limit-notice")
 
     page.get_by_role("link", name="Answer the survey").click()
     page.wait_for_url("**/survey/?refusal=*")
@@ -76,11 +60,11 @@ def test_hit_the_limit_read_the_notice_answer_the_survey_and_staff_see_it_in_the
     page.get_by_label("Which model?").fill("meta-llama/Meta-Llama-3-70B")
     page.get_by_label("What is it for?").fill("A support assistant for Japanese customers")
     page.get_by_label("When do you need it?").select_option("quarter")
-    _shot(page, "feedback-survey")
+    shot(page, "feedback-survey")
     page.get_by_role("button", name="Send my answer").click()
     page.wait_for_url(f"**/quota/{owner.account.id}/usage/")
     assert "Thank you" in page.locator(".messages").inner_text()
-    _shot(page, "quota-usage-after-survey")
+    shot(page, "quota-usage-after-survey")
 
     answer = SurveyResponse.objects.get()
     assert (answer.account_id, answer.configuration, answer.count) == (owner.account.id, "large", 2)
@@ -92,7 +76,7 @@ def test_hit_the_limit_read_the_notice_answer_the_survey_and_staff_see_it_in_the
     staff_page.goto(f"{live_server.url}/admin/feedback/surveyresponse/")
     row = staff_page.locator("#result_list tbody tr").first
     assert "meta-llama/Meta-Llama-3-70B" in row.inner_text() and "Yui team" in row.inner_text()
-    _shot(staff_page, "admin-survey-responses")
+    shot(staff_page, "admin-survey-responses")
     staff_page.goto(f"{live_server.url}/quota/capacity/")
     assert staff_page.locator("svg.chart").count() == 2
-    _shot(staff_page, "quota-capacity")
+    shot(staff_page, "quota-capacity")
