@@ -6,7 +6,7 @@
 (function () {
   "use strict";
   var form = document.getElementById("archive-form");
-  if (!form || !window.FormData || !window.XMLHttpRequest) return;
+  if (!form || !window.FormData || !window.XMLHttpRequest || !window.cfmRegister) return;
   var input = form.querySelector("input[type=file]");
   var submit = form.querySelector("button[type=submit]");
   var bar = document.getElementById("archive-progress");
@@ -14,26 +14,8 @@
   var label = document.getElementById("archive-progress-label");
   var errors = document.getElementById("archive-errors");
 
-  function fmt(n) {
-    var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
-    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-    return i === 0 ? n + " B" : (n < 100 ? n.toFixed(1) : n.toFixed(0)) + " " + units[i];
-  }
-
-  function showErrors(list, link) {
-    errors.textContent = "";
-    list.forEach(function (msg) {
-      var li = document.createElement("li");
-      li.textContent = msg;
-      if (link) {
-        var a = document.createElement("a");
-        a.href = link; a.textContent = " " + form.dataset.msgExisting;
-        li.appendChild(a);
-      }
-      errors.appendChild(li);
-    });
-    input.setAttribute("aria-invalid", list.length ? "true" : "false");
-  }
+  var fmt = window.cfmRegister.fmt;
+  var showErrors = window.cfmRegister.errorList(form, input, errors, "archive-duplicate-link");
 
   input.addEventListener("change", function () {
     var f = input.files[0];

@@ -10,7 +10,7 @@
 (function () {
   "use strict";
   var form = document.getElementById("folder-form");
-  if (!form) return;
+  if (!form || !window.cfmRegister) return;
   var input = document.getElementById("folder-input");
   var submit = document.getElementById("folder-submit");
   var errors = document.getElementById("folder-errors");
@@ -25,27 +25,8 @@
   var SMALL = /\.(json|txt|model|jinja|tiktoken)$/i;
   var prepared = null;
 
-  function fmt(n) {
-    var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
-    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-    return i === 0 ? n + " B" : (n < 100 ? n.toFixed(1) : n.toFixed(0)) + " " + units[i];
-  }
-
-  function showErrors(list, link) {
-    errors.textContent = "";
-    list.forEach(function (msg) {
-      var li = document.createElement("li");
-      li.textContent = msg;
-      if (link) {
-        li.appendChild(document.createTextNode(" "));
-        var a = document.createElement("a");
-        a.href = link; a.textContent = form.dataset.msgExisting; a.id = "folder-duplicate-link";
-        li.appendChild(a);
-      }
-      errors.appendChild(li);
-    });
-    input.setAttribute("aria-invalid", list.length ? "true" : "false");
-  }
+  var fmt = window.cfmRegister.fmt;
+  var showErrors = window.cfmRegister.errorList(form, input, errors, "folder-duplicate-link");
 
   function readHeader(file) {
     // The 8-byte length, then exactly the header: never the tensor data.
