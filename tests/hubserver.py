@@ -108,6 +108,7 @@ class HubServer:
         #: with 401 "Invalid credentials", even on a public repo, as the Hub does
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
+        self._streams = 0  # file bodies being sent right now
         self._failures: list[tuple[str | int, dict]] = []
         self.fail_always: str | int | None = None  # e.g. 503 or "reset"
         self._cdn: dict[str, tuple[Repo, str, _File]] = {}
@@ -155,6 +156,19 @@ class HubServer:
             self.bytes_sent = 0
             self.log: list[dict] = []
             self.served: list[tuple[str, str, int, int]] = []  # repo, path, start, end (exclusive)
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no file body is being sent. A client that stops reading
+        mid-file returns before the server's thread notices; a test that reads
+        the counters right after would see that thread's last chunk."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._streams == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the hub server is still sending a file")
+            time.sleep(0.01)
 
     def _take_failure(self) -> tuple[str | int, dict] | None:
         with self._lock:
@@ -288,6 +302,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         full, start, end = body
         repo_id, path = served[0], served[1]
+        with hub._lock:
+            hub._streams += 1
         try:
             with open(full, "rb") as fh:
                 fh.seek(start)
@@ -301,6 +317,9 @@ class _Handler(BaseHTTPRequestHandler):
                     pos += len(chunk)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            with hub._lock:
+                hub._streams -= 1
 
     def _reset(self) -> None:
         # SO_LINGER 0: close() sends a RST, as a dropped connection does.

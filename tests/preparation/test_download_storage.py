@@ -58,6 +58,7 @@ def test_hub_download_is_cancellable_and_a_rerun_resumes_where_it_stopped(ttm_re
     resumed_from = partial.stat().st_size
     assert 0 < resumed_from < size
 
+    hub.wait_idle()  # the aborted response's thread may still push one chunk
     hub.reset_counters()
     seen.clear()
     result = prepare(source, options, work_dir=tmp_path / "work", storage=LocalStorage(tmp_path / "media"),
