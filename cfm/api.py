@@ -72,7 +72,8 @@ def _mount() -> None:
     """Each app's router, mounted once at import."""
     import importlib
 
-    for module in ("cfm.accounts.api", "cfm.registry.api", "cfm.quota.api", "cfm.feedback.api"):
+    for module in ("cfm.accounts.api", "cfm.registry.api", "cfm.quota.api", "cfm.feedback.api",
+                   "cfm.preparation.api"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

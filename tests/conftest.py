@@ -7,16 +7,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-REQUIRE_SERVICES = os.environ.get("CFM_TEST_REQUIRE_SERVICES") == "1"
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip locally when a real service is missing; in CI, fail instead."""
-    if condition:
-        return
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+# The session's real Celery worker and its Hub are defined once, here, so that every
+# folder's tests share one worker (a second one would take the first one's jobs).
+from needs import REQUIRE_SERVICES, need  # noqa: E402,F401
+from worker_support import celery_worker, committed_db, session_hub, session_test_db  # noqa: E402,F401
 
 
 @pytest.fixture

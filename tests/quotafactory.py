@@ -6,24 +6,12 @@ small llama, a time-series model, a non-deployable one).
 Import the fixtures into a conftest with `from quotafactory import *`."""
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from needs import need  # noqa: F401  (re-exported for the quota tests)
 
 from cfm import catalog
-
-
-def _root_conftest():
-    # `import conftest` finds whichever conftest.py came first; load tests/conftest.py by path.
-    spec = importlib.util.spec_from_file_location("_cfm_tests_root_conftest", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-need = _root_conftest().need
 
 
 def llama_report(configuration: str = "small", deployable: bool = True) -> dict:

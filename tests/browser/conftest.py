@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from needs import need, test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "cfm-browser-tests"
@@ -40,40 +41,21 @@ def shot():
     return take
 
 
-def _need(condition: bool, reason: str) -> None:
-    # As tests/conftest.py's need(): skip here, fail in CI.
-    if condition:
-        return
-    if os.environ.get("CFM_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
-
-
-def _test_database_url() -> str:
-    from django.db import connection
-
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{s['NAME']}"
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def browser_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     redis_url = os.environ.get("REDIS_URL", "")
-    _need(bool(redis_url), "REDIS_URL is not set: the browser tests need the real Redis and a worker")
+    need(bool(redis_url), "REDIS_URL is not set: the browser tests need the real Redis and a worker")
     import redis
 
     try:
         redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
     except redis.exceptions.RedisError as exc:
-        _need(False, f"Redis at {redis_url} is not reachable: {exc}")
+        need(False, f"Redis at {redis_url} is not reachable: {exc}")
     from hubserver import HubServer
 
     hub = HubServer().start()
     with django_db_blocker.unblock():
-        db_url = _test_database_url()
+        db_url = test_database_url()
     base = tmp_path_factory.mktemp("browser-worker")
     log = base / "worker.log"
     env = {**os.environ, "DATABASE_URL": db_url, "CFM_MEDIA_DIR": str(base / "media"), "HF_ENDPOINT": hub.url,

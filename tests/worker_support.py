@@ -1,12 +1,12 @@
 """A REAL Celery worker (with beat: the sweeper) against the real Redis and
 the test database, and a local Hub it reaches over HTTP, both started once
-per session. Import the fixtures in a test module:
+per session (tests/conftest.py holds the session fixtures). Import the
+per-test fixtures in a test module:
 
-    from worker_support import celery_worker, session_hub, worker  # noqa: F401
+    from worker_support import alice, worker  # noqa: F401
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -16,20 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from needs import need, test_database_url
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
-
-def _need():
-    # tests/conftest.py by path: the bare name `conftest` is ambiguous once
-    # several folders have one.
-    spec = importlib.util.spec_from_file_location("cfm_tests_conftest", ROOT / "tests" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.need
-
-
-need = _need()
 
 WORKER_ENV = {
     # short enough for the tests to watch leases expire and the sweeper act
@@ -61,18 +51,6 @@ def _ensure_test_database(request, blocker) -> None:
 
     request.addfinalizer(teardown)
     assert connection.settings_dict["NAME"] == test_name
-
-
-def _test_database_url() -> str:
-    from django.db import connection
-
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{s['NAME']}"
-    host = s.get("HOST") or "127.0.0.1"
-    port = s.get("PORT") or 5432
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
 
 
 @pytest.fixture(scope="session")
@@ -107,11 +85,15 @@ def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_
         redis.Redis.from_url(redis_url, socket_connect_timeout=1).flushdb()  # this run's database number only
     except redis.exceptions.RedisError as exc:
         need(False, f"Redis at {redis_url} is not reachable: {exc}")
+    from django.conf import settings
+
     with django_db_blocker.unblock():
-        db_url = _test_database_url()
+        db_url = test_database_url()
     base = tmp_path_factory.mktemp("worker")
     log = base / "worker.log"
     env = {**os.environ, **WORKER_ENV, "DATABASE_URL": db_url, "CFM_MEDIA_DIR": str(base / "media"),
+           # its own work folders (Prepare), the test process's keys (stored Hub tokens)
+           "CFM_VAR_DIR": str(base / "var"), "SECRET_KEY": settings.SECRET_KEY,
            "HF_ENDPOINT": session_hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(base / "hf-home")}
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
         env.pop(name, None)
