@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Value
 from django.shortcuts import redirect
@@ -37,7 +38,7 @@ def _intermediate(modeladmin, request, queryset, *, form, title, action, templat
     return TemplateResponse(request, template, {
         **modeladmin.admin_site.each_context(request), "title": title, "queryset": queryset, "form": form,
         "action": action, "opts": modeladmin.model._meta, "intro": intro, "danger": danger,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
     })
 
 
