@@ -30,7 +30,7 @@ def survey(request, account_id: int):
         if refusal is None:
             raise Http404
     initial = {"configuration": refusal.configuration} if refusal else {}
-    if refusal and refusal.registration_id:
+    if refusal and refusal.registration is not None:
         initial["model"] = refusal.registration.source
     form = SurveyForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

@@ -4,6 +4,7 @@ cfm.catalog and are applied by services.deployment_validate."""
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -38,27 +39,27 @@ class DeploymentForm(forms.Form):
 
     def __init__(self, *args, registration, spaces, unit_costs, **kwargs):
         super().__init__(*args, **kwargs)
-        report = registration.report or {}
+        report: dict[str, Any] = registration.report or {}
         self.family = report.get("family") or "general"
         self.recommended = report.get("configuration")
         allowed = catalog.allowed_configurations(report.get("model_type"), self.family)
         labels = dict(Configuration.choices)
-        self.fields["space"].choices = [
+        cast(forms.ChoiceField, self.fields["space"]).choices = [
             (str(s.id), s.name if s.runtime_instance else _("%(name)s — no watsonx.ai Runtime") % {"name": s.name})
             for s in spaces]
-        self.fields["configuration"].choices = [
+        cast(forms.ChoiceField, self.fields["configuration"]).choices = [
             (c, ngettext_lazy("%(label)s (%(units)s unit)", "%(label)s (%(units)s units)", unit_costs[c])
              % {"label": labels[c], "units": unit_costs[c]}) for c in allowed]
         if self.family == "time_series":
             self.fields["configuration"].help_text = _(
                 "Recommended from the report: %(rec)s. Time-series sizes follow the expected concurrent users: "
-                "a larger one serves more.") % {"rec": labels.get(self.recommended, "—")}
+                "a larger one serves more.") % {"rec": labels.get(self.recommended or "", "—")}
         else:
             self.fields["configuration"].help_text = _(
                 "Recommended from the report: %(rec)s. A larger one is possible only for tensor-parallel "
-                "architectures.") % {"rec": labels.get(self.recommended, "—")}
+                "architectures.") % {"rec": labels.get(self.recommended or "", "—")}
         specs = report.get("software_specs") or []
-        self.fields["software_spec"].choices = [
+        cast(forms.ChoiceField, self.fields["software_spec"]).choices = [
             (s, f"{s} ({catalog.SOFTWARE_SPECS[s][1]})" if s in catalog.SOFTWARE_SPECS else s) for s in specs]
         self.initial.setdefault("configuration", self.recommended)
         self.initial.setdefault("software_spec", report.get("recommended_software_spec"))
@@ -69,6 +70,7 @@ class DeploymentForm(forms.Form):
                 name = f"param_{p.name}"
                 self.parameter_names.append(name)
                 hint = _("Default %(default)s.") % {"default": p.default}
+                field: forms.Field
                 if p.minimum is not None:
                     hint = _("Default %(default)s; at least %(min)s.") % {"default": p.default, "min": p.minimum}
                 if p.at_least:

@@ -300,7 +300,7 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
                 % {"rec": _label(recommended), "conf": _label(conf)}, minimum=recommended)
     specs = report.get("software_specs") or []
     spec = software_spec or report.get("recommended_software_spec") or (specs[0] if specs else None)
-    if spec not in specs:
+    if spec is None or spec not in specs:
         raise DeploymentRefused(422, "spec_not_allowed", _(
             "%(spec)s cannot serve this model; choose one of: %(specs)s.")
             % {"spec": spec, "specs": ", ".join(specs)}, allowed=list(specs))
@@ -373,6 +373,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> DeploymentOutcome:
             "This Idempotency-Key was already used for a different request."))
     if record.status_code != 201:
         raise DeploymentRefused.from_body(record.status_code, record.body)
+    assert record.deployment is not None  # a 201 is stored with its deployment, which is never deleted
     return DeploymentOutcome(deployment=record.deployment, body=record.body, replayed=True)
 
 
@@ -411,6 +412,7 @@ def deployment_request(*, user, registration, space: Space | None, configuration
     plan = deployment_validate(account=account, registration=registration, space=space,
                                configuration=configuration, software_spec=software_spec,
                                serving_name=serving_name, parameters=parameters)
+    assert space is not None  # deployment_validate refuses a missing space
     refused: DeploymentRefused | None = None
     try:
         with transaction.atomic():
@@ -461,6 +463,7 @@ def deployment_request(*, user, registration, space: Space | None, configuration
             % {"name": serving_name}) from None
     if refused is not None:
         raise refused
+    assert outcome is not None  # set whenever nothing was refused
     return outcome
 
 

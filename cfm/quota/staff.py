@@ -2,7 +2,8 @@
 answers) by configuration, week by week. Anyone else gets a 404."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncWeek
@@ -34,7 +35,7 @@ def capacity(request):
     today = timezone.now().date()
     this_monday = today - timedelta(days=today.weekday())
     weeks = [this_monday - timedelta(weeks=k) for k in range(WEEKS - 1, -1, -1)]
-    since = timezone.make_aware(timezone.datetime.combine(weeks[0], timezone.datetime.min.time()))
+    since = timezone.make_aware(datetime.combine(weeks[0], datetime.min.time()))
     refusals = Refusal.objects.filter(created_at__gte=since)
     surveys = SurveyResponse.objects.filter(created_at__gte=since)
     refused = _weekly(refusals, Count("id"))
@@ -48,15 +49,16 @@ def capacity(request):
     costs = unit_costs()
     all_refusals = Refusal.objects.values("configuration").annotate(n=Count("id"), units=Sum("needed_units"))
     all_surveys = SurveyResponse.objects.values("configuration").annotate(n=Count("id"), deployments=Sum("count"))
-    by_conf = {k: {"key": k, "label": label, "short": catalog.CONFIGURATIONS[k].short, "refusals": 0,
-                   "refused_units": 0, "responses": 0,
-                   "deployments": 0, "units": 0} for k, label in confs}
+    by_conf: dict[str, dict[str, Any]] = {
+        k: {"key": k, "label": label, "short": catalog.CONFIGURATIONS[k].short, "refusals": 0,
+            "refused_units": 0, "responses": 0,
+            "deployments": 0, "units": 0} for k, label in confs}
     for r in all_refusals:
         by_conf[r["configuration"]].update(refusals=r["n"], refused_units=r["units"] or 0)
-    for r in all_surveys:
-        row = by_conf[r["configuration"]]
-        row.update(responses=r["n"], deployments=r["deployments"] or 0)
-        row["units"] = row["deployments"] * costs.get(r["configuration"], 0)
+    for answer in all_surveys:
+        row = by_conf[answer["configuration"]]
+        row.update(responses=answer["n"], deployments=answer["deployments"] or 0)
+        row["units"] = row["deployments"] * costs.get(answer["configuration"], 0)
     timelines = dict(Timeline.choices)
     by_timeline = [(timelines.get(r["timeline"], r["timeline"]), r["n"]) for r in
                    SurveyResponse.objects.values("timeline").annotate(n=Count("id")).order_by("-n")]

@@ -89,7 +89,7 @@ def deploy(request, registration_id: int):
         "no_runtime": bool(spaces) and not any(s.runtime_instance for s in spaces),
         "unit_costs": _unit_cost_rows(usage),
         "recommended": _configuration(report.get("configuration")),
-        "recommended_units": usage.unit_costs.get(report.get("configuration"), 0),
+        "recommended_units": usage.unit_costs.get(report.get("configuration", ""), 0),
     }, status=409 if refusal else (422 if problem and problem.status == 422 else 200))
 
 
