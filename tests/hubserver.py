@@ -22,6 +22,8 @@ Served:
   or 403 GatedRepo for a gated repo's files without its token, 401 "Invalid
   credentials" for a token the Hub does not know (`tokens`).
 - Never Xet: no X-Xet-* header, no xet-auth link.
+- Digests are real (git blob sha1, LFS sha256) except for sparse files, whose
+  digests are made up: nothing downloads those whole.
 
 Knobs: `latency` (seconds slept before each answer), `ignore_range`, `fail_next(n, kind)`
 (the next n requests answer 503/429/500 or a connection reset), `fail_always`.
@@ -55,6 +57,22 @@ def _sha1(*parts: object) -> str:
 
 def _sha256(*parts: object) -> str:
     return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()
+
+
+def _is_sparse(full: Path) -> bool:
+    st = full.stat()
+    return st.st_blocks * 512 < st.st_size
+
+
+def _digests(full: Path, size: int) -> tuple[str, str]:
+    """(git blob sha1, sha256) of the file's content, as the Hub declares
+    them; read once, when the file is published."""
+    blob, sha = hashlib.sha1(b"blob %d\0" % size), hashlib.sha256()
+    with open(full, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            blob.update(chunk)
+            sha.update(chunk)
+    return blob.hexdigest(), sha.hexdigest()
 
 
 @dataclass
@@ -93,8 +111,13 @@ def _scan(folder: Path, commit: str) -> dict[str, _File]:
         rel = full.relative_to(folder).as_posix()
         size = full.stat().st_size
         lfs = rel.endswith(LFS_SUFFIXES) or size >= LFS_MIN_SIZE
-        files[rel] = _File(rel, full, size, _sha1("blob", commit, rel, size),
-                           _sha256("lfs", commit, rel, size) if lfs else None)
+        if _is_sparse(full):
+            # A huge sparse model (70B, 405B): nothing reads it whole, and hashing
+            # terabytes of holes would take minutes; its digests are made up.
+            blob_id, sha256 = _sha1("blob", commit, rel, size), _sha256("lfs", commit, rel, size)
+        else:
+            blob_id, sha256 = _digests(full, size)
+        files[rel] = _File(rel, full, size, blob_id, sha256 if lfs else None)
     return files
 
 

@@ -6,6 +6,7 @@ check before anything is written.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import stat
@@ -176,6 +177,24 @@ def hub_listing(repo_id: str, revision: str | None, token: str | None, endpoint:
         raise PrepareError("source_unavailable", f"{repo_id}: the Hub could not be reached ({exc})") from None
 
 
+def _matches_hub_digest(path: Path, etag: str | None, size: int) -> bool:
+    """The Hub's ETag of a file is its LFS sha256 (64 hex digits) or, for a
+    file kept in git, its git blob sha1 (40): either is checked over the
+    whole downloaded file, so a resumed download is checked end to end.
+    Another form of ETag (a proxy's) is not a digest: nothing to check."""
+    tag = (etag or "").strip('"').lower()
+    if len(tag) == 64 and all(c in "0123456789abcdef" for c in tag):
+        digest = hashlib.sha256()
+    elif len(tag) == 40 and all(c in "0123456789abcdef" for c in tag):
+        digest = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
+    else:
+        return True
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == tag
+
+
 def hub_download(repo_id: str, revision: str | None, token: str | None, endpoint: str, files: dict[str, int],
                  dest: Path, progress: DownloadProgress) -> None:
     """Download `files` into `dest`, resuming partial ones: each file grows
@@ -227,6 +246,10 @@ def hub_download(repo_id: str, revision: str | None, token: str | None, endpoint
         if part.stat().st_size != expected:
             part.unlink()  # the next run starts this file again
             raise PrepareError("download_failed", f"{name} arrived with another size than the Hub declares")
+        if not _matches_hub_digest(part, meta.etag, expected):
+            part.unlink()
+            raise PrepareError("download_failed", f"{name} arrived with other content than the Hub declares "
+                                                  f"(its checksum differs); Prepare again to download it anew")
         target.parent.mkdir(parents=True, exist_ok=True)
         part.replace(target)
         progress.files[name].done = expected

@@ -13,7 +13,7 @@ from hubserver import HubServer
 from prep_builders import write_json
 from safetensors.numpy import save_file
 
-from cfm.preparation.errors import Cancelled
+from cfm.preparation.errors import Cancelled, PrepareError
 from cfm.preparation.pipeline import PrepareOptions, SourceSpec, prepare
 from cfm.preparation.storage import MANIFEST_NAME, LocalStorage, S3Storage, sha256_file, write_manifest
 
@@ -69,6 +69,31 @@ def test_hub_download_is_cancellable_and_a_rerun_resumes_where_it_stopped(ttm_re
     out = Path(result.stored.location)
     assert sha256_file(out / "model.safetensors") == sha256_file(tmp_path / "ttm" / "model.safetensors")
     assert result.report["deployable"] and (out / "tsfm_config.json").is_file()
+
+
+def test_a_hub_file_whose_content_differs_from_its_declared_checksum_is_refused(ttm_repo, tmp_path):
+    hub, sha = ttm_repo
+    source = SourceSpec(kind="hub", repo_id="ibm/ttm-test", revision=sha, endpoint=hub.url)
+    options = PrepareOptions(steps=["add_tsfm_config"])
+    weights = tmp_path / "ttm" / "model.safetensors"
+    with open(weights, "r+b") as fh:  # same size, one byte changed after the Hub recorded its sha256
+        fh.seek(weights.stat().st_size - 1)
+        fh.write(b"\x01")
+    with pytest.raises(PrepareError) as refused:
+        prepare(source, options, work_dir=tmp_path / "work", storage=LocalStorage(tmp_path / "media"),
+                key="prepared/1/1")
+    assert refused.value.code == "download_failed" and "model.safetensors" in refused.value.message
+    assert "checksum" in refused.value.message
+    assert not (tmp_path / "media").exists()
+    leftovers = [p.name for p in (tmp_path / "work").rglob("*") if p.is_file()]
+    assert "model.safetensors" not in leftovers and "model.safetensors.part" not in leftovers
+
+    with open(weights, "r+b") as fh:  # the Hub serves the right bytes again: a new run succeeds
+        fh.seek(weights.stat().st_size - 1)
+        fh.write(b"\x00")
+    result = prepare(source, options, work_dir=tmp_path / "work", storage=LocalStorage(tmp_path / "media"),
+                     key="prepared/1/1")
+    assert sha256_file(Path(result.stored.location) / "model.safetensors") == sha256_file(weights)
 
 
 def _free_port() -> int:
