@@ -98,8 +98,10 @@ class AccountQuotaAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Verify the ledger of the selected accounts"))
     def verify_ledger(self, request, queryset):
-        for account in queryset:
-            check = services.ledger_verify(account=account)
+        accounts = list(queryset)
+        checks = services.ledger_verify_many(accounts=accounts)
+        for account in accounts:
+            check = checks[account.pk]
             if check.ok:
                 self.message_user(request, _("%(account)s: the ledger balances (%(used)s units in use).")
                                   % {"account": account, "used": check.live_used}, messages.SUCCESS)
@@ -169,7 +171,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def verify_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        rows = [(account, services.ledger_verify(account=account)) for account in AccountQuota.objects.all()]
+        accounts = list(AccountQuota.objects.order_by("name", "id"))
+        checks = services.ledger_verify_many(accounts=accounts)
+        rows = [(account, checks[account.pk]) for account in accounts]
         return TemplateResponse(request, "admin/quota/ledger_verify.html", {
             **self.admin_site.each_context(request), "title": _("Ledger verification"), "rows": rows,
             "all_ok": all(check.ok for _a, check in rows), "opts": self.model._meta})

@@ -118,6 +118,31 @@ def test_ledger_verify_reports_a_deployment_changed_behind_the_ledgers_back(owne
     assert not check.ok and check.ledger_used == 1 and check.live_used == 0
 
 
+def test_verifying_many_ledgers_takes_the_same_queries_for_3_or_12_accounts_and_names_the_broken_one(
+        owner, llama, django_assert_max_num_queries):
+    from quotafactory import llama_report
+
+    from cfm.quota.models import Deployment
+
+    actors = [owner] + [make_actor(f"user{i}") for i in range(11)]
+    for i, actor in enumerate(actors):
+        reg = llama if actor is owner else make_registration(actor.account, llama_report())
+        dep = _deploy(actor, reg, "small", f"s{i}").deployment
+        if i % 2:
+            services.deployment_delete(user=actor.user, deployment=dep)
+    broken = actors[4]
+    Deployment.objects.filter(account=broken.account).update(status="released")  # behind the ledger's back
+    for some in (actors[:3], actors):
+        accounts = [a.account for a in some]
+        with django_assert_max_num_queries(3):
+            checks = services.ledger_verify_many(accounts=accounts)
+        assert set(checks) == {a.pk for a in accounts}
+    assert [pk for pk, check in checks.items() if not check.ok] == [broken.account.pk]
+    assert (checks[broken.account.pk].ledger_used, checks[broken.account.pk].live_used) == (1, 0)
+    assert all(checks[a.account.pk] == services.ledger_verify(account=a.account) for a in actors)
+    assert checks[owner.account.pk].live_used == 1 and checks[actors[1].account.pk].live_used == 0
+
+
 def test_a_member_cannot_approve_an_increase_for_their_own_account(owner, staff):
     owner.user.is_staff = True
     owner.user.save()
