@@ -39,10 +39,11 @@ class SignUpForm(UserCreationForm):
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "autofocus": True})
         # Required when "create an account" is ticked: not marked "(optional)".
         for name in ("account_name", "plan"):
-            self.fields[name].conditional = True
+            self.fields[name].conditional = True  # type: ignore[attr-defined]  # read by partials/field.html
 
     def clean(self):
         data = super().clean()
+        assert data is not None  # ModelForm.clean returns cleaned_data
         if data.get("create_account"):
             if not (data.get("account_name") or "").strip():
                 self.add_error("account_name", _("Name the new account, or untick “Create a new account”."))

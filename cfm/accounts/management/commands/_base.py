@@ -3,6 +3,7 @@ scripts can capture it; any error is one line on stderr and exit status 1."""
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -13,7 +14,7 @@ from cfm.accounts.models import Account
 class OperatorCommand(BaseCommand):
     requires_system_checks: list = []
 
-    def fail(self, message: str):
+    def fail(self, message: str) -> NoReturn:
         raise CommandError(message, returncode=1)
 
     def run_from_argv(self, argv):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cfm.accounts import services
-from cfm.accounts.models import Plan, Role
+from cfm.accounts.models import Account, Membership, Plan, Role
 
 from ._base import OperatorCommand
 
@@ -23,6 +23,7 @@ class Command(OperatorCommand):
         add.add_argument("--role", default=Role.MEMBER, choices=Role.values)
 
     def handle(self, *args, **opts):
+        created: Account | Membership
         try:
             if opts["action"] == "create":
                 created = services.account_create(name=opts["name"], plan=opts["plan"],
