@@ -68,7 +68,7 @@ def enqueue(*, job_id: int) -> bool:
     from .tasks import prepare_run
 
     try:
-        prepare_run.apply_async(args=[job_id], retry=False)
+        prepare_run.apply_async(args=(job_id,), retry=False)
     except Exception as exc:  # noqa: BLE001 - broker faults of any transport; the sweeper re-sends
         log.warning("broker unavailable, prepare job %s waits for the sweeper: %s", job_id, type(exc).__name__)
         return False

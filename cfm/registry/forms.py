@@ -117,8 +117,8 @@ class FolderForm(forms.Form):
     folder = forms.CharField(label=_("Model folder"), max_length=200)
     manifest = forms.CharField(widget=forms.HiddenInput, max_length=20_000_000)
 
-    def __init__(self, *args, files=None, **kwargs):
-        super().__init__(*args, files=files, **kwargs)
+    def __init__(self, data=None, files=None, **kwargs):
+        super().__init__(data, files, **kwargs)
         self.parts = files or {}
         self.folder_sizes: dict[str, int] = {}
         self.folder_files: dict[str, UploadedFile] = {}
@@ -148,6 +148,7 @@ class FolderForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         entries = data.get("manifest")
         if entries is None:
             return data

@@ -85,7 +85,8 @@ def enqueue(*, registration_id: int, countdown: float | None = None) -> bool:
     from .tasks import run_registration
 
     try:
-        run_registration.apply_async(args=[registration_id], countdown=countdown, retry=False)
+        # No countdown is 0 to Celery, as None was (it only looks at a true one).
+        run_registration.apply_async(args=(registration_id,), countdown=countdown or 0, retry=False)
     except _broker_errors() as exc:
         log.warning("broker unavailable, registration %s stays in the outbox for the sweeper: %s",
                     registration_id, type(exc).__name__)

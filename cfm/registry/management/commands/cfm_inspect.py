@@ -11,6 +11,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from cfm.inspection import InspectOptions, SourceError, inspect
+from cfm.inspection.engine import Progress
 from cfm.inspection.timeseries import parse_payload
 from cfm.registry.limits import inspect_limits
 
@@ -50,10 +51,11 @@ class Command(BaseCommand):
                             help="'warn' makes a warning count as a failure for the exit status")
 
     def handle(self, *args, **opts):
-        progress = None
+        progress: Progress | None = None
         if not opts["json"] and sys.stderr.isatty():
-            def progress(step, done, total, nbytes):
+            def show(step, done, total, nbytes):
                 sys.stderr.write(f"\r{step} {done}/{total} ({nbytes} bytes read)   ")
+            progress = show
         options = InspectOptions(limits=inspect_limits(), concurrent_users=opts["concurrent_users"],
                                  payload=opts["payload"], progress=progress)
         try:
