@@ -289,8 +289,7 @@ def _members(path: Path, limits: InspectLimits):
                     raise SourceError("too_large", f"{path.name} unpacks to more than {limits.archive_max_bytes} bytes")
                 yield name, info.file_size, info
     else:
-        mode = "r:gz" if lower.endswith((".tar.gz", ".tgz")) else "r:"
-        with tarfile.open(path, mode) as tf:
+        with tarfile.open(path, "r:gz" if lower.endswith((".tar.gz", ".tgz")) else "r:") as tf:
             for member in tf:
                 name = _safe_member_name(member.name)
                 if not member.isreg() or not name:
@@ -318,8 +317,7 @@ def archive_extract(path: Path, prefix: str, files: dict[str, int], dest: Path, 
                 for name, _size, info in _members(path, limits):
                     _extract_one(name, prefix, files, dest, progress, lambda i=info: zf.open(i))
         else:
-            mode = "r:gz" if lower.endswith((".tar.gz", ".tgz")) else "r:"
-            with tarfile.open(path, mode) as tf:
+            with tarfile.open(path, "r:gz" if lower.endswith((".tar.gz", ".tgz")) else "r:") as tf:
                 for name, _size, member in _members(path, limits):
                     _extract_one(name, prefix, files, dest, progress, lambda m=member: tf.extractfile(m))
     except SourceError as exc:

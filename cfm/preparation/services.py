@@ -2,6 +2,8 @@
 Views, the API and commands call these; the worker side is jobs.py."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -14,9 +16,12 @@ from cfm.registry.models import Status as RegStatus
 from .extras import INSTALL_HINT, missing_packages
 from .models import ACTIVE, PrepareJob, PrepareStatus
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
 
 class PrepareServiceError(Exception):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str | StrPromise):
         super().__init__(message)
         self.code, self.message = code, message
 

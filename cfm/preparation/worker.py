@@ -228,14 +228,15 @@ def convert(task: dict) -> dict:
             t = state[name]
             src = _st_dtype(t)
             dst = src
-            if cast_dtype is not None and t.dtype == torch.float32:
+            if cast and cast_dtype is not None and t.dtype == torch.float32:
                 dst = cast
             nbytes = t.numel() * (2 if dst != src else t.element_size())
             entries.append((name, dst, list(t.shape), nbytes))
             sources[name] = {"dtype": src, "shape": list(t.shape), "file": os.path.basename(path)}
         # Split this file's tensors into shards of at most max_shard bytes (a
         # tensor larger than that gets a shard of its own), in file order.
-        shards, current, size = [], [], 0
+        current: list[tuple[str, str, list[int], int]] = []
+        shards, size = [], 0
         for entry in entries:
             if current and size + entry[3] > max_shard:
                 shards.append(current)
