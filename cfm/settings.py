@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -139,6 +140,7 @@ TEMPLATES = [
 
 # --- Database: DATABASE_URL, default SQLite in WAL mode -------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DATABASES: dict[str, Any]  # dj_database_url gives a TypedDict, SQLite a plain dict
 if DATABASE_URL:
     try:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
@@ -203,6 +205,7 @@ if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} is not a redis:// URL")
     CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
     # Fail fast when Redis is down: a registration must answer within ~2 s
     # (the outbox row keeps the job; the sweeper queues it later).
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -29,6 +29,7 @@ def _t5(cfg: dict) -> int | None:
     vocab = _first_int(cfg, "vocab_size")
     if not all((d, ff, layers, heads, d_kv, vocab)):
         return None
+    assert d and ff and layers and dec and heads and d_kv and vocab
     inner = heads * d_kv
     gated = str(cfg.get("feed_forward_proj", "relu")).startswith("gated")
     mlp = (3 if gated else 2) * d * ff

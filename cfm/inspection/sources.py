@@ -364,10 +364,10 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
                     with zf.open(info) as fh:
                         collector.add(name, info.file_size, _BoundedReader(fh, info.file_size, collector, name))
         else:
-            mode = "r:gz" if lower.endswith((".tar.gz", ".tgz")) else "r:"
-            if mode == "r:" and not tarfile.is_tarfile(path):
+            gz = lower.endswith((".tar.gz", ".tgz"))
+            if not gz and not tarfile.is_tarfile(path):
                 raise SourceError("source_unreadable", f"{path.name} is not a tar archive")
-            with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode=mode.replace(":", "|")) as tf:
+            with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz" if gz else "r|") as tf:
                 for member in tf:
                     name = _safe_member_name(member.name, path.name)
                     if member.isdir() or not name or _ignored_member(name):
@@ -386,10 +386,10 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
                     if not member.isreg():
                         raise SourceError("source_unreadable",
                                           f"{path.name} holds a device, FIFO or other special file ({name}); refused")
-                    fh = tf.extractfile(member)
-                    if fh is None:
+                    body = tf.extractfile(member)
+                    if body is None:
                         continue
-                    collector.add(name, member.size, _BoundedReader(fh, member.size, collector, name))
+                    collector.add(name, member.size, _BoundedReader(body, member.size, collector, name))
                     # decompressed bytes so far vs. compressed bytes consumed
                     _check_ratio(path, collector.total, max(raw.tell(), 1), limits)
     except SourceError:
