@@ -323,8 +323,8 @@ class _Inspection:
         by_path = {s.path: s for s in self.shards}  # a hostile index may name a million tensors
         for tensor, shard_name in weight_map.items():
             holder = seen.get(tensor)
-            shard = by_path.get(shard_name)
-            if shard and shard.info and holder != shard_name:
+            named = by_path.get(shard_name)
+            if named and named.info and holder != shard_name:
                 self.add("safetensors_index", "fail", "safetensors_index.missing_tensor", index=index_name,
                          tensor=tensor[:120], shard=shard_name)
                 return
@@ -568,7 +568,9 @@ class _Inspection:
         params = {"params": _human(params16), "params_16bit": params16, "serving_gb": round(serving / 1e9, 1),
                   "model_type": r.model_type}
         # Compare bytes, not floor(bytes / 2): an odd serving size is half a parameter over an inclusive bound.
-        fit = next((c for c in confs if serving <= 2 * rules.CONFIGURATIONS[c].max_parameters), None)
+        # Extra large has no bound: it is a time-series size only, and those never come here.
+        fit = next((c for c in confs if (bound := rules.CONFIGURATIONS[c].max_parameters) is not None
+                    and serving <= 2 * bound), None)
         if fit:
             r.configuration = fit
             label = rules.CONFIGURATIONS[fit].label
