@@ -33,8 +33,10 @@ run: install
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## make lint: ruff, then mypy with django-stubs on cfm/ (configured in pyproject.toml).
 lint: install-test
 	$(PY) -m ruff check cfm tests benchmarks
+	$(PY) -m mypy
 
 messages: install
 	$(PY) manage.py makemessages -l ja --no-location -i '.venv/*' -i 'var/*' -i 'tests/*' -i 'benchmarks/*'
