@@ -342,6 +342,7 @@ class _Inspection:
         if not parsed:
             self.add("safetensors_metadata", "skip", "safetensors_metadata.skip")
             self.add("dtypes", "skip", "dtypes.skip")
+            r.extra["dtype_bytes"] = {}
             return
         metadata_check = None
         for shard in parsed:
@@ -359,13 +360,18 @@ class _Inspection:
         else:
             self.add("safetensors_metadata", "pass", "safetensors_metadata.pass")
         counts: Counter[str] = Counter()
+        sizes: Counter[str] = Counter()
         first_file: dict[str, str] = {}
         for shard in parsed:
             assert shard.info
             for t in shard.info.tensors.values():
                 counts[t.dtype] += 1
+                sizes[t.dtype] += t.nbytes
                 first_file.setdefault(t.dtype, shard.path)
         r.dtypes = dict(sorted(counts.items()))
+        # Beyond the contract (which lets fields be added): the bytes behind each dtype as stored, for the
+        # report page's chart; `dtypes` keeps counting tensors, as the contract says.
+        r.extra["dtype_bytes"] = {k: sizes[k] for k in r.dtypes}
         listing = ", ".join(f"{k} × {v}" for k, v in r.dtypes.items())
         bad = sorted(d for d in counts if d not in rules.DTYPES_PASS and d not in rules.DTYPES_WARN)
         fp8 = sorted(d for d in counts if d in rules.DTYPES_WARN)
