@@ -249,20 +249,46 @@ def percent(done, total) -> int:
     return max(0, min(100, round(100 * done / total)))
 
 
+def _dtype_bytes(report: dict, dtypes: dict) -> dict | None:
+    """Bytes per dtype as stored: the report's `dtype_bytes` (beyond the
+    contract, written since it existed); for an older report with a single
+    dtype, all of `weight_bytes`; otherwise unknown (None)."""
+    sizes = report.get("dtype_bytes")
+    if isinstance(sizes, dict) and set(sizes) == set(dtypes) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in sizes.values()):
+        return sizes
+    weight = report.get("weight_bytes")
+    if len(dtypes) == 1 and isinstance(weight, int) and not isinstance(weight, bool) and weight >= 0:
+        return {next(iter(dtypes)): weight}
+    return None
+
+
 @register.filter
 def dtype_bars(report: dict) -> list[dict]:
-    """Rows for the dtype bar chart: tensors per dtype, widths in percent
-    of the largest (the chart is plain HTML/CSS: no chart library)."""
-    dtypes = (report or {}).get("dtypes") or {}
+    """Rows for the dtype bar chart: bytes per dtype as stored (what a
+    deployment has to hold), with the number of tensors and, for floats the
+    runtime casts to 16 bits, the bytes as served. Widths in percent of the
+    largest (the chart is plain HTML/CSS: no chart library). A report that
+    does not give the bytes falls back to tensors per dtype (`bytes` None)."""
+    report = report or {}
+    dtypes = report.get("dtypes") or {}
     if not dtypes:
         return []
-    top = max(dtypes.values()) or 1
-    total = sum(dtypes.values()) or 1
-    rows = sorted(dtypes.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [
-        {"dtype": k, "count": v, "width": max(1, round(100 * v / top)), "share": round(100 * v / total)}
-        for k, v in rows
-    ]
+    sizes = _dtype_bytes(report, dtypes)
+    measure = sizes if sizes is not None else dtypes
+    top = max(measure.values()) or 1
+    total = sum(measure.values()) or 1
+    rows = []
+    for k in sorted(dtypes, key=lambda k: (-measure[k], k)):
+        v = measure[k]
+        nbytes = sizes[k] if sizes is not None else None
+        bits = catalog.DTYPE_BITS.get(k) if k in catalog.FLOAT_DOWNCAST_DTYPES else None
+        share = round(100 * v / total)
+        rows.append({"dtype": k, "count": dtypes[k], "bytes": nbytes, "width": max(1, round(100 * v / top)),
+                     "share": share, "tiny": v > 0 and share == 0,
+                     # the runtime casts these to 16 bits: 2 bytes a value, as the report's serving_bytes
+                     "served": nbytes * 16 // bits if nbytes is not None and bits else None})
+    return rows
 
 
 @register.filter
