@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.db.models.fields.json import KT
 from django.shortcuts import render
@@ -33,17 +34,31 @@ def home(request):
     })
 
 
-#: the dashboard lists the newest registrations; the account cards count all
-LIST_LIMIT = 200
+#: registrations per dashboard page; the account cards count all of them
+PAGE_SIZE = 50
+
+
+def _page_number(raw) -> int:
+    # Links are written by hand and kept in bookmarks: anything that is not a
+    # positive whole number is the first page; beyond the end, the paginator
+    # gives the last one.
+    try:
+        return max(1, int(raw))
+    except (TypeError, ValueError):
+        return 1
 
 
 def _registrations_context(request) -> dict:
-    # The list defers the report JSON: read the two facts it shows in SQL,
-    # not one query per row.
-    regs = list(registrations_for(user=request.user).annotate(
+    """One page of the user's registrations: a COUNT and one query for the
+    page's rows, whatever the page size. The list defers the report JSON and
+    reads the two facts it shows in SQL, not one query per row."""
+    regs = registrations_for(user=request.user).annotate(
         ok=ExpressionWrapper(Q(report__deployable=True), output_field=BooleanField()),
-        conf=KT("report__configuration"))[:LIST_LIMIT])
-    return {"registrations": regs, "any_active": any(r.is_active for r in regs), "list_limit": LIST_LIMIT}
+        conf=KT("report__configuration"))
+    page = Paginator(regs, PAGE_SIZE).get_page(_page_number(request.GET.get("page")))
+    rows = list(page.object_list)
+    # Polling stops once every job on this page has ended: the other pages are not on screen.
+    return {"registrations": rows, "page_obj": page, "any_active": any(r.is_active for r in rows)}
 
 
 @login_required
