@@ -29,7 +29,7 @@ def _job_state(client, actor, url, states):
 
 def test_the_worker_prepares_a_hub_model_started_from_the_api(worker, client, alice, bob, tmp_path):
     folder = make_ttm(tmp_path / "ttm")
-    sha = worker.hub.add_repo("ibm/ttm-prep", folder)
+    worker.hub.add_repo("ibm/ttm-prep", folder)
     r = client.post(f"{API}/registrations", data=json.dumps({"account": alice.account.pk, "source": "ibm/ttm-prep"}),
                     content_type="application/json", **alice.auth)
     registration = wait_status(Registration(pk=r.json()["id"]))
