@@ -426,9 +426,19 @@ def deployment_request(*, user, registration, space: Space | None, configuration
         record = IdempotencyRecord.objects.select_related("deployment").filter(user=user, key=idempotency_key).first()
         if record is not None:
             return _replay(record, fingerprint)
-    plan = deployment_validate(account=account, registration=registration, space=space,
-                               configuration=configuration, software_spec=software_spec,
-                               serving_name=serving_name, parameters=parameters)
+    try:
+        plan = deployment_validate(account=account, registration=registration, space=space,
+                                   configuration=configuration, software_spec=software_spec,
+                                   serving_name=serving_name, parameters=parameters)
+    except DeploymentRefused:
+        # The same key may have committed since the lookup above: its deployment
+        # now holds the serving name, and this request is that one, replayed.
+        if idempotency_key:
+            record = IdempotencyRecord.objects.select_related("deployment").filter(
+                user=user, key=idempotency_key).first()
+            if record is not None:
+                return _replay(record, fingerprint)
+        raise
     assert space is not None  # deployment_validate refuses a missing space
     refused: DeploymentRefused | None = None
     try:

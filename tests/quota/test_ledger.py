@@ -178,3 +178,25 @@ def test_deleting_a_registration_keeps_its_deployment_and_the_ledger_balanced(ow
     assert dep.registration is None and dep.is_active
     assert services.quota_usage(account=owner.account).used_units == 1
     assert services.ledger_verify(account=owner.account).ok
+
+
+def test_a_retry_whose_twin_commits_between_its_key_lookup_and_its_checks_is_replayed(owner, llama, monkeypatch):
+    """The interleaving the concurrent test hits now and then, made certain:
+    the first request with the key commits after the retry looked the key up
+    (none yet) and before it checks the serving name (now taken)."""
+    real = services.deployment_validate
+    first = {}
+
+    def validate_after_the_twin_commits(**kwargs):
+        if not first:
+            first["started"] = True
+            first["outcome"] = services.deployment_request(
+                user=owner.user, registration=llama, space=owner.space, serving_name="twin", idempotency_key="k-9")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "deployment_validate", validate_after_the_twin_commits)
+    retry = services.deployment_request(user=owner.user, registration=llama, space=owner.space,
+                                        serving_name="twin", idempotency_key="k-9")
+    assert retry.replayed and retry.deployment.pk == first["outcome"].deployment.pk
+    assert retry.body == first["outcome"].body
+    assert services.quota_usage(account=owner.account).used_units == 1
