@@ -247,9 +247,12 @@ def _ignored_member(name: str) -> bool:
 class _Collector:
     """Keeps what the engine may need from a stream of archive members."""
 
-    def __init__(self, archive: Path, limits: InspectLimits):
+    def __init__(self, archive: Path, limits: InspectLimits, *, streamed: bool):
         self.archive = archive
         self.limits = limits
+        #: a .tar.gz is decompressed from start to end, weights included: its total is
+        #: capped. A zip or a plain tar is read in place (only headers and small files).
+        self.streamed = streamed
         self.sizes: dict[str, int] = {}
         self.contents: dict[str, bytes] = {}
         self.total = 0
@@ -269,10 +272,12 @@ class _Collector:
                 f"{self.archive.name} contains another archive ({name}); nested archives are not opened",
             )
         self.total += size
-        if self.total > self.limits.archive_max_bytes:
+        if self.streamed and self.total > self.limits.archive_max_bytes:
             raise SourceError(
                 "too_large",
-                f"{self.archive.name} unpacks to more than {self.limits.archive_max_bytes} bytes (declared sizes)",
+                f"{self.archive.name} unpacks to more than {self.limits.archive_max_bytes} bytes, and a .tar.gz "
+                f"is read from start to end, weights included: pack the model as .tar or .zip (read in place), "
+                f"or inspect its folder",
             )
         self.sizes[name] = size
         if name.endswith(".safetensors"):
@@ -331,8 +336,9 @@ def _check_ratio(archive: Path, declared_total: int, archive_size: int, limits: 
 
 def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
     archive_size = path.stat().st_size
-    collector = _Collector(path, limits)
     lower = path.name.lower()
+    gz = lower.endswith((".tar.gz", ".tgz"))
+    collector = _Collector(path, limits, streamed=gz)
     try:
         if lower.endswith(".zip"):
             if not zipfile.is_zipfile(path):
@@ -341,11 +347,9 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
                 infos = zf.infolist()
                 if len(infos) > limits.archive_max_files:
                     raise SourceError("too_large", f"{path.name} has more than {limits.archive_max_files} members")
-                declared = sum(i.file_size for i in infos)
-                if declared > limits.archive_max_bytes:
-                    raise SourceError("too_large", f"{path.name} declares {declared} bytes unpacked, "
-                                      f"over the cap of {limits.archive_max_bytes}")
-                _check_ratio(path, declared, archive_size, limits)
+                # Read in place: only headers and small files are decompressed, so the
+                # declared total is bounded by the ratio, not by a cap on bytes.
+                _check_ratio(path, sum(i.file_size for i in infos), archive_size, limits)
                 for info in infos:
                     name = _safe_member_name(info.filename, path.name)
                     # Unix file type bits; zero when the archiver set none (Windows, or
@@ -364,10 +368,11 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
                     with zf.open(info) as fh:
                         collector.add(name, info.file_size, _BoundedReader(fh, info.file_size, collector, name))
         else:
-            gz = lower.endswith((".tar.gz", ".tgz"))
             if not gz and not tarfile.is_tarfile(path):
                 raise SourceError("source_unreadable", f"{path.name} is not a tar archive")
-            with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz" if gz else "r|") as tf:
+            # A plain tar is opened seekable: skipping a member's weights is a seek.
+            # A .tar.gz can only be streamed.
+            with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz" if gz else "r:") as tf:
                 for member in tf:
                     name = _safe_member_name(member.name, path.name)
                     if member.isdir() or not name or _ignored_member(name):
@@ -386,12 +391,15 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
                     if not member.isreg():
                         raise SourceError("source_unreadable",
                                           f"{path.name} holds a device, FIFO or other special file ({name}); refused")
+                    if not gz and not member.issparse() and member.offset_data + member.size > archive_size:
+                        raise SourceError("source_unreadable", f"{path.name} is truncated: {name} declares "
+                                          f"{member.size} bytes that the file does not hold")
                     body = tf.extractfile(member)
                     if body is None:
                         continue
                     collector.add(name, member.size, _BoundedReader(body, member.size, collector, name))
-                    # decompressed bytes so far vs. compressed bytes consumed
-                    _check_ratio(path, collector.total, max(raw.tell(), 1), limits)
+                    # declared bytes so far vs. compressed bytes consumed (or the whole tar)
+                    _check_ratio(path, collector.total, max(raw.tell() if gz else archive_size, 1), limits)
     except SourceError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError, NotImplementedError,

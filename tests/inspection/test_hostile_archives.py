@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from inspect_support import check, folder, llama_cfg, real_safetensors, run
 
-from cfm.inspection import InspectLimits, SourceError, inspect
+from cfm.inspection import InspectLimits, InspectOptions, SourceError, inspect
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -44,10 +44,13 @@ def make_tar(dest: Path, files: dict[str, bytes], gz=False, extra: list[tarfile.
     return dest
 
 
+def _options(limits: InspectLimits) -> InspectOptions:
+    return InspectOptions(limits=limits)
+
+
 def refused(path, words=(), limits=None) -> str:
     with pytest.raises(SourceError) as exc:
-        inspect(str(path), options=None if limits is None else __import__("cfm.inspection").inspection.InspectOptions(
-            limits=limits))
+        inspect(str(path), options=None if limits is None else _options(limits))
     msg = exc.value.message
     assert "\n" not in msg and Path(path).name in msg, msg
     for w in words:
@@ -362,3 +365,50 @@ def test_tar_member_with_a_negative_size_is_refused(tmp_path):
         neg.size = -(2**40)  # GNU base-256 allows it
         tf.fileobj.write(neg.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
     refused(dest, ["negative size"])
+
+
+def _sparse_tar(folder: Path, dest: Path) -> Path:
+    """A plain tar of `folder` whose holes stay holes (copied by SEEK_DATA /
+    SEEK_HOLE): a 70B model tars into a 140 GB file that takes no room."""
+    with open(dest, "wb") as out:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = tarfile.TarInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}")
+            info.size = path.stat().st_size
+            out.write(info.tobuf(format=tarfile.PAX_FORMAT))
+            start = out.tell()
+            with open(path, "rb") as src:
+                fd, pos = src.fileno(), 0
+                while pos < info.size:
+                    try:
+                        pos = os.lseek(fd, pos, os.SEEK_DATA)
+                    except OSError:  # ENXIO: only a hole is left
+                        break
+                    end = os.lseek(fd, pos, os.SEEK_HOLE)
+                    src.seek(pos)
+                    out.seek(start + pos)
+                    out.write(src.read(end - pos))
+                    pos = end
+            out.seek(start + -(-info.size // 512) * 512)
+        out.write(b"\0" * 1024)
+        out.truncate()
+    return dest
+
+
+def test_a_plain_tar_of_a_70b_model_is_read_in_place_headers_only(tmp_path):
+    from modelfactory import LLAMA3_70B, make_model
+
+    dest = _sparse_tar(make_model(tmp_path / "llama-70b", LLAMA3_70B, shards=30), tmp_path / "llama-70b.tar")
+    assert dest.stat().st_size > 140e9 and dest.stat().st_blocks * 512 < 50e6
+    report = inspect(str(dest))
+    assert report.configuration == "large" and report.parameters_exact and report.parameters > 70e9
+    assert report.deployable, [c for c in report.checks if c.status == "fail"]
+
+
+def test_a_tar_gz_over_the_cap_says_to_pack_as_tar_or_zip(tmp_path):
+    files = _model_files(tmp_path)
+    files["model-extra.bin"] = os.urandom(3 * 1024 * 1024)  # does not compress: no bomb, only big
+    message = refused(make_tar(tmp_path / "big.tar.gz", files, gz=True), [".tar or .zip"],
+                      limits=InspectLimits(archive_max_bytes=2 * 1024 * 1024))
+    assert "folder" in message
+    plain = make_tar(tmp_path / "big.tar", files)  # the same model as a plain tar is read in place
+    assert inspect(str(plain), options=_options(InspectLimits(archive_max_bytes=2 * 1024 * 1024))).model_type
