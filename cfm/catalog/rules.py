@@ -16,7 +16,7 @@ __all__ = [
     "configuration", "TS_SIZING_ROWS", "TsSizingRow", "PLANS", "PLANS_ALLOWED_TO_DEPLOY",
     "DEFAULT_LIMIT_UNITS", "UNIT_COSTS", "PREPARATION_STEPS", "CHECK_IDS",
     "DTYPE_BITS", "DTYPES_PASS", "DTYPES_WARN", "FLOAT_DOWNCAST_DTYPES", "PACKED_QUANT_METHODS",
-    "TSFM_HANDLERS", "TSFM_REQUIRED_MODEL_NAMES", "DEPLOYMENT_PARAMETERS", "DeploymentParameter",
+    "TSFM_HANDLERS", "TSFM_REQUIRED_MODEL_NAMES", "DEPLOYMENT_PARAMETERS", "DeploymentParameter", "PARAMETER_MAXIMUM",
     "SERVING_NAME_PATTERN", "SERVING_NAME_MAX", "LIMITATIONS", "SLOW_TOKENIZER_FILES",
     "PYTORCH_WEIGHT_SUFFIXES", "UNCONVERTIBLE_WEIGHT_SUFFIXES", "NON_WEIGHT_PICKLES",
     "ROPE_FIX", "DEFAULT_TIED_EMBEDDINGS", "UNGATED_MLP", "LEARNED_POSITIONS", "UNCERTIFIED_CONFIGURATIONS",
@@ -118,8 +118,9 @@ UNCERTIFIED_CONFIGURATIONS = (_S, _M, _L)
 
 
 def normalize_model_type(value: str) -> str:
-    """The rules' name decision: lower-case, '-' becomes '_'."""
-    return value.strip().lower().replace("-", "_")
+    """The rules' name decision: lower-case, '-' becomes '_' (nothing more:
+    transformers refuses " llama ", so cfm does too)."""
+    return value.lower().replace("-", "_")
 
 
 def architecture_for(model_type: str | None) -> Architecture | None:
@@ -130,34 +131,34 @@ def architecture_for(model_type: str | None) -> Architecture | None:
 
 @cache
 def vllm_architectures() -> frozenset[str]:
-    text = resources.files(__package__).joinpath("vllm_architectures.txt").read_text("utf-8")
+    return _names("vllm_architectures.txt")
+
+
+@cache
+def transformers_model_types() -> frozenset[str]:
+    """The model types whose config transformers loads without remote code."""
+    return _names("transformers_model_types.txt")
+
+
+def _names(filename: str) -> frozenset[str]:
+    text = resources.files(__package__).joinpath(filename).read_text("utf-8")
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
-_ARCH_SUFFIXES = ("ForCausalLMPipe", "ForCausalLM", "LMHeadModel", "ForConditionalGeneration", "Model")
+def config_is_loadable(config: dict) -> bool:
+    """Whether the runtime can load this config.json at all: transformers
+    knows its model_type, or the config brings its own code (auto_map with an
+    AutoConfig; the trust_remote_code check says what that costs). The rules'
+    decision lets an uncertified vLLM architecture through with a warning;
+    a model_type nobody can load fails, whatever architecture it names."""
+    model_type = config.get("model_type")
+    if isinstance(model_type, str) and normalize_model_type(model_type) in transformers_model_types():
+        return True
+    auto_map = config.get("auto_map")
+    return isinstance(auto_map, dict) and isinstance(auto_map.get("AutoConfig"), str)
 
 
-def _stem(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
-def architecture_matches_model_type(architecture: str, model_type: str) -> bool:
-    """Whether a class name such as `Qwen3MoeForCausalLM` belongs to a
-    model_type such as `qwen3_moe`: transformers cannot even load the config
-    of a model_type it does not know, so a vLLM class name alone does not
-    make a model servable."""
-    name = architecture
-    for suffix in _ARCH_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-            break
-    a, m = _stem(name), _stem(model_type)
-    if len(a) < 2 or len(m) < 2:
-        return False
-    return a == m or a.startswith(m) or m.startswith(a)
-
-
-__all__ += ["architecture_matches_model_type"]
+__all__ += ["config_is_loadable", "transformers_model_types"]
 
 
 # --- Section 4: sizing ---------------------------------------------------------------------------
@@ -315,11 +316,20 @@ TSFM_CONFIG_TEMPLATE = {
 __all__ += ["TSFM_CONFIG_TEMPLATE", "TS_HARDWARE_SPEC"]
 
 
+#: The guide gives only lower bounds. Decision: no integer parameter may
+#: exceed what a signed 32-bit integer holds; no runtime serves a batch, a
+#: queue or a sequence anywhere near it, and a larger number is a typo that
+#: would otherwise travel into the platform request.
+PARAMETER_MAXIMUM = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class DeploymentParameter:
     name: str
     default: object
+    #: inclusive bounds of an integer parameter (both set for every one)
     minimum: int | None = None
+    maximum: int | None = None
     choices: tuple[str, ...] = ()
     at_least: str | None = None  # another parameter this one must be >= to
     unused_with: tuple[str, ...] = ()  # specs that ignore it
@@ -327,11 +337,12 @@ class DeploymentParameter:
 
 DEPLOYMENT_PARAMETERS: tuple[DeploymentParameter, ...] = (
     DeploymentParameter("dtype", "float16", choices=("float16", "bfloat16")),
-    DeploymentParameter("max_batch_size", 256, minimum=1),
-    DeploymentParameter("max_concurrent_requests", 1024, minimum=1, at_least="max_batch_size",
-                        unused_with=(SPEC_VLLM,)),
-    DeploymentParameter("max_new_tokens", 2048, minimum=20),
-    DeploymentParameter("max_sequence_length", 2048, minimum=20, at_least="max_new_tokens"),
+    DeploymentParameter("max_batch_size", 256, minimum=1, maximum=PARAMETER_MAXIMUM),
+    DeploymentParameter("max_concurrent_requests", 1024, minimum=1, maximum=PARAMETER_MAXIMUM,
+                        at_least="max_batch_size", unused_with=(SPEC_VLLM,)),
+    DeploymentParameter("max_new_tokens", 2048, minimum=20, maximum=PARAMETER_MAXIMUM),
+    DeploymentParameter("max_sequence_length", 2048, minimum=20, maximum=PARAMETER_MAXIMUM,
+                        at_least="max_new_tokens"),
 )
 SERVING_NAME_PATTERN = r"^[a-z0-9_]{1,36}$"
 SERVING_NAME_MAX = 36

@@ -98,7 +98,18 @@ class _Inspection:
             raw = self.source.read_file(path, cap)
         except FileTooLarge as exc:
             raise JsonProblem("too_large", str(exc.size)) from None
-        return loads_bounded(raw, max_bytes=cap, max_depth=self.limits.max_json_depth)
+        except OSError as exc:  # permissions, a file that vanished, an I/O error: this file's check fails
+            raise JsonProblem("unreadable", exc.strerror or type(exc).__name__) from None
+        # No BOM: transformers and tokenizers read these files with json.loads, which refuses one.
+        return loads_bounded(raw, max_bytes=cap, max_depth=self.limits.max_json_depth, strip_bom=False)
+
+    def json_detail(self, exc: JsonProblem) -> str:
+        """A JsonProblem's detail as words for a message."""
+        if exc.reason == "too_deep":
+            return f"nested more than {self.limits.max_json_depth} levels deep"
+        if exc.reason == "not_utf8":
+            return f"not UTF-8 text at {exc.detail}" if exc.detail else "not UTF-8 text"
+        return exc.detail or exc.reason
 
     # -- the run -------------------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -133,6 +144,9 @@ class _Inspection:
         try:
             cfg = self.read_json("config.json", cap)
         except JsonProblem as exc:
+            if exc.reason == "unreadable":
+                self.add("config_valid", "fail", "config_valid.unreadable", detail=exc.detail)
+                return
             shown_cap = self.limits.max_json_depth if exc.reason == "too_deep" else cap
             self.add("config_valid", "fail", f"config_valid.{exc.reason}", detail=exc.detail,
                      size=self.files["config.json"], cap=shown_cap)
@@ -155,9 +169,32 @@ class _Inspection:
             r.certified = True
             r.tensor_parallel = self.arch.tensor_parallel
         quant = cfg.get("quantization_config")
+        if not isinstance(quant, dict):
+            quant = self.legacy_quant_config()
+            if quant is not None:  # the engine reads it where the runtime does: as the config's own
+                self.config = {**cfg, "quantization_config": quant}
         if isinstance(quant, dict):
             method = quant.get("quant_method")
             r.quantization = method.strip().lower() if isinstance(method, str) and method.strip() else None
+
+    def legacy_quant_config(self) -> dict | None:
+        """AutoGPTQ's quantize_config.json or AutoAWQ's quant_config.json,
+        which older quantized models carry instead of a quantization_config
+        in config.json, and which the runtime (vLLM) reads the same way.
+        One that cannot be read is ignored: the quantization check then says
+        the weights are not quantized."""
+        for name, method in (("quantize_config.json", "gptq"), ("quant_config.json", "awq")):
+            if not self.root(name):
+                continue
+            try:
+                doc = self.read_json(name, self.limits.max_config_bytes)
+            except JsonProblem:
+                return None
+            if not isinstance(doc, dict):
+                return None
+            found = doc.get("quant_method")
+            return {**doc, "quant_method": found if isinstance(found, str) and found.strip() else method}
+        return None
 
     # -- weights --------------------------------------------------------------------------------------------
     def weights(self) -> None:
@@ -177,7 +214,8 @@ class _Inspection:
                     raise JsonProblem("not_json", 'its "weight_map" names no tensors')
                 weight_map = wm
             except JsonProblem as exc:
-                index_problem = ("safetensors_index.invalid", {"index": index_name, "detail": exc.detail or exc.reason})
+                index_problem = ("safetensors_index.unreadable" if exc.reason == "unreadable" else
+                                 "safetensors_index.invalid", {"index": index_name, "detail": self.json_detail(exc)})
         shard_names = safetensors
         if weight_map is not None:
             named = sorted(set(weight_map.values()))
@@ -419,8 +457,13 @@ class _Inspection:
                 if exc.reason == "too_large":
                     self.add("tokenizer", "fail", "tokenizer.fail_too_large", size=self.files["tokenizer.json"],
                              cap=self.limits.max_small_file_bytes)
+                elif exc.reason == "unreadable":
+                    self.add("tokenizer", "fail", "tokenizer.fail_unreadable", detail=exc.detail)
+                elif slow:  # Prepare regenerates it from the slow files
+                    self.add("tokenizer", "fail", "tokenizer.fail_invalid_prepare", detail=self.json_detail(exc),
+                             files=slow_names)
                 else:
-                    self.add("tokenizer", "fail", "tokenizer.fail_invalid", detail=exc.detail or exc.reason)
+                    self.add("tokenizer", "fail", "tokenizer.fail_invalid", detail=self.json_detail(exc))
                 if slow:
                     self.prep.add("generate_tokenizer_json")
                 return
@@ -466,8 +509,7 @@ class _Inspection:
         first_arch = r.architectures[0] if r.architectures else ""
         if self.arch:
             self.add("architecture", "pass", "architecture.pass", model_type=r.model_type)
-        elif first_arch in rules.vllm_architectures() and rules.architecture_matches_model_type(
-                first_arch, r.model_type or ""):
+        elif first_arch in rules.vllm_architectures() and rules.config_is_loadable(self.config or {}):
             self.add("architecture", "warn", "architecture.warn", model_type=r.model_type, architecture=first_arch,
                      spec=rules.SPEC_VLLM)
         elif first_arch in rules.vllm_architectures():
@@ -491,7 +533,8 @@ class _Inspection:
         try:
             doc = self.read_json("tsfm_config.json", self.limits.max_small_file_bytes)
         except JsonProblem as exc:
-            self.add("tsfm_config", "fail", "tsfm_config.invalid", detail=exc.detail or exc.reason)
+            self.add("tsfm_config", "fail", "tsfm_config.unreadable" if exc.reason == "unreadable" else
+                     "tsfm_config.invalid", detail=self.json_detail(exc))
             return
         if not isinstance(doc, dict):
             self.add("tsfm_config", "fail", "tsfm_config.not_object", type=_json_type(doc))
@@ -584,10 +627,12 @@ class _Inspection:
                 self.add("size", "pass", "size.pass", configuration=label, **params)
             else:
                 self.add("size", "pass", "size.pass_estimate", configuration=label, **params)
-        elif self.arch and not self.arch.tensor_parallel:
-            self.add("size", "fail", "size.fail_no_tp", **params)
         else:
-            self.add("size", "fail", "size.fail_too_large", **params)
+            no_tp = bool(self.arch and not self.arch.tensor_parallel)
+            bound = rules.CONFIGURATIONS["small" if no_tp else "large"].max_parameters or 0
+            params["params"] = _human_beyond(params16, bound)
+            key = "size.fail_no_tp" if no_tp else "size.fail_too_large"
+            self.add("size", "fail", key if exact else f"{key}_estimate", **params)
 
     def size_time_series(self, confs: tuple[str, ...]) -> None:
         try:
@@ -638,6 +683,13 @@ def _human(n: int) -> str:
         if n >= div:
             return f"{n / div:.2f}{unit}"
     return str(n)
+
+
+def _human_beyond(n: int, bound: int) -> str:
+    """`n` as _human writes it, or exactly (26,000,000,001) where rounding
+    would show the bound it exceeds."""
+    shown = _human(n)
+    return shown if _human(bound) != shown else f"{n:,}"
 
 
 def _quant_bits(cfg: dict | None) -> int | None:

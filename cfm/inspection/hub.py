@@ -339,8 +339,9 @@ def _answer_error(exc: HfHubHTTPError, *, repo: str, what: str, endpoint: str) -
     if isinstance(exc, DisabledRepoError):
         return SourceError("access_denied", f"{repo} is disabled on the Hub")
     if isinstance(exc, RepositoryNotFoundError) and (code == "RepoNotFound" or status == 404):
-        return SourceError("repo_not_found", f"no local folder or archive named {repo}, and no Hub repo {repo} at "
-                           f"{endpoint} (if it is private, pass a token that can read it)")
+        # Not "no local folder named ...": only the command line also looked for one, and says so itself.
+        return SourceError("repo_not_found", f"no Hub repo {repo} at {endpoint} (if it is private, pass a token that "
+                           "can read it)")
     server_message = (resp.headers.get("X-Error-Message") or "") if resp is not None else ""
     if status == 401 and "invalid credentials" in server_message.lower():
         return SourceError("access_denied", "the Hub refused the token (invalid or expired): pass a valid token, "
@@ -351,6 +352,19 @@ def _answer_error(exc: HfHubHTTPError, *, repo: str, what: str, endpoint: str) -
     if isinstance(exc, RemoteEntryNotFoundError):
         return SourceError("source_unreadable", f"the Hub lists {what} but cannot serve it (404)")
     return SourceError("hub_unavailable", f"the Hub at {endpoint} answered {status} while reading {what}")
+
+
+def public_message(message: str, endpoints: tuple[str, ...] = ()) -> str:
+    """A message of this module as a server shows it to its users: they
+    reach "the Hub", and the address the server uses (HF_ENDPOINT, perhaps an
+    internal mirror) is not theirs to know. The command line, whose user set
+    HF_ENDPOINT, prints the message as it is."""
+    for base in sorted({e.rstrip("/") for e in (*endpoints, endpoint()) if e}, key=len, reverse=True):
+        message = message.replace(f"{base} did not answer like the Hugging Face Hub (HF_ENDPOINT)",
+                                  "the Hub did not answer like the Hugging Face Hub")
+        message = message.replace(f"the Hub at {base}", "the Hub").replace(f" at {base}", " on the Hub")
+        message = re.sub(re.escape(base) + r"[^\s\"')]*", "the Hub", message)  # a URL within a library's message
+    return message
 
 
 def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, token: str | None = None,
@@ -402,4 +416,4 @@ def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, t
     return source
 
 
-__all__ = ["HubSource", "open_hub", "parse_repo_spec", "endpoint"]
+__all__ = ["HubSource", "open_hub", "parse_repo_spec", "endpoint", "public_message"]

@@ -74,7 +74,10 @@ def loads_bounded(raw: bytes, *, max_bytes: int, max_depth: int | None, object_p
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JsonProblem("not_utf8", f"byte {exc.start}") from None
-    if strip_bom and text.startswith("\ufeff"):
+    if text.startswith("\ufeff"):
+        if not strip_bom:
+            raise JsonProblem("not_json", "it starts with a UTF-8 byte-order mark, which JSON readers such as "
+                                          "transformers' refuse")
         text = text[1:]
     with no_gc():
         try:

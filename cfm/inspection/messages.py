@@ -41,6 +41,10 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop("config.json is nested more than {cap} levels deep."),
         gettext_noop("Replace config.json with the one save_pretrained writes."),
     ),
+    "config_valid.unreadable": (
+        gettext_noop("config.json could not be read ({detail})."),
+        gettext_noop("Make config.json a readable regular file (check its permissions) and inspect again."),
+    ),
     "config_valid.not_object": (
         gettext_noop("config.json holds a JSON {type}, not an object."),
         gettext_noop("config.json must be a JSON object with a model_type: re-save it with save_pretrained."),
@@ -64,8 +68,9 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
                      "architectures cannot be served."),
     ),
     "architecture.fail_mismatch": (
-        gettext_noop('model_type "{model_type}" is unknown: it is neither certified nor the model type of '
-                     "{architecture}, which the vLLM runtime implements."),
+        gettext_noop('model_type "{model_type}" is neither certified nor known to transformers, and config.json '
+                     "brings no code for it (auto_map): the runtime cannot load the model, although the vLLM "
+                     "runtime implements {architecture}."),
         gettext_noop("Set model_type to the type of {architecture} as transformers' save_pretrained writes it, or "
                      "use a model of a certified architecture (see the catalog)."),
     ),
@@ -135,6 +140,10 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop("{index} is not a valid index ({detail})."),
         gettext_noop('Re-save the model so that {index} is a JSON object with a "weight_map".'),
     ),
+    "safetensors_index.unreadable": (
+        gettext_noop("{index} could not be read ({detail})."),
+        gettext_noop("Make {index} a readable regular file (check its permissions) and inspect again."),
+    ),
     # safetensors_metadata
     "safetensors_metadata.skip": (gettext_noop("There are no readable safetensors headers to check."), None),
     "safetensors_metadata.pass": (
@@ -178,6 +187,15 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop("tokenizer.json is not valid JSON ({detail})."),
         gettext_noop("Re-save the tokenizer with tokenizer.save_pretrained."),
     ),
+    "tokenizer.fail_invalid_prepare": (
+        gettext_noop("tokenizer.json is not valid JSON ({detail})."),
+        gettext_noop("cfm's Prepare (generate_tokenizer_json) writes a new one from {files}, as the platform's "
+                     "conversion utility would; or re-save the tokenizer with tokenizer.save_pretrained."),
+    ),
+    "tokenizer.fail_unreadable": (
+        gettext_noop("tokenizer.json could not be read ({detail})."),
+        gettext_noop("Make tokenizer.json a readable regular file (check its permissions) and inspect again."),
+    ),
     "tokenizer.fail_too_large": (
         gettext_noop("tokenizer.json is {size} bytes, over the cap of {cap} bytes."),
         gettext_noop("If this tokenizer is genuine, raise the CFM_MAX_SMALL_FILE_BYTES setting."),
@@ -204,6 +222,10 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop("tsfm_config.json is missing: forecasting fails without it."),
         gettext_noop("cfm's Prepare (add_tsfm_config) writes it from config.json; or add the file published with "
                      "the model."),
+    ),
+    "tsfm_config.unreadable": (
+        gettext_noop("tsfm_config.json could not be read ({detail})."),
+        gettext_noop("Make tsfm_config.json a readable regular file (check its permissions) and inspect again."),
     ),
     "tsfm_config.invalid": (
         gettext_noop("tsfm_config.json is not valid JSON ({detail})."),
@@ -244,6 +266,16 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     "size.fail_no_tp": (
         gettext_noop('"{model_type}" has no tensor parallelism, so only Small (up to 26B) is available, and the model '
                      "has {params} 16-bit-equivalent parameters ({serving_gb} GB served)."),
+        gettext_noop("Use a quantized variant (e.g. 4-bit GPTQ) that fits Small, or a smaller model."),
+    ),
+    "size.fail_too_large_estimate": (
+        gettext_noop("About {params} parameters (estimated from config.json, {serving_gb} GB in 16 bits) exceed "
+                     "Large, the largest configuration (up to 106B)."),
+        gettext_noop("Use a quantized or smaller variant of the model: nothing larger than Large is offered."),
+    ),
+    "size.fail_no_tp_estimate": (
+        gettext_noop('"{model_type}" has no tensor parallelism, so only Small (up to 26B) is available, and the model '
+                     "has about {params} parameters (estimated from config.json, {serving_gb} GB in 16 bits)."),
         gettext_noop("Use a quantized variant (e.g. 4-bit GPTQ) that fits Small, or a smaller model."),
     ),
     "size.ts_assumed": (

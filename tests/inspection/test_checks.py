@@ -70,10 +70,16 @@ def test_config_invalid_fails_naming_the_fault(tmp_path, content, words):
     assert d["deployable"] is False
 
 
-def test_config_with_bom_is_read(tmp_path):
+def test_json_files_with_a_byte_order_mark_fail_as_the_runtime_would(tmp_path):
+    """transformers and tokenizers read these files with json.loads, which refuses a BOM."""
     path = _good(tmp_path)
     (path / "config.json").write_bytes("\ufeff".encode() + json.dumps(llama_cfg()).encode())
-    assert check(run(path), "config_valid")["status"] == "pass"
+    c = check(run(path), "config_valid")
+    assert c["status"] == "fail" and "byte-order mark" in c["message"]
+    path = _good(tmp_path / "tok")
+    (path / "tokenizer.json").write_bytes("\ufeff".encode() + (path / "tokenizer.json").read_bytes())
+    c = check(run(path), "tokenizer")
+    assert c["status"] == "fail" and "byte-order mark" in c["message"] and "tokenizer.json" in c["message"]
 
 
 # -- architecture and trust_remote_code -------------------------------------------------------------------------
@@ -362,3 +368,78 @@ def test_safetensors_that_hold_no_tensors_are_no_weights(tmp_path, header):
     d = run(path)
     c = check(d, "weights_format")
     assert c["status"] == "fail" and "no tensors" in c["message"] and d["deployable"] is False
+
+
+# -- files that cannot be read, estimates, rounding, older quantized layouts ---------------------------------
+@pytest.mark.parametrize("name, check_id", [("config.json", "config_valid"), ("tokenizer.json", "tokenizer"),
+                                            ("model.safetensors.index.json", "safetensors_index")])
+def test_a_json_file_that_vanishes_while_read_fails_its_check_and_names_it(tmp_path, name, check_id, monkeypatch):
+    """A permission error, or a file gone between listing and reading (tests run as root, which reads
+    any file: the error is raised where the source reads)."""
+    from cfm.inspection.sources import LocalFolderSource
+
+    path = _good(tmp_path)
+    if name == "model.safetensors.index.json":
+        write_json(path / name, {"weight_map": {"model.norm.weight": "model.safetensors"}})
+    real = LocalFolderSource.read_file
+
+    def read_file(self, rel, max_bytes):
+        if rel == name:
+            raise PermissionError(13, "Permission denied")
+        return real(self, rel, max_bytes)
+
+    monkeypatch.setattr(LocalFolderSource, "read_file", read_file)
+    c = check(run(path), check_id)
+    assert c["status"] == "fail" and name in c["message"] and "Permission denied" in c["message"], c
+
+
+def test_an_invalid_tokenizer_json_beside_slow_files_says_prepare_rewrites_it(tmp_path):
+    path = _good(tmp_path)
+    (path / "tokenizer.json").write_text("{nope")
+    (path / "tokenizer.model").write_bytes(b"\x0a\x00")
+    d = run(path)
+    c = check(d, "tokenizer")
+    assert c["status"] == "fail" and "Prepare" in c["remedy"] and "tokenizer.model" in c["remedy"]
+    assert "generate_tokenizer_json" in d["preparation"]
+
+
+def test_a_too_deep_tokenizer_json_says_how_deep(tmp_path):
+    path = _good(tmp_path)
+    (path / "tokenizer.json").write_text("[" * 500 + "]" * 500)
+    c = check(run(path), "tokenizer")
+    assert c["status"] == "fail" and "levels deep" in c["message"]
+
+
+def test_a_size_failure_from_an_estimate_says_it_is_an_estimate(tmp_path):
+    import modelfactory
+
+    cfg = modelfactory.LLAMA31_405B
+    path = folder(tmp_path / "m", cfg)
+    (path / "pytorch_model.bin").write_bytes(b"not read")
+    d = run(path)
+    c = check(d, "size")
+    assert d["parameters_exact"] is False and c["status"] == "fail"
+    assert "estimated" in c["message"] and "about" in c["message"].lower()
+
+
+def test_a_size_just_over_a_bound_is_not_shown_rounded_onto_it(tmp_path):
+    path = folder(tmp_path / "m", llama_cfg(model_type="codegen", architectures=["CodeGenForCausalLM"]))
+    # 26,000,000,001 BF16 values: one over Small's inclusive bound
+    write_sparse_safetensors(path / "model.safetensors", {"w": ("BF16", [26_000_000_001])})
+    c = check(run(path), "size")
+    assert c["status"] == "fail" and "26,000,000,001" in c["message"] and "26.00B" not in c["message"]
+
+
+def test_an_autogptq_quantize_config_json_is_read_as_the_quantization_config(tmp_path):
+    path = folder(tmp_path / "m", llama_cfg())
+    write_json(path / "quantize_config.json", {"bits": 4, "group_size": 128, "desc_act": False})
+    write_sparse_safetensors(path / "model.safetensors", {
+        "model.layers.0.mlp.down_proj.qweight": ("I32", [512, 4096]),
+        "model.layers.0.mlp.down_proj.qzeros": ("I32", [32, 512]),
+        "model.layers.0.mlp.down_proj.scales": ("F16", [32, 4096]),
+        "model.layers.0.mlp.down_proj.g_idx": ("I32", [4096]),
+        "model.norm.weight": ("F16", [4096]),
+    })
+    d = run(path)
+    assert d["quantization"] == "gptq" and check(d, "quantization")["status"] == "pass"
+    assert d["parameters"] == 512 * 4096 * 8 + 4096

@@ -116,7 +116,7 @@ def test_a_100b_model_gets_large_with_tensor_parallelism(tmp_path, model_type):
     assert d["configuration"] == "large" and d["deployable"] is True
 
 
-@pytest.mark.parametrize("written", ["gpt-neox", "GPT-NeoX", "GPT_NEOX", " gpt_neox "])
+@pytest.mark.parametrize("written", ["gpt-neox", "GPT-NeoX", "GPT_NEOX"])
 def test_model_type_names_are_normalised(tmp_path, written):
     path = folder(tmp_path / "m", {"model_type": written, "architectures": ["GPTNeoXForCausalLM"]})
     real_safetensors(path / "model.safetensors")
@@ -143,6 +143,33 @@ def test_uncertified_vllm_architecture_warns_and_gets_the_vllm_spec_only(tmp_pat
     assert d["certified"] is False and d["deployable"] is True
     assert d["software_specs"] == [VLLM] and d["recommended_software_spec"] == VLLM
     assert d["configuration"] == "small"
+
+
+@pytest.mark.parametrize("cfg", [
+    # real configs: Kimi-K2 brings its config code (auto_map); Hunyuan's type is known to transformers
+    {"model_type": "kimi_k2", "architectures": ["DeepseekV3ForCausalLM"],
+     "auto_map": {"AutoConfig": "configuration_deepseek.DeepseekV3Config",
+                  "AutoModelForCausalLM": "modeling_deepseek.DeepseekV3ForCausalLM"}},
+    {"model_type": "hunyuan_v1_dense", "architectures": ["HunYuanDenseV1ForCausalLM"]},
+    {"model_type": "nemotron-nas", "architectures": ["DeciLMForCausalLM"],
+     "auto_map": {"AutoConfig": "configuration_decilm.DeciLMConfig"}},
+])
+def test_an_uncertified_vllm_architecture_whose_config_loads_warns_whatever_its_model_type_is_called(tmp_path, cfg):
+    path = folder(tmp_path / "m", cfg)
+    real_safetensors(path / "model.safetensors")
+    d = run(path)
+    assert check(d, "architecture")["status"] == "warn", check(d, "architecture")
+    assert d["software_specs"] == [VLLM] and d["deployable"] is True
+
+
+@pytest.mark.parametrize("model_type", [" llama ", "foo", "no_such_architecture_xyz"])
+def test_a_model_type_nobody_can_load_fails_even_with_a_vllm_architecture(tmp_path, model_type):
+    path = folder(tmp_path / "m", {"model_type": model_type, "architectures": ["LlamaForCausalLM"]})
+    real_safetensors(path / "model.safetensors")
+    d = run(path)
+    c = check(d, "architecture")
+    assert c["status"] == "fail" and "transformers" in c["message"] and "LlamaForCausalLM" in c["message"]
+    assert d["certified"] is False and d["deployable"] is False
 
 
 @pytest.mark.parametrize("cfg", [
