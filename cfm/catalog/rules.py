@@ -16,7 +16,7 @@ __all__ = [
     "configuration", "TS_SIZING_ROWS", "TsSizingRow", "PLANS", "PLANS_ALLOWED_TO_DEPLOY",
     "DEFAULT_LIMIT_UNITS", "UNIT_COSTS", "PREPARATION_STEPS", "CHECK_IDS",
     "DTYPE_BITS", "DTYPES_PASS", "DTYPES_WARN", "FLOAT_DOWNCAST_DTYPES", "PACKED_QUANT_METHODS",
-    "TSFM_HANDLERS", "TSFM_REQUIRED_MODEL_NAMES", "DEPLOYMENT_PARAMETERS", "DeploymentParameter", "PARAMETER_MAXIMUM",
+    "TSFM_HANDLERS", "TSFM_REQUIRED_MODEL_NAMES", "TSFM_LENGTHS", "DEPLOYMENT_PARAMETERS", "DeploymentParameter",
     "SERVING_NAME_PATTERN", "SERVING_NAME_MAX", "LIMITATIONS", "SLOW_TOKENIZER_FILES",
     "PYTORCH_WEIGHT_SUFFIXES", "UNCONVERTIBLE_WEIGHT_SUFFIXES", "NON_WEIGHT_PICKLES",
     "ROPE_FIX", "DEFAULT_TIED_EMBEDDINGS", "UNGATED_MLP", "LEARNED_POSITIONS", "UNCERTIFIED_CONFIGURATIONS",
@@ -298,9 +298,16 @@ TSFM_HANDLERS = {
         {("tsfmfinetuning.tsfm_tuning_handler", "TinyTimeMixerForecastingTuningHandler")},
 }
 TSFM_REQUIRED_MODEL_NAMES = {
+    "model_type": {"tinytimemixer"},
     "module_path": {"tsfm_public"},
     "model_config_name": {"TinyTimeMixerConfig"},
     "model_class_name": {"TinyTimeMixerForPrediction"},
+}
+#: tsfm_config.json's lengths and the config.json keys they come from (a
+#: maximum that differs is a warning; a minimum context over the model's is too)
+TSFM_LENGTHS = {
+    "maximum_context_length": "context_length",
+    "maximum_prediction_length": "prediction_length",
 }
 TSFM_CONFIG_TEMPLATE = {
     "service_handler_module_path": "tsfminference.tsfm_service_handler",
@@ -321,6 +328,7 @@ __all__ += ["TSFM_CONFIG_TEMPLATE", "TS_HARDWARE_SPEC"]
 #: queue or a sequence anywhere near it, and a larger number is a typo that
 #: would otherwise travel into the platform request.
 PARAMETER_MAXIMUM = 2**31 - 1
+__all__ += ["PARAMETER_MAXIMUM"]
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,9 @@ class _Inspection:
                     raise JsonProblem("not_json", 'no "weight_map" object of tensor name to shard file')
                 if not wm:
                     raise JsonProblem("not_json", 'its "weight_map" names no tensors')
+                odd = next((v for v in wm.values() if not v.endswith(".safetensors")), None)
+                if odd is not None:
+                    raise JsonProblem("not_json", f'its "weight_map" names {odd[:120]}, not a .safetensors file')
                 weight_map = wm
             except JsonProblem as exc:
                 index_problem = ("safetensors_index.unreadable" if exc.reason == "unreadable" else
@@ -560,6 +563,18 @@ class _Inspection:
                 self.add("tsfm_config", "fail", "tsfm_config.bad_name", key=name, value=str(doc[name])[:120],
                          expected=" or ".join(sorted(allowed_names)))
                 return
+        cfg = self.config or {}
+        for key, source_key in rules.TSFM_LENGTHS.items():
+            want, have = cfg.get(source_key), doc.get(key)
+            if _positive_int(want) and have != want:
+                self.add("tsfm_config", "warn", "tsfm_config.warn_length", key=key, value=str(have)[:40],
+                         source_key=source_key, expected=want)
+                return
+        context, minimum = cfg.get("context_length"), doc.get("minimum_context_length")
+        if _positive_int(context) and _positive_int(minimum) and minimum > context:
+            self.add("tsfm_config", "warn", "tsfm_config.warn_length", key="minimum_context_length",
+                     value=str(minimum), source_key="context_length", expected=context)
+            return
         self.add("tsfm_config", "pass", "tsfm_config.pass", handler=handler)
 
     # -- sizing and specs -----------------------------------------------------------------------------------
@@ -654,7 +669,9 @@ class _Inspection:
             # NaN/Infinity (Python's json accepts them) would make the report invalid JSON.
             ok = (isinstance(factor, float) and math.isfinite(factor)) or (
                 isinstance(factor, int) and not isinstance(factor, bool) and abs(factor) < 10**9)
-            factor = factor if ok else 8.0
+            if not ok:  # the edit keeps the model's own factor; with none, there is nothing to keep
+                self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor")
+                return
             self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor)
             self.prep.add("fix_rope_scaling")
             return
@@ -666,6 +683,10 @@ def inspect_source(source: Source, options: InspectOptions | None = None) -> Rep
 
 
 _MAX_PARAM_CHARS = 300
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _json_type(value: Any) -> str:

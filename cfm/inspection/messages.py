@@ -246,6 +246,12 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop("tsfm_config.json names {module} / {cls}, which is not an allowed handler (never imported)."),
         gettext_noop("Use the handler of the published file ({allowed})."),
     ),
+    "tsfm_config.warn_length": (
+        gettext_noop("tsfm_config.json sets {key} to {value}, but config.json's {source_key} is {expected}: the "
+                     "runtime would cut or pad series to a length the model was not trained for."),
+        gettext_noop("Set {key} to {expected}, or remove tsfm_config.json and let cfm's Prepare (add_tsfm_config) "
+                     "write it from config.json."),
+    ),
     "tsfm_config.bad_name": (
         gettext_noop('tsfm_config.json has {key} = "{value}", expected {expected}.'),
         gettext_noop("Replace tsfm_config.json with the published one, or remove it and let cfm's Prepare "
@@ -281,8 +287,8 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     "size.ts_assumed": (
         gettext_noop("No concurrent users or payload given: Small is recommended, assuming {assumption}."), None),
     "size.ts_pass": (
-        gettext_noop("{configuration} serves {capacity} concurrent users for a payload of {payload}; {users} are "
-                     "expected."), None),
+        gettext_noop("{configuration} serves {capacity} concurrent users for a payload of {payload} (expected "
+                     "users: {users})."), None),
     "size.ts_warn_users": (
         gettext_noop("{users} concurrent users is more than Extra large serves ({capacity}) for a payload of "
                      "{payload}: Extra large is recommended."),
@@ -309,6 +315,13 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop('Deploy on a runtime with transformers 4.43 or newer, or let cfm\'s Prepare (fix_rope_scaling) '
                      'set rope_scaling to {{"type": "dynamic", "factor": {factor}}}, which older runtimes accept but '
                      "which changes behaviour past the original context length."),
+    ),
+    "known_issues.rope_llama3_no_factor": (
+        gettext_noop('config.json sets rope_scaling with rope_type "llama3" (Llama 3.1) but no usable factor: '
+                     "transformers cannot build the rotary embedding, and runtimes whose transformers predates 4.43 "
+                     "reject rope_scaling anyway."),
+        gettext_noop("Restore the factor the model was trained with (8.0 for the published Llama 3.1 models) in "
+                     "rope_scaling, then inspect again."),
     ),
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,9 @@ def rope_factor(config: dict[str, Any]) -> float | None:
     if not isinstance(rope, dict) or "llama3" not in (rope.get("rope_type"), rope.get("type")):
         return None
     factor = rope.get("factor")
-    return factor if isinstance(factor, (int, float)) and not isinstance(factor, bool) else 8.0
+    # No factor of its own: nothing to keep (the engine says so and does not ask for this step).
+    ok = isinstance(factor, (int, float)) and not isinstance(factor, bool) and math.isfinite(factor)
+    return factor if ok else None
 
 
 def rope_fixed(config: dict[str, Any]) -> dict[str, Any] | None:

@@ -443,3 +443,20 @@ def test_an_autogptq_quantize_config_json_is_read_as_the_quantization_config(tmp
     d = run(path)
     assert d["quantization"] == "gptq" and check(d, "quantization")["status"] == "pass"
     assert d["parameters"] == 512 * 4096 * 8 + 4096
+
+
+def test_an_index_naming_a_file_that_is_not_safetensors_says_so(tmp_path):
+    path, files, _ = _sharded(tmp_path)
+    index = json.loads((path / "model.safetensors.index.json").read_text())
+    first = next(iter(index["weight_map"]))
+    index["weight_map"][first] = "config.json"
+    write_json(path / "model.safetensors.index.json", index)
+    c = check(run(path), "safetensors_index")
+    assert c["status"] == "fail" and "config.json" in c["message"] and "not a .safetensors file" in c["message"]
+
+
+def test_llama3_rope_scaling_without_a_factor_is_not_given_an_invented_one(tmp_path):
+    d = run(_good(tmp_path, rope_scaling={"rope_type": "llama3"}))
+    c = check(d, "known_issues")
+    assert c["status"] == "warn" and "no usable factor" in c["message"]
+    assert "fix_rope_scaling" not in d["preparation"] and '"factor": 8.0' not in c["remedy"]

@@ -192,3 +192,22 @@ def test_figures_are_ignored_for_general_models(tmp_path):
 def test_a_wrong_model_name_is_named_in_the_message(tmp_path):
     c = check(run(_ttm(tmp_path, dict(TSFM_CONFIG_TEMPLATE, module_path="evil_module"))), "tsfm_config")
     assert c["status"] == "fail" and 'module_path = "evil_module"' in c["message"] and "tsfm_public" in c["message"]
+
+
+@pytest.mark.parametrize("key, value", [("maximum_context_length", 1024), ("maximum_prediction_length", 720),
+                                        ("minimum_context_length", 2048)])
+def test_tsfm_config_lengths_that_disagree_with_config_json_warn(tmp_path, key, value):
+    d = run(_ttm(tmp_path, {**TSFM_CONFIG_TEMPLATE, key: value}))
+    c = check(d, "tsfm_config")
+    assert c["status"] == "warn" and key in c["message"] and str(value) in c["message"]
+    assert "add_tsfm_config" in c["remedy"] and d["deployable"] is True
+
+
+def test_tsfm_config_naming_another_model_type_fails(tmp_path):
+    c = check(run(_ttm(tmp_path, {**TSFM_CONFIG_TEMPLATE, "model_type": "patchtst"})), "tsfm_config")
+    assert c["status"] == "fail" and "patchtst" in c["message"]
+
+
+def test_a_payload_without_users_reads_as_a_sentence(tmp_path, run_inspect):
+    proc, d = run_inspect(_ttm(tmp_path), "--json", "--payload", "500")
+    assert "expected users: 1" in check(d, "size")["message"]
