@@ -82,8 +82,11 @@ class DeploymentForm(forms.Form):
                     field = forms.ChoiceField(choices=[(c, c) for c in p.choices], required=False,
                                               initial=p.default)
                 else:
+                    # No min_value/max_value: services.validate_parameters checks the
+                    # catalog's ranges for the form and the API alike; the attributes only help the browser.
                     field = forms.IntegerField(required=False, widget=forms.NumberInput(
-                        attrs={"placeholder": str(p.default), "inputmode": "numeric"}))
+                        attrs={"placeholder": str(p.default), "inputmode": "numeric", "min": p.minimum,
+                               "max": p.maximum}))
                 field.label = _param_label(p.name)
                 field.help_text = hint
                 self.fields[name] = field

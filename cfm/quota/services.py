@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Account, Membership, Space
+from cfm.registry.models import Status as RegistrationStatus
 
 from .models import (
     Deployment,
@@ -254,11 +255,11 @@ def validate_parameters(*, parameters: dict | None, software_spec: str, family: 
                     "choices": ", ".join(p.choices)}
                 continue
         else:
-            if not isinstance(value, int) or isinstance(value, bool):
-                errors[f"parameters.{p.name}"] = _("Must be a whole number.")
-                continue
-            if p.minimum is not None and value < p.minimum:
-                errors[f"parameters.{p.name}"] = _("Must be at least %(min)s.") % {"min": p.minimum}
+            low, high = p.minimum, p.maximum
+            if (not isinstance(value, int) or isinstance(value, bool)
+                    or (low is not None and value < low) or (high is not None and value > high)):
+                errors[f"parameters.{p.name}"] = _("Must be a whole number from %(min)s to %(max)s.") % {
+                    "min": low, "max": high}
                 continue
         effective[p.name] = value
     for p in catalog.DEPLOYMENT_PARAMETERS:
@@ -267,9 +268,31 @@ def validate_parameters(*, parameters: dict | None, software_spec: str, family: 
                 errors[f"parameters.{p.name}"] = _("Must be at least %(other)s (%(value)s).") % {
                     "other": p.at_least, "value": effective[p.at_least]}
     if errors:
-        raise DeploymentRefused(422, "invalid_parameters", _("Some parameters are outside the platform's ranges."),
-                                fields=errors)
+        raise DeploymentRefused(422, "invalid_parameters", _(
+            "Some parameters are outside the platform's ranges: %(names)s.") % {
+            "names": ", ".join(sorted(k.removeprefix("parameters.") for k in errors))}, fields=errors)
     return effective, warnings
+
+
+def normalize_configuration(configuration: str | None) -> str | None:
+    """The API spells configurations in lower case ("small"); "Small" or
+    " SMALL " mean the same one."""
+    if isinstance(configuration, str):
+        return configuration.strip().lower() or None
+    return configuration
+
+
+def _not_deployable(registration) -> DeploymentRefused:
+    status = registration.status
+    if status == RegistrationStatus.DONE and registration.report:
+        message = _("This model cannot be deployed as it is: see the failed checks in its report.")
+    elif registration.is_active:
+        message = _("The inspection of this model has not finished yet, so there is no report to deploy from; "
+                    "try again when it is done.")
+    else:
+        message = _("The inspection of this model did not finish (it failed or was cancelled), so there is no "
+                    "report to deploy from. Inspect it again.")
+    return DeploymentRefused(422, "not_deployable", message, registration_status=status)
 
 
 def deployment_validate(*, account: Account, registration, space: Space | None, configuration: str | None = None,
@@ -277,6 +300,7 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
                         parameters: dict | None = None) -> DeploymentPlan:
     """Every check that does not need the quota, in the contract's order.
     Raises DeploymentRefused."""
+    configuration = normalize_configuration(configuration)
     if not account.may_use_custom_models:
         raise DeploymentRefused(403, "plan_not_allowed", _(
             "Only accounts on the Standard plan may deploy custom foundation models; this account is on "
@@ -290,8 +314,7 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
             % {"max": catalog.SERVING_NAME_MAX}})
     report = registration.report or {}
     if not registration.deployable:
-        raise DeploymentRefused(422, "not_deployable", _(
-            "This model cannot be deployed as it is: see the failed checks in its report."))
+        raise _not_deployable(registration)
     if space is None or not space.runtime_instance:
         raise DeploymentRefused(422, "runtime_missing", _(
             "The space has no watsonx.ai Runtime instance. Associate one on the space's Manage tab, "
@@ -302,9 +325,10 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
     conf = configuration or recommended
     warnings: list[dict] = []
     if conf not in catalog.CONFIGURATIONS or conf not in allowed:
+        # Named as the API spells them: a label ("Small") here once read as a refusal of itself.
         raise DeploymentRefused(422, "configuration_not_allowed", _(
             "%(conf)s is not available for this model; choose one of: %(allowed)s.") % {
-            "conf": conf, "allowed": ", ".join(_label(c) for c in allowed)}, allowed=list(allowed))
+            "conf": conf, "allowed": ", ".join(allowed)}, allowed=list(allowed))
     if recommended in catalog.CONFIGURATIONS and _order(conf) < _order(recommended):
         if family == "time_series":
             # Time-series sizes are about load, not memory: smaller serves fewer users.
@@ -419,6 +443,7 @@ def deployment_request(*, user, registration, space: Space | None, configuration
     serving_name_taken even when the account is full.
     """
     account = registration.account
+    configuration = normalize_configuration(configuration)  # "Small" and "small" are one request
     fingerprint = _fingerprint(registration=registration.id, space=getattr(space, "id", None),
                                configuration=configuration, software_spec=software_spec, serving_name=serving_name,
                                parameters=parameters)
@@ -586,6 +611,7 @@ __all__ = [
     "DeploymentRefused", "QuotaRuleError", "Usage", "LedgerCheck", "DeploymentPlan", "DeploymentOutcome",
     "unit_costs", "unit_cost", "default_limit_units", "ledger_totals", "ledger_annotations", "quota_usage",
     "ledger_verify",
-    "deployment_validate", "validate_parameters", "platform_request", "deployment_body", "deployment_request",
+    "deployment_validate", "normalize_configuration", "validate_parameters", "platform_request", "deployment_body",
+    "deployment_request",
     "deployment_delete", "limit_request_create", "limit_request_approve", "limit_request_deny", "ledger_adjust",
 ]

@@ -185,3 +185,84 @@ def test_limit_requests_are_created_and_listed_with_their_state(client, owner, s
     low = post(client, owner, "/api/v1/limit-requests", {"account": owner.account.id, "units": 2, "reason": "x"})
     assert low.status_code == 400 and "units" in low.json()["error"]["fields"]
 
+
+
+# --- parameters: the catalog's ranges -------------------------------------------------------------------------
+
+INTEGER_PARAMETERS = [p for p in catalog.DEPLOYMENT_PARAMETERS if not p.choices]
+
+
+def test_every_integer_parameter_has_both_bounds_in_the_catalog():
+    assert INTEGER_PARAMETERS and all(p.minimum is not None and p.maximum is not None for p in INTEGER_PARAMETERS)
+
+
+@pytest.mark.parametrize("bound", ["minimum", "maximum"])
+def test_parameters_at_the_catalogs_bounds_are_accepted(client, owner, llama, bound):
+    values = {p.name: getattr(p, bound) for p in INTEGER_PARAMETERS}
+    r = deploy(client, owner, llama, f"at_{bound}", software_spec=catalog.SPEC_TGI, parameters=values)
+    assert r.status_code == 201, r.content
+    assert r.json()["platform_request"]["deployment"]["online"]["parameters"]["foundation_model"] == {
+        "dtype": "float16", **values}
+
+
+@pytest.mark.parametrize("name", [p.name for p in INTEGER_PARAMETERS])
+@pytest.mark.parametrize("where", ["below", "above", "huge", "float", "string"])
+def test_a_parameter_outside_the_catalogs_range_is_refused_naming_it_and_its_range(client, owner, llama, name,
+                                                                                    where):
+    p = next(p for p in INTEGER_PARAMETERS if p.name == name)
+    value = {"below": p.minimum - 1, "above": p.maximum + 1, "huge": 99999999999999999999999,
+             "float": float(p.minimum), "string": str(p.minimum)}[where]
+    r = deploy(client, owner, llama, "n12", software_spec=catalog.SPEC_TGI, parameters={name: value})
+    assert r.status_code == 422, r.content
+    err = r.json()["error"]
+    assert err["code"] == "invalid_parameters" and name in err["message"]
+    assert set(err["fields"]) == {f"parameters.{name}"}
+    message = err["fields"][f"parameters.{name}"]
+    assert str(p.minimum) in message and str(p.maximum) in message
+    assert not Deployment.objects.exists()
+
+
+# --- configuration names -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given", ["Small", "SMALL", " small ", "small"])
+def test_the_configuration_is_read_case_insensitively(client, owner, llama, given):
+    r = deploy(client, owner, llama, "any_case", configuration=given)
+    assert r.status_code == 201, r.content
+    assert r.json()["configuration"] == "small"
+
+
+def test_the_same_key_with_the_configuration_in_another_case_is_the_same_request(client, owner, llama):
+    first = deploy(client, owner, llama, "keyed", configuration="Large", key="k-case")
+    again = deploy(client, owner, llama, "keyed", configuration="large", key="k-case")
+    assert (first.status_code, again.status_code) == (201, 201) and first.json() == again.json()
+    assert LedgerEntry.objects.filter(kind="reserve").count() == 1
+
+
+def test_a_refused_configuration_names_the_accepted_ones_as_the_api_spells_them(client, owner):
+    reg = make_registration(owner.account, mistral_report())
+    r = deploy(client, owner, reg, "mistral", configuration="Medium")
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "configuration_not_allowed" and err["allowed"] == ["small"]
+    assert "small" in err["message"] and "Small" not in err["message"]
+
+
+# --- registrations without a report ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, says", [("failed", "did not finish"), ("inspecting", "has not finished yet")])
+def test_a_registration_without_a_report_is_not_deployable_and_the_answer_says_why(client, owner, status, says):
+    from cfm.registry.models import Registration
+
+    reg = Registration.objects.create(account=owner.account, source_kind="hub", source="org/nothing",
+                                      revision="main", status=status, error_code="repo_not_found")
+    r = deploy(client, owner, reg, "no_report")
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "not_deployable" and err["registration_status"] == status
+    assert says in err["message"] and "no report" in err["message"] and "failed checks" not in err["message"]
+
+
+def test_a_report_that_is_not_deployable_points_to_its_failed_checks(client, owner, broken):
+    err = deploy(client, owner, broken, "broken").json()["error"]
+    assert err["code"] == "not_deployable" and "failed checks" in err["message"]
+

@@ -149,3 +149,18 @@ def test_a_registration_still_being_inspected_cannot_be_deployed_yet(client, own
     client.force_login(owner.user)
     html = client.get(f"/quota/registrations/{reg.id}/deploy/").content.decode()
     assert "has not finished yet" in html and "Reserve and prepare" not in html
+
+
+def test_the_deploy_form_refuses_a_parameter_beyond_the_catalogs_range_on_its_field(client, owner, llama):
+    from cfm import catalog
+
+    client.force_login(owner.user)
+    page, key = _form(client, llama)
+    assert f'max="{catalog.PARAMETER_MAXIMUM}"' in page.content.decode()
+    r = client.post(f"/quota/registrations/{llama.id}/deploy/", {
+        "space": owner.space.id, "configuration": "small", "software_spec": llama.report["software_specs"][0],
+        "serving_name": "n12", "idempotency_key": key, "param_max_batch_size": "99999999999999999999999"})
+    html = r.content.decode()
+    assert r.status_code == 422 and f"from 1 to {catalog.PARAMETER_MAXIMUM}" in html
+    assert "id_param_max_batch_size_error" in html
+    assert not Deployment.objects.exists()
