@@ -127,8 +127,9 @@ def limit_request_create(request, payload: LimitRequestIn):
         req = services.limit_request_create(user=request.user, account=account, units=payload.units,
                                             reason=payload.reason)
     except services.QuotaRuleError as exc:
-        field = "reason" if not payload.reason.strip() else "units"
-        raise ApiError(400, "invalid", str(exc), fields={field: str(exc)}) from None
+        if exc.status == 400:
+            raise ApiError(400, "invalid", exc.message, fields={exc.field or "body": exc.message}) from None
+        raise ApiError(exc.status, exc.code, exc.message, **exc.extra) from None
     return Status(201, limit_request_body(req))
 
 

@@ -12,7 +12,7 @@ from django.utils.translation import ngettext_lazy
 
 from cfm import catalog
 
-from .models import Configuration
+from .models import LIMIT_REQUEST_MAX_UNITS, LIMIT_REQUEST_REASON_MAX, Configuration
 
 
 def _param_label(name: str):
@@ -112,9 +112,9 @@ class DeploymentForm(forms.Form):
 
 
 class LimitRequestForm(forms.Form):
-    units = forms.IntegerField(label=_("New total limit (units)"), min_value=1, max_value=10_000)
+    units = forms.IntegerField(label=_("New total limit (units)"), min_value=1, max_value=LIMIT_REQUEST_MAX_UNITS)
     reason = forms.CharField(label=_("Why does the account need more capacity?"),
-                             widget=forms.Textarea(attrs={"rows": 4}), max_length=4000)
+                             widget=forms.Textarea(attrs={"rows": 4}), max_length=LIMIT_REQUEST_REASON_MAX)
 
     def __init__(self, *args, current_limit: int, **kwargs):
         super().__init__(*args, **kwargs)

@@ -178,6 +178,12 @@ class RequestStatus(models.TextChoices):
     DENIED = "denied", _("Denied")
 
 
+#: A limit request asks for at most this total, with a reason of at most this
+#: many characters: the API and the page both refuse more (services.limit_request_create).
+LIMIT_REQUEST_MAX_UNITS = 10_000
+LIMIT_REQUEST_REASON_MAX = 2000
+
+
 class LimitRequest(models.Model):
     """A request for a new total limit; approving it writes a ledger grant."""
 

@@ -27,6 +27,8 @@ from cfm.accounts.models import Account, Membership, Space
 from cfm.registry.models import Status as RegistrationStatus
 
 from .models import (
+    LIMIT_REQUEST_MAX_UNITS,
+    LIMIT_REQUEST_REASON_MAX,
     Deployment,
     DeploymentStatus,
     EntryKind,
@@ -64,7 +66,30 @@ class DeploymentRefused(Exception):
 
 
 class QuotaRuleError(Exception):
-    """A limit request or ledger action that the rules do not allow."""
+    """A limit request or ledger action that the rules do not allow. `field`
+    names the input at fault; `status` and `code` are the API's answer and
+    `extra` goes into its error body."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None, **extra):
+        super().__init__(message)
+        self.message, self.field, self.extra = message, field, extra
+
+
+class PlanNotAllowed(QuotaRuleError):
+    """The account's plan may not use custom models at all."""
+
+    status = 403
+    code = "plan_not_allowed"
+
+
+class LimitRequestPending(QuotaRuleError):
+    """The same request is already waiting for an answer."""
+
+    status = 409
+    code = "limit_request_pending"
 
 
 # --- Unit costs and limits (admin-editable data, seeded from the catalog) ----------------------------
@@ -541,13 +566,39 @@ def deployment_delete(*, user, deployment: Deployment, reason: str = "") -> bool
 
 
 def limit_request_create(*, user, account: Account, units: int, reason: str) -> LimitRequest:
-    usage = quota_usage(account=account)
-    if units <= usage.limit_units:
-        raise QuotaRuleError(_("Ask for a total above the current limit of %(limit)s units.")
-                             % {"limit": usage.limit_units})
-    if not reason or not reason.strip():
-        raise QuotaRuleError(_("Say why the account needs more capacity."))
-    return LimitRequest.objects.create(account=account, requested_by=user, units=units, reason=reason.strip())
+    """Ask for a new total limit. Refused with a QuotaRuleError: a plan that
+    may not use custom models (403 plan_not_allowed); a total not above the
+    current limit or above LIMIT_REQUEST_MAX_UNITS, or a reason missing or
+    longer than LIMIT_REQUEST_REASON_MAX (400, naming the field); the same
+    total already pending for the account (409 limit_request_pending, with
+    that request's id). Checked under the account's lock, so two identical
+    requests at once make one."""
+    if not account.may_use_custom_models:
+        raise PlanNotAllowed(_(
+            "Only accounts on the Standard plan may use custom foundation models; this account is on the "
+            "%(plan)s plan, so it has no deployment limit to raise.") % {"plan": account.get_plan_display()})
+    if isinstance(units, bool) or not isinstance(units, int) or units > LIMIT_REQUEST_MAX_UNITS:
+        raise QuotaRuleError(_("Ask for a whole number of units, at most %(max)s.")
+                             % {"max": LIMIT_REQUEST_MAX_UNITS}, field="units")
+    reason = (reason or "").strip()
+    if not reason:
+        raise QuotaRuleError(_("Say why the account needs more capacity."), field="reason")
+    if len(reason) > LIMIT_REQUEST_REASON_MAX:
+        raise QuotaRuleError(_("Keep the reason to %(max)s characters (it has %(length)s).")
+                             % {"max": LIMIT_REQUEST_REASON_MAX, "length": len(reason)}, field="reason")
+    with transaction.atomic():
+        locked = _lock_account(account.id)
+        _used, extra = ledger_totals(account=locked)
+        limit = max(default_limit_units() + extra, 0)
+        if units <= limit:
+            raise QuotaRuleError(_("Ask for a total above the current limit of %(limit)s units.")
+                                 % {"limit": limit}, field="units")
+        pending = LimitRequest.objects.filter(account=locked, status=RequestStatus.PENDING, units=units).first()
+        if pending is not None:
+            raise LimitRequestPending(_(
+                "A request for %(units)s units is already waiting for an answer (request %(id)s); the answer "
+                "will appear on the usage page.") % {"units": units, "id": pending.id}, limit_request=pending.id)
+        return LimitRequest.objects.create(account=locked, requested_by=user, units=units, reason=reason)
 
 
 def _may_decide(*, user, request: LimitRequest) -> None:
@@ -608,7 +659,8 @@ def ledger_adjust(*, user, account: Account, units: int, reason: str) -> LedgerE
 
 
 __all__ = [
-    "DeploymentRefused", "QuotaRuleError", "Usage", "LedgerCheck", "DeploymentPlan", "DeploymentOutcome",
+    "DeploymentRefused", "QuotaRuleError", "PlanNotAllowed", "LimitRequestPending", "Usage", "LedgerCheck",
+    "DeploymentPlan", "DeploymentOutcome",
     "unit_costs", "unit_cost", "default_limit_units", "ledger_totals", "ledger_annotations", "quota_usage",
     "ledger_verify",
     "deployment_validate", "normalize_configuration", "validate_parameters", "platform_request", "deployment_body",

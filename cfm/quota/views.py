@@ -174,7 +174,7 @@ def limit_request(request, account_id: int):
             services.limit_request_create(user=request.user, account=account, units=form.cleaned_data["units"],
                                           reason=form.cleaned_data["reason"])
         except services.QuotaRuleError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             messages.success(request, _("Your request was sent. An increase is not guaranteed: it depends on "
                                         "capacity. The answer will appear on this page."))

@@ -74,3 +74,21 @@ def test_the_same_idempotency_key_sent_concurrently_reserves_once():
     assert Deployment.objects.filter(account=actor.account).count() == 1
     assert IdempotencyRecord.objects.filter(user=actor.user).count() == 1
     assert services.quota_usage(account=actor.account).used_units == 1
+
+
+def test_the_same_limit_request_sent_concurrently_is_filed_once():
+    _need_postgres()
+    actor = make_actor("asker")
+
+    def ask(i):
+        try:
+            return services.limit_request_create(user=actor.user, account=actor.account, units=8, reason=f"r{i}").pk
+        except services.LimitRequestPending as exc:
+            return ("pending", exc.extra["limit_request"])
+
+    results = _race(8, ask)
+    filed = [r[1] for r in results if not isinstance(r[1], tuple)]
+    pending = [r[1][1] for r in results if isinstance(r[1], tuple)]
+    assert len(filed) == 1 and len(pending) == 7, results
+    assert set(pending) == set(filed)
+    assert actor.account.limit_requests.count() == 1

@@ -266,3 +266,52 @@ def test_a_report_that_is_not_deployable_points_to_its_failed_checks(client, own
     err = deploy(client, owner, broken, "broken").json()["error"]
     assert err["code"] == "not_deployable" and "failed checks" in err["message"]
 
+
+# --- limit requests --------------------------------------------------------------------------------------------
+
+def ask(client, actor, units=8, reason="pilot", account=None):
+    return post(client, actor, "/api/v1/limit-requests",
+                {"account": account or actor.account.id, "units": units, "reason": reason})
+
+
+def test_the_same_pending_request_again_answers_409_with_the_existing_one(client, owner, staff):
+    from cfm.quota import services
+    from cfm.quota.models import LimitRequest
+
+    first = ask(client, owner)
+    again = ask(client, owner, reason="pilot, asked again")
+    assert (first.status_code, again.status_code) == (201, 409)
+    err = again.json()["error"]
+    assert err["code"] == "limit_request_pending" and err["limit_request"] == first.json()["id"]
+    assert str(first.json()["id"]) in err["message"]
+    assert ask(client, owner, units=12).status_code == 201  # another total is another request
+    services.limit_request_deny(user=staff.user, request=LimitRequest.objects.get(pk=first.json()["id"]),
+                                answer="Not now.")
+    assert ask(client, owner).status_code == 201  # answered: it may be asked again
+    assert LimitRequest.objects.filter(units=8).count() == 2
+
+
+@pytest.mark.parametrize("plan", ["lite", "essentials"])
+def test_a_plan_without_custom_models_cannot_ask_for_a_limit(client, owner, plan):
+    from cfm.quota.models import LimitRequest
+
+    owner.account.plan = plan
+    owner.account.save()
+    r = ask(client, owner)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "plan_not_allowed"
+    assert not LimitRequest.objects.exists()
+
+
+@pytest.mark.parametrize("field, value, status", [
+    ("units", 9_999, 201), ("units", 10_000, 201), ("units", 10_001, 400),
+    ("reason", "r" * 1_999, 201), ("reason", "r" * 2_000, 201), ("reason", "r" * 2_001, 400),
+    ("reason", "   ", 400),
+])
+def test_limit_requests_are_bounded_in_units_and_reason(client, owner, field, value, status):
+    from cfm.quota.models import LIMIT_REQUEST_MAX_UNITS, LIMIT_REQUEST_REASON_MAX
+
+    assert (LIMIT_REQUEST_MAX_UNITS, LIMIT_REQUEST_REASON_MAX) == (10_000, 2_000)
+    r = ask(client, owner, **{field: value})
+    assert r.status_code == status, r.content[:300]
+    if status == 400:
+        assert set(r.json()["error"]["fields"]) == {field}

@@ -151,6 +151,34 @@ def test_a_registration_still_being_inspected_cannot_be_deployed_yet(client, own
     assert "has not finished yet" in html and "Reserve and prepare" not in html
 
 
+def test_the_limit_request_page_says_when_the_same_request_is_pending(client, owner):
+    pending = services.limit_request_create(user=owner.user, account=owner.account, units=8, reason="launch")
+    client.force_login(owner.user)
+    r = client.post(f"/quota/{owner.account.id}/limit-request/", {"units": 8, "reason": "launch, again"})
+    assert r.status_code == 200 and "already waiting for an answer" in r.content.decode()
+    assert str(pending.id) in r.content.decode() and owner.account.limit_requests.count() == 1
+
+
+def test_the_limit_request_page_bounds_units_and_reason_like_the_api(client, owner):
+    client.force_login(owner.user)
+    url = f"/quota/{owner.account.id}/limit-request/"
+    for data, field in (({"units": 10_001, "reason": "x"}, "units"), ({"units": 8, "reason": "r" * 2_001}, "reason")):
+        html = client.post(url, data).content.decode()
+        assert f'id="id_{field}_error"' in html, field
+    page = client.get(url).content.decode()
+    assert 'maxlength="2000"' in page and 'max="10000"' in page
+    assert client.post(url, {"units": 10_000, "reason": "r" * 2_000}).status_code == 302
+
+
+def test_a_lite_account_is_told_it_cannot_ask_for_a_limit(client, owner):
+    owner.account.plan = "lite"
+    owner.account.save()
+    client.force_login(owner.user)
+    r = client.post(f"/quota/{owner.account.id}/limit-request/", {"units": 8, "reason": "launch"})
+    assert r.status_code == 200 and "Standard plan" in r.content.decode()
+    assert not owner.account.limit_requests.exists()
+
+
 def test_the_deploy_form_refuses_a_parameter_beyond_the_catalogs_range_on_its_field(client, owner, llama):
     from cfm import catalog
 
