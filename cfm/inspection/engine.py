@@ -136,7 +136,11 @@ class _Inspection:
     def read_config(self) -> None:
         r = self.report
         if not self.root("config.json"):
-            self.add("config_present", "fail", "config_present.fail")
+            kind = self.source.not_files().get("config.json")
+            if kind:
+                self.add("config_present", "fail", "config_present.not_file", file="config.json", kind=kind)
+            else:
+                self.add("config_present", "fail", "config_present.fail")
             self.add("config_valid", "skip", "config_valid.skip")
             return
         self.add("config_present", "pass", "config_present.pass")
@@ -475,7 +479,11 @@ class _Inspection:
             self.add("tokenizer", "warn", "tokenizer.warn", files=slow_names)
             self.prep.add("generate_tokenizer_json")
         else:
-            self.add("tokenizer", "fail", "tokenizer.fail_none")
+            kind = self.source.not_files().get("tokenizer.json")
+            if kind:
+                self.add("tokenizer", "fail", "tokenizer.not_file", file="tokenizer.json", kind=kind)
+            else:
+                self.add("tokenizer", "fail", "tokenizer.fail_none")
 
     # -- config-based checks --------------------------------------------------------------------------------
     def quantization(self) -> None:

@@ -16,6 +16,10 @@ def gettext_noop(s: str) -> str:
 MESSAGES: dict[str, tuple[str, str | None]] = {
     # config_present
     "config_present.pass": (gettext_noop("config.json is at the root of the model folder."), None),
+    "config_present.not_file": (
+        gettext_noop("{file} at the root of the model folder is a {kind}, not a regular file."),
+        gettext_noop("Replace it with the config.json file that transformers' save_pretrained writes."),
+    ),
     "config_present.fail": (
         gettext_noop("config.json is missing from the root of the model folder."),
         gettext_noop("Add the config.json that transformers' save_pretrained writes: without it no model asset can "
@@ -182,6 +186,10 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop("No tokenizer was found (no tokenizer.json, tokenizer.model, vocab.json with merges.txt, or "
                      "spiece.model)."),
         gettext_noop("Add the files that tokenizer.save_pretrained writes."),
+    ),
+    "tokenizer.not_file": (
+        gettext_noop("{file} at the root of the model folder is a {kind}, not a regular file."),
+        gettext_noop("Replace it with the tokenizer.json file that tokenizer.save_pretrained writes."),
     ),
     "tokenizer.fail_invalid": (
         gettext_noop("tokenizer.json is not valid JSON ({detail})."),

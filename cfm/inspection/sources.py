@@ -71,6 +71,12 @@ class Source:
     def list_files(self) -> dict[str, int]:
         raise NotImplementedError
 
+    def not_files(self) -> dict[str, str]:
+        """Entries at the root that exist but are not regular files (a folder,
+        a FIFO, a device, a link leading nowhere), by name, with what they are:
+        so that a check can say "config.json is a FIFO" rather than "missing"."""
+        return {}
+
     def read_file(self, path: str, max_bytes: int) -> bytes:
         raise NotImplementedError
 
@@ -87,6 +93,18 @@ class Source:
         self.close()
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "special file"
+
+
 #: Subfolders deeper than this are not listed (nothing the engine reads lives there).
 MAX_FOLDER_DEPTH = 32
 
@@ -97,6 +115,11 @@ class LocalFolderSource(Source):
         self.root = Path(root).resolve()
         self.limits = limits
         self._files: dict[str, int] | None = None
+        self._not_files: dict[str, str] = {}
+
+    def not_files(self) -> dict[str, str]:
+        self.list_files()
+        return self._not_files
 
     def list_files(self) -> dict[str, int]:
         if self._files is not None:
@@ -120,11 +143,17 @@ class LocalFolderSource(Source):
                     if entry.is_dir(follow_symlinks=False):
                         if not entry.name.startswith(".") and rel.count("/") < MAX_FOLDER_DEPTH:
                             subdirs.append((rel, entry.path))
+                        if not prefix:
+                            self._not_files[rel] = "folder"
                         continue
                     st = entry.stat()  # follows links: an HF cache snapshot is all links
                 except OSError:
+                    if not prefix:
+                        self._not_files[rel] = "link that leads nowhere"
                     continue  # a dangling link or a loop is no file
                 if not stat.S_ISREG(st.st_mode):
+                    if not prefix:
+                        self._not_files[rel] = _kind(st.st_mode)
                     continue
                 files[rel] = st.st_size
                 if len(files) > self.limits.max_files:

@@ -460,3 +460,14 @@ def test_llama3_rope_scaling_without_a_factor_is_not_given_an_invented_one(tmp_p
     c = check(d, "known_issues")
     assert c["status"] == "warn" and "no usable factor" in c["message"]
     assert "fix_rope_scaling" not in d["preparation"] and '"factor": 8.0' not in c["remedy"]
+
+
+@pytest.mark.parametrize("make, kind", [(os.mkfifo, "FIFO"), (os.mkdir, "folder"),
+                                        (lambda p: os.symlink(p.parent / "nowhere", p), "link that leads nowhere")])
+@pytest.mark.parametrize("name, check_id", [("config.json", "config_present"), ("tokenizer.json", "tokenizer")])
+def test_a_model_file_that_is_not_a_regular_file_is_called_what_it_is(tmp_path, make, kind, name, check_id):
+    path = _good(tmp_path)
+    (path / name).unlink()
+    make(path / name)
+    c = check(run(path), check_id)
+    assert c["status"] == "fail" and name in c["message"] and kind in c["message"], c["message"]
