@@ -65,7 +65,7 @@ class RegistrationPage(Schema):
 class RegistrationIn(Schema):
     account: int
     source: str
-    revision: str = ""
+    revision: str | None = None  # none or empty: "main" (services.DEFAULT_REVISION)
     token: str | None = None
 
 

@@ -34,6 +34,9 @@ from .secrets import token_encrypt
 
 log = logging.getLogger(__name__)
 
+#: The revision of a Hub registration that names none (api-contract.md).
+DEFAULT_REVISION = "main"
+
 #: HTTP status of each RegistrationError code (anything else: 400)
 ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413}
 
@@ -170,7 +173,7 @@ def _existing(account: Account, **match: Any) -> Registration | None:
 # --- create ----------------------------------------------------------------------------------------------
 
 def registration_create(
-    *, account: Account, user, source_kind: str, source: str, revision: str = "", token: str | None = None,
+    *, account: Account, user, source_kind: str, source: str, revision: str | None = "", token: str | None = None,
     archive: Any = None, folder_files: Mapping[str, Any] | None = None, folder_sizes: Mapping[str, int] | None = None,
 ) -> tuple[Registration, bool]:
     """Registers a model and queues its inspection. Returns (registration,
@@ -178,7 +181,7 @@ def registration_create(
     given, or the same upload bytes) returns the existing one with False.
 
     - `source_kind="hub"`: `source` is `org/name` or `hf://org/name`;
-      `revision` a branch, tag or commit ("" = the default branch); `token`
+      `revision` a branch, tag or commit ("" or None: "main"); `token`
       optional, kept encrypted for this registration's jobs only.
     - `source_kind="archive"`: `archive` an UploadedFile (or bytes / a file
       object) named `.zip`, `.tar`, `.tar.gz` or `.tgz`; `source` defaults to
@@ -209,8 +212,9 @@ def registration_create(
 
 def _create_hub(*, account, user, source, revision, token) -> tuple[Registration, bool]:
     repo = normalize_repo_id(source)
-    revision = (revision or "").strip()
-    if revision and not _REVISION.match(revision):
+    # Stored as the contract's default, so that "main" given or left out is one registration.
+    revision = (revision or "").strip() or DEFAULT_REVISION
+    if not _REVISION.match(revision):
         raise RegistrationError("invalid_revision", _("“%(rev)s” is not a branch, tag or commit name.")
                                 % {"rev": revision[:100]}, field="revision")
     token = (token or "").strip() or None

@@ -72,6 +72,27 @@ def test_hub_registration_is_saved_queued_in_the_outbox(alice):
                                                                        Status.QUEUED, None)
 
 
+def test_hub_registration_without_a_revision_is_stored_as_main_and_is_main(alice):
+    first, created = hub(alice, "org/model", revision="")
+    again, created_again = hub(alice, "org/model", revision="main")
+    assert (created, created_again, again.pk) == (True, False, first.pk)
+    assert Registration.objects.get().revision == "main"
+
+
+def test_the_migration_gives_old_hub_rows_without_a_revision_main_and_leaves_uploads_alone(alice):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("cfm.registry.migrations.0003_hub_revision_main")
+    old = Registration.objects.create(account=alice.account, source_kind="hub", source="org/old", revision="")
+    tagged = Registration.objects.create(account=alice.account, source_kind="hub", source="org/old", revision="v1")
+    upload = Registration.objects.create(account=alice.account, source_kind="archive", source="m.tgz", revision="")
+    migration.forwards(apps, None)
+    assert [Registration.objects.get(pk=r.pk).revision for r in (old, tagged, upload)] == ["main", "v1", ""]
+    assert hub(alice, "org/old") == (Registration.objects.get(pk=old.pk), False)
+
+
 def test_hub_token_is_encrypted_at_rest(alice):
     registration, _ = hub(alice, token="hf_secretvalue123")
     stored = Registration.objects.get(pk=registration.pk).token_encrypted

@@ -99,6 +99,8 @@ def test_a_commit_already_inspected_for_the_account_reuses_its_report(worker, cl
     sha = worker.hub.add_repo("org/reuse", make_tiny_real(tmp_path / "r"))
     first = wait_status(register_hub(client, alice, "org/reuse"))
     assert first.status == Status.DONE
+    # no revision given: stored as "main", and the report names the commit it read
+    assert (first.revision, first.report["source"]) == ("main", f"hf://org/reuse@{sha}")
     requests_before = worker.hub.requests
     by_commit = wait_status(register_hub(client, alice, "org/reuse", revision=sha))
     assert by_commit.pk != first.pk and by_commit.status == Status.DONE

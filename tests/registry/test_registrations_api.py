@@ -126,6 +126,20 @@ def test_a_duplicate_registration_answers_200_with_the_existing_one(client, alic
     assert again.json()["id"] == first.json()["id"]
 
 
+def test_a_revision_left_out_is_main_so_main_given_later_is_the_same_registration(client, alice):
+    first = post_json(client, f"{API}/registrations", {"account": alice.account.pk, "source": "org/x"}, alice)
+    assert first.status_code == 201 and first.json()["revision"] == "main"
+    for revision in ("main", "", None, " main "):
+        again = post_json(client, f"{API}/registrations",
+                          {"account": alice.account.pk, "source": "hf://org/x", "revision": revision}, alice)
+        assert (again.status_code, again.json()["id"]) == (200, first.json()["id"]), revision
+    form = client.post(f"{API}/registrations", {"account": alice.account.pk, "source": "org/x"}, **alice.auth)
+    assert (form.status_code, form.json()["id"]) == (200, first.json()["id"])
+    other = post_json(client, f"{API}/registrations",
+                      {"account": alice.account.pk, "source": "org/x", "revision": "v2"}, alice)
+    assert other.status_code == 201 and Registration.objects.count() == 2
+
+
 def test_a_plan_that_may_not_register_answers_403(client, db):
     carol = make_actor("carol", plan="lite")
     r = post_json(client, f"{API}/registrations", {"account": carol.account.pk, "source": "org/name"}, carol)

@@ -127,10 +127,20 @@ def test_a_malformed_repo_id_is_refused_with_an_accessible_error(client, owner, 
 
 def test_registering_the_same_repo_twice_links_to_the_existing_one(client, owner):
     _login(client, owner[0])
-    existing = _registration(owner[1], owner[0], source="org/model", revision="")
+    existing = _registration(owner[1], owner[0], source="org/model", revision="main")
     r = client.post(reverse("register"), {"kind": "hub", "account": owner[1].pk, "hub-source": "hf://org/model"})
     assert r.status_code == 200 and Registration.objects.count() == 1
     assert reverse("registration", args=[existing.pk]) in r.content.decode()
+
+
+def test_a_revision_left_empty_on_the_form_is_main_like_the_api(client, owner):
+    _login(client, owner[0])
+    first = client.post(reverse("register"), {"kind": "hub", "account": owner[1].pk, "hub-source": "org/model",
+                                              "hub-revision": ""})
+    assert first.status_code == 302 and Registration.objects.get().revision == "main"
+    again = client.post(reverse("register"), {"kind": "hub", "account": owner[1].pk, "hub-source": "org/model",
+                                              "hub-revision": "main"})
+    assert again.status_code == 200 and Registration.objects.count() == 1
 
 
 def test_a_lite_account_sees_why_and_cannot_register(client):
