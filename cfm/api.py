@@ -1,11 +1,22 @@
 """The HTTP API v1 (shared/docs/api-contract.md): one NinjaAPI; each app
 adds its Router in `_mount()`. Errors are always
-{"error": {"code", "message", ...}}."""
+{"error": {"code", "message", ...}}, also where no endpoint is reached (a
+body that is not JSON, a method a path does not take, a path that does not
+exist: see `urls()`). Every list pages with `paginate`."""
 from __future__ import annotations
 
-from django.http import Http404
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpResponseNotAllowed
+from django.urls import re_path
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from cfm.accounts.tokens import token_user
@@ -19,8 +30,24 @@ class BearerAuth(HttpBearer):
         return user
 
 
+class BodyNotJSON(ValueError):
+    pass
+
+
+class JSONParser(Parser):
+    """ninja's parser, with its failure marked: ninja turns any parser error
+    into a bare HttpError(400), and `_http_error` below recognises this one
+    by its cause."""
+
+    def parse_body(self, request):
+        try:
+            return super().parse_body(request)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of 4300+ digits
+            raise BodyNotJSON(str(exc)) from exc
+
+
 api = NinjaAPI(
-    title="cfm API", version="1", urls_namespace="api", auth=BearerAuth(),
+    title="cfm API", version="1", urls_namespace="api", auth=BearerAuth(), parser=JSONParser(),
     description="Register models, read compatibility reports, deploy within the quota.",
 )
 
@@ -63,9 +90,89 @@ def _not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, BodyNotJSON):  # as POST /registrations answers it, which parses its own body
+        return error_response(request, 400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"})
     code = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
             413: "too_large", 429: "rate_limited"}.get(exc.status_code, "error")
     return error_response(request, exc.status_code, code, str(exc))
+
+
+# --- pagination, shared by every list ----------------------------------------------------------------------
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+#: Far beyond any list here, and small enough that offset + limit fits every
+#: database's OFFSET/LIMIT (a larger number used to reach the database: a 500).
+MAX_OFFSET = 1_000_000
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as the contract says."""
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
+
+
+def _page_param(request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    # Digits only: int() would also take " 5", "+5", "1_000" and non-ASCII digits.
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
+    if value is None or not low <= value <= high:
+        message = _("%(name)s must be a whole number from %(low)s to %(high)s.") % {
+            "name": name, "low": low, "high": high}
+        raise ApiError(400, "invalid", message, fields={name: message})
+    return value
+
+
+def paginate(request, qs, render: Callable[[Any], Any], *, page_size: int = PAGE_SIZE) -> dict:
+    """{"items": [...], "next": URL | null}: `offset` (0 to MAX_OFFSET) and
+    `limit` (1 to MAX_PAGE_SIZE) in the query; anything else is a 400."""
+    offset = _page_param(request, "offset", 0, 0, MAX_OFFSET)
+    limit = _page_param(request, "limit", page_size, 1, MAX_PAGE_SIZE)
+    rows = list(qs[offset:offset + limit + 1])
+    nxt = None
+    if len(rows) > limit:
+        params = request.GET.copy()
+        params["offset"] = offset + limit
+        nxt = request.build_absolute_uri(request.path + "?" + urlencode(params, doseq=True))
+    return {"items": [render(r) for r in rows[:limit]], "next": nxt}
+
+
+# --- URLs: JSON where Django would answer with HTML ------------------------------------------------------------
+
+def _json_405(view):
+    """ninja answers a method no operation of the path takes with a plain
+    HttpResponseNotAllowed; this keeps its Allow header and gives the envelope."""
+
+    @wraps(view)  # keeps csrf_exempt
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        allowed = sorted(m.strip() for m in response["Allow"].split(","))
+        out = error_response(request, 405, "method_not_allowed",
+                             _("%(method)s is not allowed here; this path takes %(allowed)s.")
+                             % {"method": request.method, "allowed": ", ".join(allowed)}, allowed=allowed)
+        out["Allow"] = ", ".join(allowed)
+        return out
+
+    return wrapper
+
+
+def _no_such_path(request, *args, **kwargs):
+    return error_response(request, 404, "not_found", _("There is no such path in the API."))
+
+
+def urls() -> tuple[list, str, str]:
+    """`api.urls` for `path("api/v1/", ...)`, with JSON 405s and, last, a
+    JSON 404 for every other path under the prefix (Django's own 404 page is
+    HTML and, with DEBUG, lists every URL pattern)."""
+    patterns, app_name, namespace = api.urls
+    patterns = list(patterns)
+    for pattern in patterns:
+        pattern.callback = _json_405(pattern.callback)
+    patterns.append(re_path(r"^", _no_such_path))
+    return patterns, app_name, namespace
 
 
 def _mount() -> None:

@@ -1,14 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from cfm.api import api
+from cfm import api
 from cfm.web.health import healthz
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/v1/", api.urls),
+    path("api/v1/", api.urls()),  # JSON answers for every path under it, also unknown ones
     path("accounts/", include("cfm.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("models/", include("cfm.registry.urls")),

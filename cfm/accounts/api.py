@@ -1,48 +1,20 @@
 """API v1: the user's accounts and their spaces (shared/docs/api-contract.md).
-Also the helpers every app's API shares: pagination and ISO times."""
+Also `account_or_404`, which every app's API uses for an account id;
+pagination and ISO times live in cfm.api (re-exported here)."""
 from __future__ import annotations
-
-from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
 
-from cfm.api import ApiError
+from cfm.api import ApiError, iso, paginate
 
 from .models import Membership
 from .selectors import account_get, accounts_for
 
 router = Router(tags=["accounts"])
 
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
-
-
-def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, as the contract says."""
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
-
-
-def paginate(request, qs, render, *, page_size: int = PAGE_SIZE) -> dict:
-    """{"items": [...], "next": URL | null}: `offset` and `limit` (≤ 200) in the query."""
-    try:
-        offset = int(request.GET.get("offset", 0))
-        limit = int(request.GET.get("limit", page_size))
-    except ValueError:
-        raise ApiError(400, "invalid", _("offset and limit must be whole numbers."),
-                       fields={"offset": "invalid"}) from None
-    if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ApiError(400, "invalid", _("offset must be ≥ 0 and limit between 1 and 200."),
-                       fields={"limit" if offset >= 0 else "offset": "out of range"})
-    rows = list(qs[offset:offset + limit + 1])
-    nxt = None
-    if len(rows) > limit:
-        params = request.GET.copy()
-        params["offset"] = offset + limit
-        nxt = request.build_absolute_uri(request.path + "?" + urlencode(params, doseq=True))
-    return {"items": [render(r) for r in rows[:limit]], "next": nxt}
+__all__ = ["router", "account_or_404", "iso", "paginate"]
 
 
 def account_or_404(request, account_id):

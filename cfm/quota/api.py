@@ -1,48 +1,18 @@
 """API v1: deployments, usage and limit requests (shared/docs/api-contract.md)."""
 from __future__ import annotations
 
-from datetime import UTC
-from urllib.parse import urlencode
-
 from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 
+from cfm.accounts.api import account_or_404
 from cfm.accounts.models import Space
-from cfm.accounts.selectors import account_get, accounts_for
-from cfm.api import ApiError
+from cfm.accounts.selectors import accounts_for
+from cfm.api import ApiError, iso, paginate
 
 from . import selectors, services
 from .models import Deployment, LimitRequest
 
 router = Router(tags=["deployments"])
-
-PAGE_SIZE = 50
-
-
-def _iso(dt):
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
-
-
-def paginate(request, qs, render, *, page_size: int = PAGE_SIZE) -> dict:
-    """{"items": [...], "next": URL | null} with an offset cursor."""
-    try:
-        offset = max(int(request.GET.get("offset", 0)), 0)
-    except ValueError:
-        raise ApiError(400, "invalid", _("offset must be a whole number."), fields={"offset": "invalid"}) from None
-    rows = list(qs[offset:offset + page_size + 1])
-    nxt = None
-    if len(rows) > page_size:
-        params = request.GET.copy()
-        params["offset"] = offset + page_size
-        nxt = request.build_absolute_uri(request.path + "?" + urlencode(params))
-    return {"items": [render(r) for r in rows[:page_size]], "next": nxt}
-
-
-def _account_or_404(request, account_id):
-    account = account_get(user=request.user, account_id=account_id)
-    if account is None:
-        raise ApiError(404, "not_found", _("No such account."))
-    return account
 
 
 class DeploymentIn(Schema):
@@ -75,7 +45,7 @@ def deployment_create(request, payload: DeploymentIn):
 
 @router.get("/deployments", response=dict, summary="Active deployments")
 def deployment_list(request, account: int | None = None):
-    acc = _account_or_404(request, account) if account is not None else None
+    acc = account_or_404(request, account) if account is not None else None
     qs = selectors.deployments_for(user=request.user, account=acc).order_by("-created_at", "-id")
     return paginate(request, qs, services.deployment_body)
 
@@ -105,13 +75,13 @@ def usage_body(usage: services.Usage) -> dict:
 
 @router.get("/accounts/{account_id}/usage", response=dict, summary="Units used and the limit", tags=["accounts"])
 def account_usage(request, account_id: int):
-    return usage_body(services.quota_usage(account=_account_or_404(request, account_id)))
+    return usage_body(services.quota_usage(account=account_or_404(request, account_id)))
 
 
 def limit_request_body(req: LimitRequest) -> dict:
     return {"id": req.id, "account": req.account_id, "units": req.units, "reason": req.reason,
-            "status": req.status, "answer": req.answer or None, "created_at": _iso(req.created_at),
-            "answered_at": _iso(req.answered_at)}
+            "status": req.status, "answer": req.answer or None, "created_at": iso(req.created_at),
+            "answered_at": iso(req.answered_at)}
 
 
 class LimitRequestIn(Schema):
@@ -122,7 +92,7 @@ class LimitRequestIn(Schema):
 
 @router.post("/limit-requests", response={201: dict}, summary="Ask for a higher total limit", tags=["limits"])
 def limit_request_create(request, payload: LimitRequestIn):
-    account = _account_or_404(request, payload.account)
+    account = account_or_404(request, payload.account)
     try:
         req = services.limit_request_create(user=request.user, account=account, units=payload.units,
                                             reason=payload.reason)
@@ -136,10 +106,10 @@ def limit_request_create(request, payload: LimitRequestIn):
 @router.get("/limit-requests", response=dict, summary="Limit requests and their answers", tags=["limits"])
 def limit_request_list(request, account: int | None = None):
     if account is not None:
-        qs = selectors.limit_requests_for(account=_account_or_404(request, account))
+        qs = selectors.limit_requests_for(account=account_or_404(request, account))
     else:
         qs = LimitRequest.objects.filter(account__in=accounts_for(user=request.user))
     return paginate(request, qs.order_by("-created_at", "-id"), limit_request_body)
 
 
-__all__ = ["router", "paginate", "usage_body", "limit_request_body", "Deployment"]
+__all__ = ["router", "usage_body", "limit_request_body", "Deployment"]

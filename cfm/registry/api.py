@@ -13,8 +13,8 @@ from ninja import Query, Router, Schema
 from ninja import Status as Answer
 from pydantic import ValidationError as PydanticError
 
-from cfm.accounts.api import account_or_404, iso, paginate
-from cfm.api import ApiError
+from cfm.accounts.api import account_or_404
+from cfm.api import ApiError, iso, paginate
 
 from . import selectors, services
 from .models import Registration, SourceKind, Status
@@ -206,6 +206,9 @@ def registration_list(request, filters: Query[ListFilter]):
     account = account_or_404(request, filters.account) if filters.account is not None else None
     qs = selectors.registrations_for(user=request.user, account=account)
     if filters.status:
+        if filters.status not in Status.values:
+            message = _("status must be one of %(allowed)s.") % {"allowed": ", ".join(Status.values)}
+            raise ApiError(400, "invalid", message, fields={"status": message}, allowed=list(Status.values))
         qs = qs.filter(status=filters.status)
     return paginate(request, qs, lambda r: registration_json(request, r))
 
