@@ -152,6 +152,14 @@ def _source(row: Registration) -> SourceSpec:
     return SourceSpec(kind="folder", path=str(path))
 
 
+def _public(message: str) -> str:
+    """Users read the row's message: a Hub failure (huggingface_hub's text
+    holds URLs) names "the Hub", never the address this server reaches it at."""
+    from cfm.inspection.hub import public_message
+
+    return public_message(message, (settings.HF_ENDPOINT,))
+
+
 def run(*, job_id: int) -> str:
     """Claims and runs one Prepare job; idempotent (a job that is not queued
     is skipped). Returns the state it ended in."""
@@ -189,7 +197,7 @@ def run(*, job_id: int) -> str:
             return "cancelled"
         except PrepareError as exc:
             log.info("prepare job %s failed: %s: %s", job_id, exc.code, exc.message)
-            finish(status=PrepareStatus.FAILED, error_code=exc.code[:40], error_message=exc.message[:2000])
+            finish(status=PrepareStatus.FAILED, error_code=exc.code[:40], error_message=_public(exc.message)[:2000])
             return "failed"
         except Exception as exc:  # noqa: BLE001 - a bug ends the job with a message, never a traceback to the user
             if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's, raised into this thread

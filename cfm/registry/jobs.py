@@ -221,17 +221,28 @@ def _soft_time_limit() -> tuple[type[BaseException], ...]:
     return (SoftTimeLimitExceeded,)
 
 
+def _public(row: Registration, message: str) -> str:
+    """The row's message is read by users (the page, the API): a Hub
+    message names "the Hub", never the address this server reaches it at."""
+    if row.source_kind != SourceKind.HUB:
+        return message
+    from cfm.inspection.hub import public_message
+
+    return public_message(message, (settings.HF_ENDPOINT,))
+
+
 def _source_failed(job: _Job, row: Registration, exc: SourceError) -> Outcome:
     attempts = Registration.objects.filter(pk=row.pk).values_list("attempts", flat=True).first() or 1
+    message = _public(row, exc.message)
     if exc.code in TRANSIENT and attempts < settings.CFM_JOB_MAX_ATTEMPTS:
         delay = backoff_seconds(attempts)
         if job.finish(status=Status.QUEUED, enqueued_at=None, not_before=timezone.now() + timedelta(seconds=delay),
-                      progress_step="retrying", error_code=exc.code, error_message=exc.message):
+                      progress_step="retrying", error_code=exc.code, error_message=message):
             log.info("registration %s: %s, retry %s in %.0f s", row.pk, exc.code, attempts + 1, delay)
             return Outcome("retry", retry_in=delay)
         return Outcome("lost")
-    job.finish(status=Status.FAILED, error_code=exc.code, error_message=exc.message)
-    log.info("registration %s failed: %s (attempt %s)", row.pk, exc.code, attempts)
+    job.finish(status=Status.FAILED, error_code=exc.code, error_message=message)
+    log.info("registration %s failed: %s: %s (attempt %s)", row.pk, exc.code, exc.message, attempts)
     return Outcome("failed")
 
 

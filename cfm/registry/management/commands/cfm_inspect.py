@@ -61,7 +61,11 @@ class Command(BaseCommand):
         try:
             report = inspect(opts["source"], options=options, revision=opts["revision"], token=opts["token"])
         except SourceError as exc:
-            sys.stderr.write(f"cfm_inspect: {exc.message}\n")
+            message = exc.message
+            if exc.code == "repo_not_found" and not opts["source"].lower().startswith("hf://"):
+                # The command looked for a local path first; the user may have meant one.
+                message = f"no local folder or archive named {opts['source']}, and {message}"
+            sys.stderr.write(f"cfm_inspect: {message}\n")
             sys.exit(2)
         except KeyboardInterrupt:
             sys.stderr.write("cfm_inspect: interrupted\n")
