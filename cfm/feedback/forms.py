@@ -5,20 +5,23 @@ from django.utils.translation import gettext_lazy as _
 
 from cfm.quota.models import Configuration
 
-from .models import SurveyResponse
+from .models import COUNT_MAX, COUNT_MIN, SurveyResponse
 
 
 class SurveyForm(forms.ModelForm):
     # No blank choice: the radio group starts unselected and is required.
     configuration = forms.ChoiceField(choices=Configuration.choices, widget=forms.RadioSelect,
                                       label=_("Which configuration do you need?"))
+    # Declared, not derived: a PositiveIntegerField's form field has a minimum of 0, so -1 and 0 were refused
+    # with two different minimums. One range, the model's, and Django's messages for it.
+    count = forms.IntegerField(label=_("How many deployments of it?"), min_value=COUNT_MIN, max_value=COUNT_MAX,
+                               initial=COUNT_MIN, help_text=_("At the same time, in this account."))
 
     class Meta:
         model = SurveyResponse
         fields = ["configuration", "count", "model", "use_case", "timeline", "comments"]
         labels = {
             "configuration": _("Which configuration do you need?"),
-            "count": _("How many deployments of it?"),
             "model": _("Which model?"),
             "use_case": _("What is it for?"),
             "timeline": _("When do you need it?"),
@@ -26,10 +29,8 @@ class SurveyForm(forms.ModelForm):
         }
         help_texts = {
             "model": _("A Hub id such as org/name, or a short description."),
-            "count": _("At the same time, in this account."),
         }
         widgets = {
-            "count": forms.NumberInput(attrs={"min": 1, "max": 1000}),
             "use_case": forms.Textarea(attrs={"rows": 3}),
             "comments": forms.Textarea(attrs={"rows": 3}),
             "timeline": forms.Select,

@@ -19,6 +19,10 @@ class Timeline(models.TextChoices):
     EXPLORING = "exploring", _("Just exploring")
 
 
+#: how many deployments an answer may ask for: the form, the API and the row share one range
+COUNT_MIN, COUNT_MAX = 1, 1000
+
+
 class SurveyResponse(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="survey_responses")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -27,7 +31,7 @@ class SurveyResponse(models.Model):
                                 related_name="survey_responses")
     configuration = models.CharField(_("configuration needed"), max_length=12, choices=Configuration.choices)
     count = models.PositiveIntegerField(_("how many deployments"), default=1,
-                                        validators=[MinValueValidator(1), MaxValueValidator(1000)])
+                                        validators=[MinValueValidator(COUNT_MIN), MaxValueValidator(COUNT_MAX)])
     model = models.CharField(_("which model"), max_length=300, blank=True, default="")
     use_case = models.TextField(_("use case"), blank=True, default="")
     timeline = models.CharField(_("timeline"), max_length=10, choices=Timeline.choices, default=Timeline.NOW)

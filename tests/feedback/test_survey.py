@@ -55,6 +55,29 @@ def test_an_invalid_answer_is_shown_on_its_field(client, owner):
     assert not SurveyResponse.objects.exists()
 
 
+def test_too_few_deployments_are_refused_with_one_minimum_and_one_message(client, owner):
+    """-1 met the form field's minimum of 0 and 0 the model's minimum of 1:
+    two limits, two messages. Now one, the same in the browser and the API."""
+    client.force_login(owner.user)
+    url = f"/feedback/{owner.account.id}/survey/"
+    html = client.get(url).content.decode()
+    count_input = html.split('name="count"')[1].split(">")[0]
+    assert 'min="1"' in count_input and 'max="1000"' in count_input
+
+    def error(count) -> str:
+        page = client.post(url, {**ANSWER, "count": count}).content.decode()
+        return page.split('id="id_count_error"')[1].split("</ul>")[0]
+
+    below = {count: error(count) for count in (-1, 0)}
+    assert below[-1] == below[0] and "greater than or equal to 1." in below[0]
+    assert "less than or equal to 1000." in error(1001)
+    api = client.post("/api/v1/surveys", json.dumps({**ANSWER, "account": owner.account.id, "count": -1}),
+                      content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {owner.token}").json()
+    assert api["error"]["fields"]["count"] == "Ensure this value is greater than or equal to 1."
+    assert client.post(url, {**ANSWER, "count": 1}).status_code == 302
+    assert not SurveyResponse.objects.exclude(count=1).exists()
+
+
 def test_the_api_takes_a_survey_and_hides_other_accounts(client, owner, stranger, llama):
     refusal = _refuse(owner, llama)
     body = {"account": owner.account.id, "refusal": refusal["refusal"], **ANSWER}
