@@ -301,9 +301,23 @@ def tokenizer(task: dict) -> dict:
     except MemoryError:
         raise Refused("out_of_memory", "the tokenizer conversion went over the memory limit") from None
     except Exception as exc:  # noqa: BLE001 - any library failure becomes one clear line
-        line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise Refused("tokenizer_failed", f"{cls_name} could not convert the slow tokenizer: {line}") from None
+        raise Refused("tokenizer_failed", _tokenizer_failure(folder, cls_name, exc)) from None
     return {"ok": True, "class_name": cls_name}
+
+
+def _tokenizer_failure(folder: str, cls_name: str, exc: Exception) -> str:
+    """One line saying which tokenizer files could not be read or converted.
+    transformers tries one reader after another (sentencepiece, then
+    tiktoken) and reports the last one's complaint: a corrupt tokenizer.model
+    ends as "`tiktoken` is required ... pip install tiktoken", which names
+    neither the file nor the fault and sends the user to install a package.
+    Such an advice about a missing package is not passed on."""
+    files = ", ".join(sorted(os.listdir(folder))[:8]) or "none"
+    line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    head = f"the tokenizer files ({files}) could not be read or converted by {cls_name}"
+    if isinstance(exc, ImportError) or "pip install" in line or " is required" in line:
+        return f"{head}: they are corrupt, cut short or not {cls_name}'s format"
+    return f"{head}: {line}"
 
 
 COMMANDS = {"convert": convert, "tokenizer": tokenizer}

@@ -108,6 +108,26 @@ def test_tinytimemixer_gets_tsfm_config_from_its_config(tmp_path):
     assert result.report["deployable"] and result.report["preparation"] == []
 
 
+def test_a_garbage_tokenizer_file_fails_saying_the_tokenizer_files_could_not_be_read(tmp_path):
+    """transformers falls back from sentencepiece to tiktoken on a corrupt
+    tokenizer.model and complains that tiktoken is missing: the user is told
+    about their files, not sent to install a package."""
+    pytest.importorskip("transformers")
+    folder = tmp_path / "garbled"
+    folder.mkdir()
+    save_file({"model.norm.weight": np.ones(16, dtype=np.float16)}, str(folder / "model.safetensors"),
+              metadata={"format": "pt"})
+    write_json(folder / "config.json", tiny_llama_config(num_hidden_layers=0))
+    write_json(folder / "tokenizer_config.json", {"tokenizer_class": "LlamaTokenizer"})
+    (folder / "tokenizer.model").write_bytes(b"x")
+    with pytest.raises(PrepareError) as exc:
+        _prepare(folder, tmp_path)
+    assert exc.value.code == "tokenizer_failed"
+    message = exc.value.message
+    assert "tokenizer files (tokenizer.model, tokenizer_config.json) could not be read or converted" in message
+    assert "tiktoken" not in message and "pip install" not in message
+
+
 def test_metadata_fix_rewrites_only_the_header(tmp_path):
     folder = tmp_path / "mlx"
     folder.mkdir()
