@@ -358,13 +358,21 @@ def _extract_one(member: str, prefix: str, files: dict[str, int], dest: Path, pr
     progress.tick(force=True)
 
 
+def folder_partial_files(manifest: dict) -> list[str]:
+    """The files a prepared folder needs (needed_files) that an uploaded
+    folder holds only in part or not at all: the browser sends large files'
+    headers, not their weights. An upload with any of them cannot be
+    prepared; the Prepare page asks this before offering to."""
+    sizes = {p: int(s) for p, s in (manifest.get("sizes") or {}).items()}
+    stored = {p: int(s) for p, s in (manifest.get("stored") or {}).items()}
+    return sorted(p for p, s in needed_files(sizes).items() if stored.get(p) != s)
+
+
 def folder_listing(manifest_dir: Path, manifest: dict) -> dict[str, int]:
     """An uploaded folder is preparable only when the files it needs were
     uploaded whole (the browser may send only headers of large files)."""
-    sizes = {p: int(s) for p, s in (manifest.get("sizes") or {}).items()}
-    stored = {p: int(s) for p, s in (manifest.get("stored") or {}).items()}
-    wanted = needed_files(sizes)
-    partial = sorted(p for p, s in wanted.items() if stored.get(p) != s)
+    wanted = needed_files({p: int(s) for p, s in (manifest.get("sizes") or {}).items()})
+    partial = folder_partial_files(manifest)
     if partial:
         raise PrepareError("unsupported", f"the folder upload holds only part of {partial[0]}; upload the model "
                            "as an archive or register it from the Hub to prepare it", file=partial[0])
@@ -403,4 +411,4 @@ def hardlink_or_copy(src: Path, dest: Path) -> None:
 
 
 __all__ = ["needed_files", "check_disk", "DownloadProgress", "hub_listing", "hub_download", "archive_listing",
-           "archive_extract", "folder_listing", "folder_copy", "hardlink_or_copy"]
+           "archive_extract", "folder_partial_files", "folder_listing", "folder_copy", "hardlink_or_copy"]

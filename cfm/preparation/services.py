@@ -2,6 +2,8 @@
 Views, the API and commands call these; the worker side is jobs.py."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -10,9 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Membership
-from cfm.registry.models import Registration
+from cfm.registry.models import Registration, SourceKind
 from cfm.registry.models import Status as RegStatus
 
+from .download import folder_partial_files
 from .extras import INSTALL_HINT, missing_packages
 from .models import ACTIVE, PrepareJob, PrepareStatus
 
@@ -33,6 +36,22 @@ def s3_configured() -> bool:
 def prepare_missing_packages(*, registration: Registration) -> list[str]:
     steps = (registration.report or {}).get("preparation") or []
     return missing_packages(steps, s3=s3_configured())
+
+
+def prepare_partial_file(*, registration: Registration) -> str | None:
+    """A file Prepare needs that the registration's upload holds only in
+    part (a folder upload sends the headers of large files, not their
+    weights), or None when the source can be prepared as far as is known
+    here. Such a registration can never be prepared: the weights are not on
+    the server."""
+    if registration.source_kind != SourceKind.FOLDER or not registration.upload_path:
+        return None
+    try:
+        manifest = json.loads(Path(registration.upload_path).read_text())
+    except (OSError, ValueError):
+        return None  # gone or unreadable: the job says so, as for an archive that is gone
+    partial = folder_partial_files(manifest) if isinstance(manifest, dict) else []
+    return partial[0] if partial else None
 
 
 def _enqueue_on_commit(job_id: int) -> None:
@@ -57,6 +76,11 @@ def prepare_start(*, registration: Registration, user, cast_to_16bit: bool = Fal
         raise PrepareServiceError("not_inspected", _("The model has not been inspected yet."))
     if not steps:
         raise PrepareServiceError("nothing_to_do", _("The report lists no preparation steps."))
+    partial = prepare_partial_file(registration=registration)
+    if partial:
+        raise PrepareServiceError("unsupported", _(
+            "The folder upload holds only part of %(file)s: Prepare needs the whole weights. Register the model as "
+            "an archive or from the Hub, and prepare that registration.") % {"file": partial})
     missing = missing_packages(steps, s3=s3_configured())
     if missing:
         raise PrepareServiceError("missing_extras", _("Preparation needs %(packages)s on the server: %(hint)s")

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -28,7 +29,8 @@ ERRORS = {
     "out_of_memory": _("The conversion went over its memory limit."),
     "time_limit": _("The conversion took longer than its time limit."),
     "worker_crashed": _("The conversion process stopped unexpectedly."),
-    "tokenizer_failed": _("tokenizer.json could not be generated from the slow tokenizer files."),
+    "tokenizer_failed": _("The tokenizer files could not be read or converted to tokenizer.json: check that they "
+                          "are complete and not corrupt."),
     "disk_full": _("There is not enough disk space to prepare this model; the partial files were removed."),
     "download_failed": _("Downloading the model failed. Prepare again to resume where it stopped."),
     "access_denied": _("The Hub refused access to the model: give the registration a token with access."),
@@ -90,7 +92,15 @@ def _stages(job: PrepareJob) -> list[tuple[str, str]]:
     # Verifying belongs to the conversion it checks.
     current = "convert_weights_to_safetensors" if job.stage == "verifying" else job.stage
     index = wanted.index(current) if current in wanted else -1
-    return [(s, "done" if i < index else "now" if i == index else "todo") for i, s in enumerate(wanted)]
+    # The stage a job ended in is where it failed or was stopped, no longer the one under way.
+    ended = {PrepareStatus.FAILED.value: "failed", PrepareStatus.CANCELLED.value: "cancelled"}.get(job.status, "now")
+    return [(s, "done" if i < index else ended if i == index else "todo") for i, s in enumerate(wanted)]
+
+
+def _job_number(job: PrepareJob) -> int:
+    """1 for the registration's first preparation: the row's id counts every
+    account's jobs, which says nothing to the reader."""
+    return PrepareJob.objects.filter(registration_id=job.registration_id, pk__lte=job.pk).count()
 
 
 def _context(registration, job: PrepareJob | None) -> dict:
@@ -105,11 +115,16 @@ def _context(registration, job: PrepareJob | None) -> dict:
             diff_lines.append({"kind": kind, "text": line})
     summary_steps = ((job.summary or {}).get("steps") or {}) if job else {}
     progress = (job.progress or {}) if job else {}
+    partial_file = services.prepare_partial_file(registration=registration)
     return {
         "reg": registration, "report": report, "steps": report.get("preparation") or [], "job": job,
+        "job_number": _job_number(job) if job else None,
         "missing": missing, "install_hint": INSTALL_HINT, "s3": services.s3_configured(),
+        "partial_file": partial_file,
+        "register_archive_url": f"{reverse('register')}?via=archive&account={registration.account_id}",
+        "register_hub_url": f"{reverse('register')}?via=hub&account={registration.account_id}",
         "can_start": bool(report.get("preparation")) and registration.status == "done" and not missing
-        and not (job and (job.is_active or job.status == PrepareStatus.REVIEW)),
+        and not partial_file and not (job and (job.is_active or job.status == PrepareStatus.REVIEW)),
         "has_convert": "convert_weights_to_safetensors" in (report.get("preparation") or []),
         "files": _files(job) if job else [], "stages": _stages(job) if job else [],
         "stage_labels": STAGE_LABELS, "stage_label": STAGE_LABELS.get(job.stage, job.stage) if job else "",

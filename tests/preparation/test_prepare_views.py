@@ -171,22 +171,97 @@ def test_a_hub_registration_is_prepared_with_its_stored_token(client, alice, hub
     assert (Path(job.storage_location) / "tsfm_config.json").is_file()
 
 
-def test_a_folder_upload_of_headers_only_cannot_be_prepared_and_says_why(client, alice, tmp_path):
+def _folder_registration(actor, tmp_path: Path, *, weights_sent: int) -> Registration:
+    """A folder upload: config.json whole, and `weights_sent` bytes of a
+    model.safetensors of 1000 bytes (the browser sends a big file's header)."""
     upload = tmp_path / "upload"
     write_json(upload / "files" / "config.json", {"model_type": "tinytimemixer"})
-    (upload / "files" / "model.safetensors").write_bytes(b"\0" * 100)  # only the header was sent
-    write_json(upload / "manifest.json", {"name": "ttm", "sizes": {"config.json": 34, "model.safetensors": 10**9},
-                                          "stored": {"config.json": 34, "model.safetensors": 100}})
-    registration = Registration.objects.create(
-        account=alice.account, created_by=alice.user, source_kind=SourceKind.FOLDER, source="ttm",
+    (upload / "files" / "model.safetensors").write_bytes(b"\0" * weights_sent)
+    config_size = (upload / "files" / "config.json").stat().st_size
+    write_json(upload / "manifest.json", {"name": "ttm", "sizes": {"config.json": config_size,
+                                                                   "model.safetensors": 1000},
+                                          "stored": {"config.json": config_size, "model.safetensors": weights_sent}})
+    return Registration.objects.create(
+        account=actor.account, created_by=actor.user, source_kind=SourceKind.FOLDER, source="ttm",
         status=Status.DONE, upload_path=str(upload / "manifest.json"),
         report={"deployable": False, "preparation": ["add_tsfm_config"], "checks": []})
+
+
+def test_a_folder_upload_of_headers_only_is_not_offered_prepare_and_says_what_to_do(client, alice, tmp_path):
+    registration = _folder_registration(alice, tmp_path, weights_sent=100)
     client.force_login(alice.user)
-    client.post(reverse("prepare", args=[registration.pk]))
-    job = PrepareJob.objects.get()
+    page = client.get(reverse("prepare", args=[registration.pk])).content.decode()
+    assert 'id="prepare-start"' not in page and 'id="prepare-unavailable"' in page
+    notice = page.split('id="prepare-unavailable"')[1].split("</div>")[0]
+    assert "model.safetensors" in notice and "as an archive" in notice and "from the Hub" in notice
+    assert f"{reverse('register')}?via=archive&amp;account={alice.account.pk}" in notice
+    assert f"{reverse('register')}?via=hub&amp;account={alice.account.pk}" in notice
+
+    # A request made anyway (an old page, the API) is refused with the same reason, and no job starts.
+    refused = client.post(reverse("prepare", args=[registration.pk]), follow=True).content.decode()
+    assert not PrepareJob.objects.exists() and "holds only part of model.safetensors" in refused
+    api = client.post(f"/api/v1/registrations/{registration.pk}/prepare", content_type="application/json",
+                      HTTP_AUTHORIZATION=f"Bearer {alice.token}")
+    assert api.status_code == 409 and api.json()["error"]["code"] == "unsupported"
+    assert not PrepareJob.objects.exists()
+
+    # The worker refuses such a source too, whatever queued it.
+    job = PrepareJob.objects.create(registration=registration, account=alice.account, created_by=alice.user,
+                                    steps=["add_tsfm_config"])
     assert jobs.run(job_id=job.pk) == "failed"
     job.refresh_from_db()
     assert job.error_code == "unsupported" and "model.safetensors" in job.error_message
+
+
+def test_a_folder_upload_that_holds_the_whole_weights_is_offered_prepare(client, alice, tmp_path):
+    registration = _folder_registration(alice, tmp_path, weights_sent=1000)
+    client.force_login(alice.user)
     page = client.get(reverse("prepare", args=[registration.pk])).content.decode()
-    assert 'id="prepare-error"' in page and "This source cannot be prepared." in page
-    assert "Traceback" not in page
+    assert 'id="prepare-start"' in page and 'id="prepare-start" disabled' not in page
+    assert 'id="prepare-unavailable"' not in page
+
+
+def test_the_job_heading_counts_the_runs_of_this_registration(client, alice, ttm_reg, llama31_reg):
+    for _ in range(3):  # other registrations' jobs take the first ids
+        PrepareJob.objects.create(registration=llama31_reg, account=alice.account, steps=["fix_rope_scaling"],
+                                  status=PrepareStatus.DONE)
+    client.force_login(alice.user)
+    client.post(reverse("prepare", args=[ttm_reg.pk]))
+    first = PrepareJob.objects.filter(registration=ttm_reg).get()
+    page = client.get(reverse("prepare", args=[ttm_reg.pk])).content.decode()
+    assert "Preparation #1" in page and f"Preparation #{first.pk}" not in page
+    PrepareJob.objects.filter(pk=first.pk).update(status=PrepareStatus.FAILED)
+    client.post(reverse("prepare", args=[ttm_reg.pk]))
+    live = reverse("prepare_live", args=[ttm_reg.pk, PrepareJob.objects.filter(registration=ttm_reg).first().pk])
+    assert "Preparation #2" in client.get(live).content.decode()
+
+
+@pytest.mark.parametrize("status, state", [(PrepareStatus.FAILED, "failed"), (PrepareStatus.CANCELLED, "cancelled")])
+def test_the_stage_a_job_ended_in_is_shown_as_failed_or_cancelled_not_as_current(client, alice, ttm_reg, status,
+                                                                                  state):
+    PrepareJob.objects.create(registration=ttm_reg, account=alice.account, steps=["add_tsfm_config"], status=status,
+                              stage="downloading", error_code="download_failed")
+    client.force_login(alice.user)
+    page = client.get(reverse("prepare", args=[ttm_reg.pk])).content.decode()
+    steps = page.split('<ol class="steps">')[1].split("</ol>")[0]
+    assert "step-now" not in steps and 'aria-current="step"' not in steps
+    assert f'<li class="step step-{state}"><span class="dot" aria-hidden="true"></span>Downloading' in steps
+    assert steps.count("step-done") == 1 and steps.count("step-todo") == 3  # listing; tsfm, inspecting, storing
+
+
+def test_the_convert_step_says_what_the_cast_option_does_not_always_16_bit(client, alice, ttm_reg, monkeypatch):
+    import cfm.preparation.extras as extras
+
+    monkeypatch.setattr(extras, "_present", lambda module: True)
+    report = dict(ttm_reg.report, preparation=["convert_weights_to_safetensors"])
+    Registration.objects.filter(pk=ttm_reg.pk).update(report=report)
+    client.force_login(alice.user)
+    page = client.get(reverse("prepare", args=[ttm_reg.pk])).content.decode()
+    assert "(16-bit)" not in page
+    assert 'id="cast_to_16bit"' in page and 'id="cast_to_16bit" checked' not in page
+    kept = page.split('id="convert-detail"')[1].split("</span>")[0]
+    assert "every tensor keeps its dtype and values" in kept
+    cast = page.split('id="convert-detail-cast"')[1].split("</span>")[0]
+    assert cast.startswith(" hidden>") and "32-bit floats cast to the config's 16-bit dtype" in cast
+    report_page = client.get(reverse("registration", args=[ttm_reg.pk])).content.decode()
+    assert "(16-bit)." not in report_page and "every tensor keeps its dtype unless" in report_page

@@ -171,7 +171,9 @@ def _preparation():
     return {
         "convert_weights_to_safetensors": (
             gettext_noop("Convert the weights to safetensors"),
-            gettext_noop("The PyTorch weights are rewritten as model.safetensors (16-bit)."),
+            # Prepare's cast to 16 bits is an option, off by default: the report cannot say which.
+            gettext_noop("The PyTorch weights are rewritten as safetensors; every tensor keeps its dtype unless "
+                         "you choose on the Prepare page to cast 32-bit floats to 16 bits."),
         ),
         "generate_tokenizer_json": (
             gettext_noop("Generate tokenizer.json"),
