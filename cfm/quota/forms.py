@@ -7,6 +7,7 @@ import uuid
 from typing import Any, cast
 
 from django import forms
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
@@ -25,14 +26,20 @@ def _param_label(name: str):
     }.get(name, name)
 
 
+def _serving_name_help() -> str:
+    # Formatted when a page renders it, in the reader's language: a lazy string
+    # %-formatted here, at import, would be frozen in the language of that moment.
+    return _("Only a-z, 0-9 and _, at most %(max)s characters; unique in this account.") % {
+        "max": catalog.SERVING_NAME_MAX}
+
+
 class DeploymentForm(forms.Form):
     space = forms.ChoiceField(label=_("Space"))
     configuration = forms.ChoiceField(label=_("Configuration"))
     software_spec = forms.ChoiceField(label=_("Software specification"))
     serving_name = forms.CharField(
         label=_("Serving name"), max_length=catalog.SERVING_NAME_MAX,
-        help_text=_("Only a-z, 0-9 and _, at most %(max)s characters; unique in this account.")
-        % {"max": catalog.SERVING_NAME_MAX},
+        help_text=lazy(_serving_name_help, str)(),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false",
                                       "pattern": catalog.SERVING_NAME_PATTERN.strip("^$")}))
     idempotency_key = forms.CharField(widget=forms.HiddenInput)

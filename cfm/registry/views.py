@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from cfm.accounts.selectors import accounts_for
@@ -128,24 +128,32 @@ def _get_or_404(request, pk):
 
 STEPS = ("listing_files", "reading_config", "reading_headers", "checking")
 
-#: A failed job's error code -> (what happened, what to do), in the reader's language.
+#: A failed job's error code -> (what happened, what to do), in the reader's language. gettext_lazy by its own
+#: name: makemessages extracts `_` and the gettext names, never an alias such as `_l`.
 JOB_ERRORS = {
-    "repo_not_found": (_l("The Hub has no repository of that name."),
-                       _l("Check the organisation and the name (they are case-sensitive), then register again.")),
-    "revision_not_found": (_l("The repository has no such branch, tag or commit."),
-                           _l("Check the revision, or leave it empty for the default branch.")),
-    "access_denied": (_l("The Hub refused access: the repository is gated or private."),
-                      _l("Accept the model's licence on the Hub and register again with an access token that can "
-                         "read it.")),
-    "hub_unavailable": (_l("The Hub could not be reached."),
-                        _l("This is usually temporary: re-run the inspection in a few minutes.")),
-    "source_unreadable": (_l("The model's files could not be read."),
-                          _l("Check that the archive or folder is complete and not corrupt, then register it again.")),
-    "too_large": (_l("The source is larger than this server inspects."),
-                  _l("Register the folder instead of an archive: only its headers are sent.")),
-    "timeout": (_l("The inspection took too long and was stopped."),
-                _l("Re-run it; if it happens again, the source may be very slow to answer.")),
-    "cancelled": (_l("The inspection was cancelled."), _l("Re-run it when you are ready.")),
+    "repo_not_found": (
+        gettext_lazy("The Hub has no repository of that name."),
+        gettext_lazy("Check the organisation and the name (they are case-sensitive), then register again.")),
+    "revision_not_found": (
+        gettext_lazy("The repository has no such branch, tag or commit."),
+        gettext_lazy("Check the revision, or leave it empty for the default branch.")),
+    "access_denied": (
+        gettext_lazy("The Hub refused access: the repository is gated or private."),
+        gettext_lazy("Accept the model's licence on the Hub and register again with an access token that can "
+                     "read it.")),
+    "hub_unavailable": (
+        gettext_lazy("The Hub could not be reached."),
+        gettext_lazy("This is usually temporary: re-run the inspection in a few minutes.")),
+    "source_unreadable": (
+        gettext_lazy("The model's files could not be read."),
+        gettext_lazy("Check that the archive or folder is complete and not corrupt, then register it again.")),
+    "too_large": (
+        gettext_lazy("The source is larger than this server inspects."),
+        gettext_lazy("Register the folder instead of an archive: only its headers are sent.")),
+    "timeout": (
+        gettext_lazy("The inspection took too long and was stopped."),
+        gettext_lazy("Re-run it; if it happens again, the source may be very slow to answer.")),
+    "cancelled": (gettext_lazy("The inspection was cancelled."), gettext_lazy("Re-run it when you are ready.")),
 }
 
 
