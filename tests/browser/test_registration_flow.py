@@ -93,7 +93,7 @@ def test_register_by_folder_and_repo_id_watch_the_reports_and_read_them_in_japan
 
     # 5. The same report in Japanese.
     page.goto(folder_url)
-    page.select_option("#lang-select", "ja")
+    page.locator("#langswitch").get_by_role("button", name="日本語").click()
     page.wait_for_load_state()
     page.locator("html[lang=ja]").wait_for()
     assert "このままではプラットフォームに拒否されます" in page.locator(".verdict h2").inner_text()
