@@ -13,6 +13,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CFM_VAR_DIR", BASE_DIR / "var"))
@@ -251,6 +252,13 @@ CELERY_BEAT_SCHEDULE = {
                           "options": {"expires": float(CFM_SWEEP_INTERVAL)}},
 }
 CELERY_TIMEZONE = "UTC"
+# Prepare jobs (downloads, conversions: minutes to hours) have a queue of their
+# own, so that a worker started with `-Q celery` answers inspections and runs
+# the sweepers however many Prepare jobs run elsewhere. A worker started without
+# -Q consumes both queues: one `celery -A cfm worker -B` is still a complete back end.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("cfm-prepare", routing_key="cfm-prepare"))
+CELERY_TASK_ROUTES = {"cfm.preparation.prepare_run": {"queue": "cfm-prepare", "routing_key": "cfm-prepare"}}
 
 # --- The Hub ---------------------------------------------------------------
 HF_ENDPOINT = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")

@@ -7,22 +7,33 @@ PORT=${2:-8000}
 PY=.venv/bin/python
 VAR=${CFM_VAR_DIR:-var}
 mkdir -p "$VAR/log"
-# The worker runs in a process group of its own (job control on for this one
-# command), so that stopping it reaches its pool and its embedded beat too.
+# Two workers, each in a process group of its own (job control on for these
+# commands), so that stopping them reaches their pools and the embedded beat:
+# one for inspections and the sweepers (with beat), one for Prepare jobs, which
+# can run for hours and must not hold up an inspection.
 set -m
-.venv/bin/celery -A cfm worker -B --loglevel=INFO --concurrency=2 \
+.venv/bin/celery -A cfm worker -B -Q celery -n "inspect@%h" --loglevel=INFO --concurrency=2 \
   --schedule="$VAR/celerybeat-schedule" >"$VAR/log/worker.log" 2>&1 &
-WORKER=$!
+WORKERS=($!)
+.venv/bin/celery -A cfm worker -Q cfm-prepare -n "prepare@%h" --loglevel=INFO --concurrency=1 \
+  >"$VAR/log/prepare-worker.log" 2>&1 &
+WORKERS+=($!)
 set +m
 # A warm shutdown waits for running jobs (a Prepare can take hours), and the
-# embedded beat has been seen to hang while shutting down: give the group
-# 10 s, then kill it. Nothing is lost: jobs are acknowledged late and hold
+# embedded beat has been seen to hang while shutting down: give the groups
+# 10 s, then kill them. Nothing is lost: jobs are acknowledged late and hold
 # leases, so the sweeper re-queues what was cut short.
 stop_worker() {
   trap - EXIT INT TERM
-  kill -TERM -- "-$WORKER" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 -- "-$WORKER" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL -- "-$WORKER" 2>/dev/null || true
+  local pid alive
+  for pid in "${WORKERS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    alive=0
+    for pid in "${WORKERS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.1
+  done
+  for pid in "${WORKERS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 trap stop_worker EXIT INT TERM
 broker="embedded (filesystem, $VAR/broker)"; [ -n "${REDIS_URL:-}" ] && broker="$REDIS_URL"
@@ -32,8 +43,9 @@ cat <<MSG
   cfm is running:  http://$HOST:$PORT/
   log in as:       demo / demo-password-cfm   (admin: same user)
   database:        $db
-  broker:          $broker   (worker log: $VAR/log/worker.log)
-  Ctrl-C stops the web server and the worker.
+  broker:          $broker
+  worker logs:     $VAR/log/worker.log (inspections), $VAR/log/prepare-worker.log (Prepare)
+  Ctrl-C stops the web server and the workers.
 
 MSG
 exec_server() { $PY manage.py runserver "$HOST:$PORT" --noreload; }

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,3 +191,22 @@ def wait_status(registration, statuses=("done", "failed"), timeout: float = 20.0
         return row if row is not None and row.status in statuses else None
 
     return wait_for(check, timeout, what=f"registration {registration.pk} to be {'/'.join(statuses)}")
+
+
+@contextmanager
+def broker_at(url: str):
+    """Points this process's Celery app (the web side) at another broker."""
+    from cfm.celery import app
+
+    def reset():
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    old = app.conf.broker_url
+    app.conf.broker_url = url
+    reset()
+    try:
+        yield
+    finally:
+        app.conf.broker_url = old
+        reset()

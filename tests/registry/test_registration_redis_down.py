@@ -7,35 +7,15 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 
 import pytest
 from modelfactory import make_tiny_real
-from worker_support import alice, wait_for, wait_status, worker  # noqa: F401
+from worker_support import alice, broker_at, wait_for, wait_status, worker  # noqa: F401
 
 from cfm.registry.models import Registration, Status
 
 pytestmark = pytest.mark.services
 CLOSED_PORT = "redis://127.0.0.1:1/3"  # nothing listens on port 1
-
-
-@contextmanager
-def broker_at(url: str):
-    """Points this process's Celery app (the web side) at another broker."""
-    from cfm.celery import app
-
-    def reset():
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    old = app.conf.broker_url
-    app.conf.broker_url = url
-    reset()
-    try:
-        yield
-    finally:
-        app.conf.broker_url = old
-        reset()
 
 
 def test_a_registration_made_while_redis_is_down_is_saved_and_swept_later(worker, client, alice, tmp_path):
