@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Q, Value
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -114,13 +115,18 @@ class AccountQuotaAdmin(admin.ModelAdmin):
         if "apply" in request.POST:
             form = AdjustForm(request.POST)
             if form.is_valid():
-                for account in queryset:
-                    try:
-                        services.ledger_adjust(user=request.user, account=account, units=form.cleaned_data["units"],
-                                               reason=form.cleaned_data["reason"])
-                    except services.QuotaRuleError as exc:
-                        self.message_user(request, str(exc), messages.ERROR)
-                        return None
+                try:
+                    with transaction.atomic():  # all the selected accounts, or none
+                        for account in queryset:
+                            try:
+                                services.ledger_adjust(user=request.user, account=account,
+                                                       units=form.cleaned_data["units"],
+                                                       reason=form.cleaned_data["reason"])
+                            except services.QuotaRuleError as exc:
+                                raise services.QuotaRuleError(f"{account}: {exc}") from None
+                except services.QuotaRuleError as exc:
+                    self.message_user(request, _("Nothing was adjusted. %(error)s") % {"error": exc}, messages.ERROR)
+                    return None
                 self.message_user(request, _("Adjusted %(n)s account(s) by %(units)s units.")
                                   % {"n": queryset.count(), "units": form.cleaned_data["units"]}, messages.SUCCESS)
                 return None

@@ -619,7 +619,9 @@ def limit_request_approve(*, user, request: LimitRequest, answer: str = "") -> L
         if req.status != RequestStatus.PENDING:
             raise QuotaRuleError(_("This request was already answered."))
         _used, extra = ledger_totals(account=req.account)
-        delta = req.units - max(default_limit_units() + extra, 0)
+        # Against the raw total, not the limit shown (which is never below 0): were
+        # the total below zero, a grant computed from the shown 0 would fall short.
+        delta = req.units - (default_limit_units() + extra)
         if delta <= 0:
             raise QuotaRuleError(_("The account's limit is already at or above the requested %(units)s units.")
                                  % {"units": req.units})
@@ -654,6 +656,13 @@ def ledger_adjust(*, user, account: Account, units: int, reason: str) -> LedgerE
         raise QuotaRuleError(_("An adjustment needs a reason."))
     with transaction.atomic():
         _lock_account(account.id)
+        _used, extra = ledger_totals(account=account)
+        limit = default_limit_units() + extra
+        if limit + units < 0:
+            # A limit below zero would show as 0 and silently swallow later grants.
+            raise QuotaRuleError(_("The limit is %(limit)s units: an adjustment of %(units)s would take it below "
+                                   "zero. The most it can be lowered by is %(limit)s.")
+                                 % {"limit": limit, "units": units})
         return LedgerEntry.objects.create(account=account, kind=EntryKind.ADJUST, units=units, actor=user,
                                           reason=reason.strip())
 

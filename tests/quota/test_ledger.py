@@ -200,3 +200,26 @@ def test_a_retry_whose_twin_commits_between_its_key_lookup_and_its_checks_is_rep
     assert retry.replayed and retry.deployment.pk == first["outcome"].deployment.pk
     assert retry.body == first["outcome"].body
     assert services.quota_usage(account=owner.account).used_units == 1
+
+
+def test_an_adjustment_cannot_take_the_limit_below_zero_and_grants_reach_the_approved_total(owner, staff):
+    services.ledger_adjust(user=staff.user, account=owner.account, units=-4, reason="trial ended")
+    assert services.quota_usage(account=owner.account).limit_units == 0
+    with pytest.raises(services.QuotaRuleError) as refused:
+        services.ledger_adjust(user=staff.user, account=owner.account, units=-1, reason="below zero")
+    assert "below zero" in str(refused.value)
+    assert services.ledger_totals(account=owner.account)[1] == -4  # nothing written
+    req = services.limit_request_create(user=owner.user, account=owner.account, units=6, reason="more")
+    services.limit_request_approve(user=staff.user, request=req)
+    assert services.quota_usage(account=owner.account).limit_units == 6
+
+
+def test_a_grant_after_the_default_limit_was_lowered_still_reaches_the_approved_total(owner, staff):
+    services.ledger_adjust(user=staff.user, account=owner.account, units=-4, reason="trial ended")
+    from cfm.quota.models import QuotaSettings
+
+    QuotaSettings.objects.update_or_create(pk=1, defaults={"default_limit_units": 2})  # raw total now -2
+    assert services.quota_usage(account=owner.account).limit_units == 0
+    req = services.limit_request_create(user=owner.user, account=owner.account, units=3, reason="more")
+    services.limit_request_approve(user=staff.user, request=req)
+    assert services.quota_usage(account=owner.account).limit_units == 3
