@@ -416,7 +416,9 @@ def _reset(row: Registration) -> None:
     row.progress_step, row.progress_done, row.progress_total = "", 0, 0
     row.bytes_done = row.bytes_total = 0
     row.error_code = row.error_message = ""
-    row.report = None
+    # The report is kept until a new one replaces it: a re-run that fails or is
+    # cancelled must not lose it (the page shows it as the previous report; the
+    # API serves reports only of registrations that are done, as the contract says).
     row.reused_from = None
     row.resolved_commit = ""
     row.attempts = 0

@@ -287,6 +287,19 @@ def test_cancel_stops_a_running_job_and_delete_removes_it(client, owner):
     assert r["Location"] == reverse("dashboard") and not Registration.objects.exists()
 
 
+def test_a_cancelled_rerun_keeps_the_previous_report_shown_as_such_without_actions(client, owner, done):
+    Registration.objects.filter(pk=done.pk).update(report={**done.report, "deployable": True})
+    _login(client, owner[0])
+    client.post(reverse("registration_rerun", args=[done.pk]))
+    client.post(reverse("registration_cancel", args=[done.pk]))
+    done.refresh_from_db()
+    assert (done.status, done.error_code) == (Status.FAILED, "cancelled") and done.report["deployable"] is True
+    html = client.get(reverse("registration", args=[done.pk])).content.decode()
+    assert 'id="previous-report"' in html and 'id="report"' in html
+    assert reverse("quota:deploy", args=[done.pk]) not in html  # deploying needs a current report
+    assert client.get(reverse("registration_report_json", args=[done.pk])).status_code == 200
+
+
 def test_the_report_json_is_the_contract(client, owner, done):
     r = _login(client, owner[0]).get(reverse("registration_report_json", args=[done.pk]))
     data = json.loads(r.content)
