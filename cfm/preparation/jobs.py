@@ -58,10 +58,12 @@ def storage_backend() -> LocalStorage | S3Storage:
     return LocalStorage(Path(settings.MEDIA_ROOT))
 
 
-def storage_key(registration: Registration) -> str:
-    """`prepared/<account>/<registration>`: the folder path the platform's
-    model asset points at (a re-run replaces its own earlier result)."""
-    return f"prepared/{registration.account_id}/{registration.pk}"
+def storage_key(job: PrepareJob) -> str:
+    """`prepared/<account>/<registration>/<run>`: the folder path the
+    platform's model asset points at. Each run has its own, so a later run
+    (say, cast to 16 bits) never overwrites what an earlier one stored and
+    still describes."""
+    return f"prepared/{job.account_id}/{job.registration_id}/{job.number}"
 
 
 def enqueue(*, job_id: int) -> bool:
@@ -187,7 +189,7 @@ def run(*, job_id: int) -> str:
                                      rope_accept=job.rope_accept, max_memory=settings.CFM_PREPARE_MAX_MEMORY,
                                      time_limit=settings.CFM_PREPARE_TIME_LIMIT, limits=inspect_limits())
             result = prepare(_source(registration), options, work_dir=work_dir_for(registration.pk),
-                             storage=storage_backend(), key=storage_key(registration), progress=beat.progress,
+                             storage=storage_backend(), key=storage_key(job), progress=beat.progress,
                              cancel=beat.cancelled.is_set)
         except NeedsReview as review:
             finish(status=PrepareStatus.REVIEW, rope_diff=review.diff, stage="fix_rope_scaling", finished_at=None)

@@ -73,6 +73,12 @@ class PrepareJob(models.Model):
         return f"prepare #{self.pk} of {self.registration_id} ({self.status})"
 
     @property
+    def number(self) -> int:
+        """1 for the registration's first preparation, 2 for the next...: the
+        row's id counts every account's jobs, which says nothing to the reader."""
+        return PrepareJob.objects.filter(registration_id=self.registration_id, pk__lte=self.pk).count()
+
+    @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
 

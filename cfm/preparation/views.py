@@ -97,12 +97,6 @@ def _stages(job: PrepareJob) -> list[tuple[str, str]]:
     return [(s, "done" if i < index else ended if i == index else "todo") for i, s in enumerate(wanted)]
 
 
-def _job_number(job: PrepareJob) -> int:
-    """1 for the registration's first preparation: the row's id counts every
-    account's jobs, which says nothing to the reader."""
-    return PrepareJob.objects.filter(registration_id=job.registration_id, pk__lte=job.pk).count()
-
-
 def _context(registration, job: PrepareJob | None) -> dict:
     report = registration.report or {}
     missing = services.prepare_missing_packages(registration=registration)
@@ -118,7 +112,7 @@ def _context(registration, job: PrepareJob | None) -> dict:
     partial_file = services.prepare_partial_file(registration=registration)
     return {
         "reg": registration, "report": report, "steps": report.get("preparation") or [], "job": job,
-        "job_number": _job_number(job) if job else None,
+        "job_number": job.number if job else None,
         "missing": missing, "install_hint": INSTALL_HINT, "s3": services.s3_configured(),
         "partial_file": partial_file,
         "register_archive_url": f"{reverse('register')}?via=archive&account={registration.account_id}",

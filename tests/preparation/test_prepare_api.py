@@ -148,3 +148,16 @@ def test_the_prepare_endpoints_are_in_the_openapi_schema(client):
     assert {"/api/v1/registrations/{registration_id}/prepare", "/api/v1/prepare-jobs/{job_id}",
             "/api/v1/prepare-jobs/{job_id}/cancel", "/api/v1/prepare-jobs/{job_id}/review",
             "/api/v1/registrations/{registration_id}/prepare-jobs"} <= set(paths)
+
+
+def test_each_run_is_stored_in_its_own_folder_so_an_earlier_result_stays_as_described(client, alice, ttm_reg):
+    first = post(client, f"{API}/registrations/{ttm_reg.pk}/prepare", alice).json()
+    assert jobs.run(job_id=first["id"]) == "done"
+    second = post(client, f"{API}/registrations/{ttm_reg.pk}/prepare", alice, {"cast_to_16bit": True}).json()
+    assert jobs.run(job_id=second["id"]) == "done"
+    a, b = (client.get(j["url"], **alice.auth).json() for j in (first, second))
+    assert a["storage"]["location"] != b["storage"]["location"]
+    assert a["storage"]["location"].endswith(f"/{ttm_reg.pk}/1") and b["storage"]["location"].endswith("/2")
+    for job in (a, b):  # each folder still holds what its job's manifest says
+        for name, entry in job["manifest"].items():
+            assert (Path(job["storage"]["location"]) / name).stat().st_size == entry["size"]

@@ -87,7 +87,7 @@ def test_prepare_runs_and_the_page_shows_both_reports_and_the_stored_folder(clie
     job.refresh_from_db()
     assert job.new_report["deployable"] and job.new_report["preparation"] == []
     stored = Path(job.storage_location)
-    assert stored == (tmp_path / "media" / "prepared" / str(alice.account.pk) / str(ttm_reg.pk)).resolve()
+    assert stored == (tmp_path / "media" / "prepared" / str(alice.account.pk) / str(ttm_reg.pk) / "1").resolve()
     assert (stored / "tsfm_config.json").is_file() and (stored / "SHA256SUMS").is_file()
     assert set(job.manifest) == {"config.json", "model.safetensors", "tsfm_config.json"}
     assert not jobs.work_dir_for(ttm_reg.pk).exists()
