@@ -427,8 +427,8 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
                     if body is None:
                         continue
                     collector.add(name, member.size, _BoundedReader(body, member.size, collector, name))
-                    # declared bytes so far vs. compressed bytes consumed (or the whole tar)
-                    _check_ratio(path, collector.total, max(raw.tell() if gz else archive_size, 1), limits)
+                    if gz:  # decompressed so far vs. compressed bytes consumed; a plain tar is read in place
+                        _check_ratio(path, collector.total, max(raw.tell(), 1), limits)
     except SourceError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError, NotImplementedError,

@@ -412,3 +412,22 @@ def test_a_tar_gz_over_the_cap_says_to_pack_as_tar_or_zip(tmp_path):
     assert "folder" in message
     plain = make_tar(tmp_path / "big.tar", files)  # the same model as a plain tar is read in place
     assert inspect(str(plain), options=_options(InspectLimits(archive_max_bytes=2 * 1024 * 1024))).model_type
+
+
+def test_a_gnu_sparse_tar_of_a_big_model_is_read_in_place(tmp_path):
+    """`tar -S` stores a sparse model's holes as sparse members: a 16 GB model
+    in a few hundred kilobytes, which is no bomb when it is read in place."""
+    import shutil
+    import subprocess
+
+    from modelfactory import LLAMA3_8B, make_model
+
+    if shutil.which("tar") is None:
+        pytest.fail("GNU tar is needed to build the sparse archive")
+    folder = make_model(tmp_path / "llama-8b", LLAMA3_8B, shards=2)
+    dest = tmp_path / "llama-8b.tar"
+    subprocess.run(["tar", "-S", "-cf", str(dest), "-C", str(tmp_path), "llama-8b"], check=True)
+    assert dest.stat().st_size < 50e6
+    report = inspect(str(dest))
+    assert report.configuration == "small" and report.parameters_exact and report.deployable
+    assert report.parameters == inspect(str(folder)).parameters
