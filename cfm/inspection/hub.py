@@ -364,7 +364,8 @@ def public_message(message: str, endpoints: tuple[str, ...] = ()) -> str:
                                   "the Hub did not answer like the Hugging Face Hub")
         message = message.replace(f"the Hub at {base}", "the Hub").replace(f" at {base}", " on the Hub")
         message = re.sub(re.escape(base) + r"[^\s\"')]*", "the Hub", message)  # a URL within a library's message
-    return message
+    # The command line's own words: a page has a token field, not a --token flag.
+    return message.replace("no Hub repo ", "no repo ").replace(" (--token)", "")
 
 
 def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, token: str | None = None,

@@ -72,6 +72,9 @@ def prepare_start(*, registration: Registration, user, cast_to_16bit: bool = Fal
         raise PrepareServiceError("not_found", _("No such registration."))
     report = registration.report or {}
     steps = report.get("preparation") or []
+    if registration.status == RegStatus.FAILED:
+        raise PrepareServiceError("not_inspected", _("The last inspection of this model did not finish (it failed "
+                                                     "or was cancelled): re-run it, then prepare."))
     if registration.status != RegStatus.DONE or not report:
         raise PrepareServiceError("not_inspected", _("The model has not been inspected yet."))
     if not steps:

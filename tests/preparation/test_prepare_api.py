@@ -102,6 +102,10 @@ def test_prepare_is_refused_with_a_reason_when_there_is_nothing_to_do(client, al
                                          source_kind=SourceKind.HUB, status=Status.QUEUED)
     early = post(client, f"{API}/registrations/{queued.pk}/prepare", alice)
     assert early.status_code == 409 and early.json()["error"]["code"] == "not_inspected"
+    assert "not been inspected yet" in early.json()["error"]["message"]
+    Registration.objects.filter(pk=queued.pk).update(status=Status.FAILED, error_code="repo_not_found")
+    failed = post(client, f"{API}/registrations/{queued.pk}/prepare", alice)
+    assert failed.status_code == 409 and "did not finish" in failed.json()["error"]["message"]
     assert not PrepareJob.objects.exists()
 
 

@@ -32,7 +32,7 @@ def _failed_hub_registration(owner, source: str) -> Registration:
 def test_a_missing_hub_repo_says_so_without_local_folders_or_the_hub_address(owner, hub_server, client):
     row = _failed_hub_registration(owner, "org/missing")
     assert (row.status, row.error_code) == (Status.FAILED, "repo_not_found")
-    assert "no Hub repo org/missing on the Hub" in row.error_message
+    assert "no repo org/missing on the Hub" in row.error_message
     assert "local" not in row.error_message and hub_server.url not in row.error_message
     assert "127.0.0.1" not in row.error_message
 
@@ -57,7 +57,9 @@ def test_a_hub_that_is_down_is_named_the_hub_not_by_its_address(owner, hub_serve
 
 @pytest.mark.parametrize("message, public", [
     ("no Hub repo a/b at http://10.0.0.7:8080 (if it is private, pass a token that can read it)",
-     "no Hub repo a/b on the Hub (if it is private, pass a token that can read it)"),
+     "no repo a/b on the Hub (if it is private, pass a token that can read it)"),
+    ("a/b is gated: pass a token of an account that has it (--token)",
+     "a/b is gated: pass a token of an account that has it"),
     ("cannot reach the Hub at http://10.0.0.7:8080 while reading x (3 attempts): refused",
      "cannot reach the Hub while reading x (3 attempts): refused"),
     ("http://10.0.0.7:8080 did not answer like the Hugging Face Hub (HF_ENDPOINT) for a/b",
