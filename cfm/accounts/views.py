@@ -7,13 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .forms import ApiTokenForm, SignUpForm
 from .models import ApiToken
 from .selectors import accounts_for
-from .tokens import token_create, token_revoke
+from .tokens import token_create, token_matches, token_revoke, token_seal, token_unseal
 
 
 def signup(request):
@@ -28,22 +29,43 @@ def signup(request):
     return render(request, "accounts/signup.html", {"form": form})
 
 
+#: The session key that carries a new token, sealed, from its creation to the one page that shows it.
+NEW_TOKEN_SESSION_KEY = "cfm.new_api_token"
+
+
+def _new_token_once(request) -> dict | None:
+    """The token created just before the redirect here, with its raw value,
+    taken out of the session: a reload shows it no more."""
+    held = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    if not isinstance(held, dict) or not isinstance(held.get("id"), int):
+        return None
+    token = ApiToken.objects.filter(user=request.user, pk=held["id"]).first()
+    raw = token_unseal(str(held.get("sealed", "")))
+    if token is None or raw is None or not token_matches(token=token, raw=raw):
+        return None
+    return {"token": token, "raw": raw}
+
+
 @login_required
 def settings_page(request):
     form = ApiTokenForm(request.POST or None)
-    new_token = None
     if request.method == "POST" and form.is_valid():
         token, raw = token_create(user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at())
-        # The raw token exists only in this response: it is stored hashed.
-        new_token = {"token": token, "raw": raw}
-        form = ApiTokenForm()
+        # Post/Redirect/Get: reloading the page that shows the token must not create another one. The raw token
+        # crosses the redirect in the session, sealed, and is taken out when shown.
+        request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "sealed": token_seal(raw)}
+        return redirect("settings")
+    new_token = _new_token_once(request)
     tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
     accounts = accounts_for(user=request.user).prefetch_related("memberships")
-    return render(request, "accounts/settings.html", {
+    response = render(request, "accounts/settings.html", {
         "form": form, "tokens": tokens, "new_token": new_token, "now": timezone.now(),
         "accounts": [(a, next((m.role for m in a.memberships.all() if m.user_id == request.user.pk), None))
                      for a in accounts],
     })
+    if new_token:
+        add_never_cache_headers(response)  # no-store: not kept by the browser's or any proxy's cache either
+    return response
 
 
 @login_required

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django.utils import translation
 from django.utils.html import escape
 
+from cfm.accounts import tokens
 from cfm.accounts.models import Account, ApiToken, Membership, Role
-from cfm.accounts.tokens import token_user
+from cfm.accounts.tokens import token_create, token_seal, token_unseal, token_user
+from cfm.accounts.views import NEW_TOKEN_SESSION_KEY
 from cfm.registry.models import Registration, SourceKind, Status
 from cfm.web.templatetags import cfm_tags
 
@@ -67,17 +70,74 @@ def test_login_page_and_anonymous_redirects(client):
     assert r["Location"] == reverse("dashboard")
 
 
+def _shown_token(html: str) -> str:
+    return html.split('id="new-token" type="text" readonly value="')[1].split('"')[0]
+
+
 def test_an_api_token_is_shown_once_works_and_can_be_revoked(client):
     user, _ = _member("gina")
     client.force_login(user)
-    html = client.post(reverse("settings"), {"name": "CI", "expires_in": "30"}).content.decode()
-    raw = html.split('id="new-token" type="text" readonly value="')[1].split('"')[0]
+    html = client.post(reverse("settings"), {"name": "CI", "expires_in": "30"}, follow=True).content.decode()
+    raw = _shown_token(html)
     assert raw.startswith("cfm_") and token_user(raw) == user
     token = ApiToken.objects.get()
     assert token.expires_at is not None and token.key_hash != raw
     assert raw not in client.get(reverse("settings")).content.decode()  # shown once
     client.post(reverse("token_revoke", args=[token.pk]))
     assert token_user(raw) is None
+
+
+def test_creating_a_token_redirects_and_a_reload_neither_shows_it_again_nor_creates_another(client):
+    user, _ = _member("gwen")
+    client.force_login(user)
+    created = client.post(reverse("settings"), {"name": "CI", "expires_in": "30"})
+    assert created.status_code == 302 and created["Location"] == reverse("settings")
+    assert ApiToken.objects.count() == 1
+    stored = [(s.session_data, str(s.get_decoded())) for s in Session.objects.all()]
+
+    shown = client.get(reverse("settings"))
+    raw = _shown_token(shown.content.decode())
+    assert raw.startswith("cfm_") and token_user(raw) == user
+    assert "no-store" in shown["Cache-Control"]  # the page with the token is not cached anywhere
+    # It crossed the redirect in the session (a database row) sealed, never readable, and it is gone from it now.
+    assert stored and all(raw not in data and raw not in decoded for data, decoded in stored)
+    assert NEW_TOKEN_SESSION_KEY not in client.session
+    assert all(raw not in str(s.get_decoded()) for s in Session.objects.all())
+    assert raw not in str(ApiToken.objects.values().get())
+
+    for _ in range(2):  # reloads: a GET, which shows no token and creates none
+        again = client.get(reverse("settings")).content.decode()
+        assert 'id="new-token"' not in again and raw not in again
+    assert ApiToken.objects.count() == 1
+
+
+def test_a_token_form_with_errors_creates_nothing_and_shows_the_errors(client):
+    user, _ = _member("gail")
+    client.force_login(user)
+    r = client.post(reverse("settings"), {"name": "", "expires_in": "30"})
+    assert r.status_code == 200 and 'aria-invalid="true"' in r.content.decode()
+    assert not ApiToken.objects.exists() and 'id="new-token"' not in r.content.decode()
+
+
+def test_a_sealed_token_is_shown_only_to_its_owner_and_only_while_fresh(client, monkeypatch):
+    user, _ = _member("gus")
+    other, _ = _member("gil")
+    token, raw = token_create(user=other, name="theirs")
+    client.force_login(user)
+    session = client.session
+    session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "sealed": token_seal(raw)}  # another user's token id
+    session.save()
+    assert raw not in client.get(reverse("settings")).content.decode()
+
+    mine, raw = token_create(user=user, name="mine")
+    sealed = token_seal(raw)
+    assert token_unseal(sealed) == raw and token_unseal(sealed[:-2] + "xx") is None
+    monkeypatch.setattr(tokens, "SEAL_SECONDS", -1)  # older than the seal lasts
+    assert token_unseal(sealed) is None
+    session = client.session
+    session[NEW_TOKEN_SESSION_KEY] = {"id": mine.pk, "sealed": sealed}
+    session.save()
+    assert raw not in client.get(reverse("settings")).content.decode()
 
 
 def test_another_users_token_cannot_be_revoked(client):
