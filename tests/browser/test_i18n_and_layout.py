@@ -6,8 +6,11 @@ step. Screenshots, in English and Japanese, go to SHOTS_DIR."""
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
+from django.utils.translation import gettext
 from quotafactory import llama_report, make_actor, make_registration
 
+from cfm.accounts.models import ApiToken
 from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.quota import services
 from cfm.quota.models import LimitRequest, RequestStatus
@@ -55,6 +58,63 @@ def _overflowing(page) -> list[str]:
     }""")
 
 
+def _layout_defects(page) -> list[str]:
+    """What the QA audit found at 390 px: anything reaching past the viewport's
+    right edge other than inside a .table-wrap that scrolls, and a button
+    whose text takes more than one line."""
+    return page.evaluate("""() => {
+        const width = document.documentElement.clientWidth, found = [];
+        const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+            + (typeof el.className === 'string' && el.className ? '.' + el.className.split(' ').join('.') : '');
+        const shown = el => { const r = el.getBoundingClientRect();
+                              return r.width > 0 && r.height > 0 && !el.closest('.visually-hidden'); };
+        const scrollingWrap = el => {
+            const wrap = el.parentElement && el.parentElement.closest('.table-wrap');
+            return wrap && ['auto', 'scroll'].includes(getComputedStyle(wrap).overflowX)
+                && wrap.getBoundingClientRect().right <= width + 1;
+        };
+        if (document.documentElement.scrollWidth > width)
+            found.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + width);
+        for (const el of document.body.querySelectorAll('*')) {
+            if (shown(el) && el.getBoundingClientRect().right > width + 1 && !scrollingWrap(el))
+                found.push('past the right edge: ' + name(el) + ' ' + Math.round(el.getBoundingClientRect().right));
+        }
+        for (const button of document.querySelectorAll('button, .btn')) {
+            if (!shown(button)) continue;
+            const range = document.createRange();
+            range.selectNodeContents(button);
+            const rects = [...range.getClientRects()].filter(r => r.width > 0 && r.height > 0);
+            if (!rects.length) continue;
+            const top = Math.min(...rects.map(r => r.top)), bottom = Math.max(...rects.map(r => r.bottom));
+            if (bottom - top > 1.5 * Math.max(...rects.map(r => r.height)))
+                found.push('a button on more than one line: ' + JSON.stringify(button.innerText));
+        }
+        return found;
+    }""")
+
+
+def _lines(page, text: str) -> list[int]:
+    """The number of lines each shown occurrence of `text` takes: 1 when no
+    word of it is broken and it is not wrapped."""
+    return page.evaluate("""text => {
+        const counts = [], walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (let at = node.data.indexOf(text); at >= 0; at = node.data.indexOf(text, at + 1)) {
+                const range = document.createRange();
+                range.setStart(node, at);
+                range.setEnd(node, at + text.length);
+                const rects = [...range.getClientRects()].filter(r => r.width > 0).sort((a, b) => a.top - b.top);
+                if (!rects.length || node.parentElement.closest('.visually-hidden')) continue;
+                let lines = 1;
+                for (let i = 1; i < rects.length; i++)
+                    if (rects[i].top > rects[i - 1].top + rects[i - 1].height / 2) lines++;
+                counts.push(lines);
+            }
+        }
+        return counts;
+    }""", text)
+
+
 def test_arrow_keys_on_the_language_switch_do_not_switch_only_a_pressed_button_does(live_server, page,
                                                                                       transactional_db, shot):
     page.set_default_timeout(15_000)
@@ -93,6 +153,7 @@ def test_a_reason_of_one_endless_word_wraps_inside_its_card(live_server, page, t
     services.limit_request_deny(user=staff.user, request=denied, answer="z" * 3000)
     services.deployment_request(user=owner.user, registration=make_registration(owner.account), space=owner.space,
                                 serving_name="a" * 36)
+    services.ledger_adjust(user=staff.user, account=owner.account, units=1, reason="w" * 5000)
     page.set_default_timeout(15_000)
     _log_in(page, live_server.url, "ren")
     for width in (1280, 390):
@@ -100,12 +161,81 @@ def test_a_reason_of_one_endless_word_wraps_inside_its_card(live_server, page, t
         page.goto(f"{live_server.url}/quota/{owner.account.id}/usage/")
         assert LimitRequest.objects.filter(status=RequestStatus.PENDING).count() == 1
         assert _overflowing(page) == [], width
+        assert _layout_defects(page) == [], width
+        assert _lines(page, "Ren team") == [1]
         shot(page, f"usage-long-reason-{width}")
     _switch(page, "ja")
-    page.set_viewport_size({"width": 1280, "height": 900})
-    assert _overflowing(page) == []
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert _overflowing(page) == [], width
+        assert _layout_defects(page) == [], width
+        shot(page, f"usage-long-reason-ja-{width}")
     assert ">使用ユニット</text>" in page.locator("svg.gauge").inner_html()
-    shot(page, "usage-long-reason-ja")
+
+
+def test_the_dashboard_keeps_words_whole_and_its_table_scrolls_on_a_phone(live_server, page, transactional_db,
+                                                                         shot):
+    owner = _actor("demo")
+    assert owner.account.name == "Demo team"
+    make_registration(owner.account)
+    Registration.objects.create(account=owner.account, created_by=owner.user, source_kind=SourceKind.FOLDER,
+                                source="granite-3.1-8b-instruct", status=Status.DONE,
+                                report=llama_report(deployable=False))
+    Registration.objects.create(account=owner.account, created_by=owner.user, source_kind=SourceKind.ARCHIVE,
+                                source="mistral-7b-v0.3.tar.gz", status=Status.FAILED, error_code="not_a_model")
+    with translation.override("ja"):
+        hub_ja = gettext("Hub repository")
+    page.set_default_timeout(15_000)
+    _log_in(page, live_server.url, "demo")
+    for language, hub in (("en", "Hub repository"), ("ja", hub_ja)):
+        if language == "ja":
+            _switch(page, "ja")
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{live_server.url}/dashboard/")
+            assert _layout_defects(page) == [], (language, width)
+            # Every account name and source kind whole, on one line: in the table and in the account's card.
+            assert _lines(page, "Demo team") == [1, 1, 1, 1], (language, width)
+            assert _lines(page, hub) == [1], (language, width)
+            assert _lines(page, "meta-llama/Meta-Llama-3-8B") == [1], (language, width)
+            wrap = page.locator("#registrations .table-wrap")
+            scrolls = wrap.evaluate("el => el.scrollWidth > el.clientWidth")
+            assert scrolls == (width == 390), (language, width)  # the table keeps its widths: it scrolls, not squeezes
+            shot(page, f"dashboard-{language}-{width}")
+            if scrolls:
+                wrap.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+                shot(page, f"dashboard-{language}-{width}-scrolled")
+
+
+def test_the_settings_page_with_a_new_token_fits_a_phone_and_its_buttons_stay_whole(live_server, page,
+                                                                                   transactional_db, shot):
+    owner = _actor("tao")
+    page.set_default_timeout(15_000)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _log_in(page, live_server.url, "tao")
+    page.goto(f"{live_server.url}/accounts/settings/")
+    for language in ("en", "ja"):
+        if language == "ja":
+            _switch(page, "ja")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.locator("#id_name").fill(f"deploy pipeline {language}")
+        page.locator(".token-form button[type=submit]").click()
+        page.locator("#new-token").wait_for()
+        # Post/Redirect/Get: the page showing the token is a GET, which a reload repeats harmlessly.
+        assert page.url == f"{live_server.url}/accounts/settings/"
+        tokens = list(ApiToken.objects.filter(user=owner.user))
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert _layout_defects(page) == [], (language, width)
+            assert _overflowing(page) == [], (language, width)
+            assert all(_lines(page, f"{t.prefix}…") == [1] for t in tokens), (language, width)
+            wrap = page.locator("#token-table").locator("xpath=..")
+            scrolls = wrap.evaluate("el => el.scrollWidth > el.clientWidth")
+            assert scrolls == (width == 390), (language, width)  # a desktop has room for the whole table
+            shot(page, f"settings-new-token-{language}-{width}")
+        page.reload()
+        assert page.locator("#new-token").count() == 0
+        assert ApiToken.objects.filter(user=owner.user).count() == len(tokens)
 
 
 def test_the_prepare_page_says_what_the_cast_does_shows_a_failed_step_red_and_refuses_a_headers_only_folder(
