@@ -305,6 +305,22 @@ def test_the_prepare_page_says_what_the_cast_does_shows_a_failed_step_red_and_re
     notice.get_by_role("link", name="as an archive").click()
     page.wait_for_url("**/models/new/?via=archive*")
 
+    # Its report offers no Prepare button either, but says why, with a link to the explanation.
+    for language in ("en", "ja"):
+        page.goto(f"{live_server.url}/models/{folder.pk}/")
+        if language == "ja":
+            _switch(page, "ja")
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert page.locator(f'.verdict a[href="/models/{folder.pk}/prepare/"]').count() == 0
+            note = page.locator("#prepare-unavailable-note")
+            assert "model-00001-of-00002.safetensors" in note.inner_text()
+            assert _layout_defects(page) == [], (language, width)
+            shot(page, f"report-folder-no-prepare-{language}-{width}")
+    page.locator("#prepare-unavailable-note a").click()
+    page.wait_for_url(f"**/models/{folder.pk}/prepare/#prepare-unavailable")
+    assert page.locator("#prepare-unavailable").is_visible()
+
 
 def test_a_failed_hub_registration_the_deploy_form_and_the_survey_read_in_japanese(live_server, page,
                                                                                     transactional_db, shot):

@@ -221,6 +221,29 @@ def test_a_folder_upload_that_holds_the_whole_weights_is_offered_prepare(client,
     assert 'id="prepare-unavailable"' not in page
 
 
+def test_the_report_of_a_headers_only_folder_upload_offers_no_prepare_and_links_to_why(client, alice, bob, tmp_path):
+    registration = _folder_registration(alice, tmp_path, weights_sent=100)
+    prepare_url = reverse("prepare", args=[registration.pk])
+    client.force_login(alice.user)
+    for url in (reverse("registration", args=[registration.pk]), reverse("registration_live", args=[registration.pk])):
+        page = client.get(url).content.decode()
+        assert "Prepare the model" not in page and f'href="{prepare_url}"' not in page
+        note = page.split('id="prepare-unavailable-note"')[1].split("</p>")[0]
+        assert "model.safetensors" in note and f'href="{prepare_url}#prepare-unavailable"' in note
+    # The link leads to the Prepare page's explanation, which has that anchor.
+    assert 'id="prepare-unavailable"' in client.get(prepare_url).content.decode()
+    client.force_login(bob.user)
+    assert client.get(reverse("registration", args=[registration.pk])).status_code == 404
+
+
+def test_the_report_of_a_folder_upload_with_its_weights_offers_prepare(client, alice, tmp_path):
+    registration = _folder_registration(alice, tmp_path, weights_sent=1000)
+    client.force_login(alice.user)
+    page = client.get(reverse("registration", args=[registration.pk])).content.decode()
+    assert "Prepare the model" in page and f'href="{reverse("prepare", args=[registration.pk])}"' in page
+    assert 'id="prepare-unavailable-note"' not in page
+
+
 def test_the_job_heading_counts_the_runs_of_this_registration(client, alice, ttm_reg, llama31_reg):
     for _ in range(3):  # other registrations' jobs take the first ids
         PrepareJob.objects.create(registration=llama31_reg, account=alice.account, steps=["fix_rope_scaling"],
