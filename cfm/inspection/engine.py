@@ -40,11 +40,13 @@ class InspectOptions:
 
 
 def inspect(spec: str, *, options: InspectOptions | None = None, revision: str | None = None,
-            token: str | None = None) -> Report:
+            token: str | None = None, hub_timeout: float | None = None, hub_attempts: int | None = None) -> Report:
     """Inspect a local folder, archive or Hub repo id. Raises SourceError
-    when the source cannot be read at all."""
+    when the source cannot be read at all. `hub_timeout` and `hub_attempts`
+    (per request) apply to a Hub source; None keeps the Hub client's defaults."""
     options = options or InspectOptions()
-    with open_source(spec, limits=options.limits, revision=revision, token=token) as source:
+    with open_source(spec, limits=options.limits, revision=revision, token=token, hub_timeout=hub_timeout,
+                     hub_attempts=hub_attempts) as source:
         return inspect_source(source, options)
 
 

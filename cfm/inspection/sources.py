@@ -467,7 +467,8 @@ def open_local(path: str, limits: InspectLimits) -> Source:
 
 
 def open_source(spec: str, *, limits: InspectLimits, revision: str | None = None, token: str | None = None,
-                progress: ProgressFn | None = None) -> Source:
+                progress: ProgressFn | None = None, hub_timeout: float | None = None,
+                hub_attempts: int | None = None) -> Source:
     """The contract's rule: an existing local path wins; otherwise
     `hf://org/name`, `org/name` or a single-segment legacy id is a Hub repo."""
     if not isinstance(spec, str) or not spec.strip() or "\x00" in spec:
@@ -478,7 +479,10 @@ def open_source(spec: str, *, limits: InspectLimits, revision: str | None = None
         return open_local(spec, limits)  # a missing archive is a missing file, not a repo id
     from .hub import open_hub  # the Hub client is imported only when needed
 
-    return open_hub(spec, limits=limits, revision=revision, token=token, progress=progress)
+    extra: dict = {"timeout": hub_timeout}
+    if hub_attempts is not None:
+        extra["attempts"] = hub_attempts
+    return open_hub(spec, limits=limits, revision=revision, token=token, progress=progress, **extra)
 
 
 def iter_limited(items: Iterable, cap: int):

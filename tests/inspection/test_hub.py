@@ -249,7 +249,7 @@ def test_permanent_503_gives_up_after_bounded_retries(hub_server, models, comman
     proc = command("org/tiny", "--json")
     assert time.monotonic() - started < 15
     _assert_unreadable(proc, words=("503",))
-    assert hub_server.requests == 4  # one try and three retries, no more
+    assert hub_server.requests == 5  # one try and CFM_HUB_MAX_RETRIES (4 by default) retries, no more
     with pytest.raises(SourceError) as exc:
         open_hub("org/tiny", limits=InspectLimits(), attempts=2)
     assert exc.value.code == "hub_unavailable"
@@ -328,3 +328,12 @@ def test_repo_spec_forms():
     assert parse_repo_spec("gpt2", "main") == ("gpt2", "main")
     with pytest.raises(SourceError):
         parse_repo_spec("org/name@v1", "v2")
+
+
+@pytest.mark.parametrize("retries, requests", [("0", 1), ("2", 3)])
+def test_cfm_inspect_makes_the_attempts_the_settings_say(hub_server, models, run_inspect, retries, requests):
+    hub_server.add_repo("org/tiny", models["tiny"])
+    hub_server.fail_always = 503
+    proc, _ = run_inspect("org/tiny", "--json", env={"CFM_HUB_MAX_RETRIES": retries})
+    assert proc.returncode == 2 and f"({requests} attempt" in proc.stderr
+    assert hub_server.requests == requests

@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from cfm.inspection import InspectOptions, SourceError, inspect
@@ -59,7 +60,8 @@ class Command(BaseCommand):
         options = InspectOptions(limits=inspect_limits(), concurrent_users=opts["concurrent_users"],
                                  payload=opts["payload"], progress=progress)
         try:
-            report = inspect(opts["source"], options=options, revision=opts["revision"], token=opts["token"])
+            report = inspect(opts["source"], options=options, revision=opts["revision"], token=opts["token"],
+                             hub_timeout=settings.CFM_HUB_TIMEOUT, hub_attempts=settings.CFM_HUB_MAX_RETRIES + 1)
         except SourceError as exc:
             message = exc.message
             if exc.code == "repo_not_found" and not opts["source"].lower().startswith("hf://"):
