@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from needs import test_database_url
 
 from cfm.accounts.models import Account, Membership, Space
 from cfm.accounts.tokens import token_user
@@ -74,21 +75,11 @@ def test_errors_are_command_errors_with_status_1(carol, args):
     assert not Account.objects.filter(name="X").exists()
 
 
-def _test_database_url() -> str:
-    from django.db import connection
-
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{s['NAME']}"
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
-
-
 @pytest.mark.django_db(transaction=True, available_apps=["django.contrib.contenttypes", "django.contrib.auth",
                                                           "cfm.accounts"])
 def test_as_a_script_sees_them_stdout_is_the_id_and_errors_exit_1():
     get_user_model().objects.create_user("erin")
-    env = {**os.environ, "DATABASE_URL": _test_database_url()}
+    env = {**os.environ, "DATABASE_URL": test_database_url()}
 
     def manage(*args):
         return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
@@ -99,3 +90,25 @@ def test_as_a_script_sees_them_stdout_is_the_id_and_errors_exit_1():
     bad = manage("cfm_account", "create", "Ops", "--plan", "gold", "--owner", "erin")
     assert bad.returncode == 1 and bad.stdout == "" and "gold" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def _manage(*args, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_an_operator_command_on_a_database_not_migrated_says_so_in_one_line(tmp_path):
+    env = {"CFM_VAR_DIR": str(tmp_path / "elsewhere"), "DATABASE_URL": ""}  # a fresh SQLite file, no tables
+    proc = _manage("cfm_token", "demo", env=env)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "database is not ready" in proc.stderr and "migrate" in proc.stderr
+
+
+@pytest.mark.parametrize("env, words", [({"CFM_HUB_TIMOUT": "3"}, "unknown setting(s) CFM_HUB_TIMOUT"),
+                                        ({"CFM_HUB_TIMEOUT": "abc"}, "CFM_HUB_TIMEOUT='abc' is not an integer")])
+def test_a_bad_setting_stops_manage_py_with_one_line(env, words):
+    proc = _manage("check", env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cfm: ") and words in lines[0]

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from cfm.accounts.models import Account
 
@@ -16,6 +17,16 @@ class OperatorCommand(BaseCommand):
 
     def fail(self, message: str) -> NoReturn:
         raise CommandError(message, returncode=1)
+
+    def execute(self, *args, **options):
+        # A database that is missing or not migrated (say, another CFM_VAR_DIR
+        # than the running instance's) is one line, not a traceback.
+        try:
+            return super().execute(*args, **options)
+        except DatabaseError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.fail(f"the database is not ready ({first}): run `make run` or `manage.py migrate` with the same "
+                      "DATABASE_URL / CFM_VAR_DIR as the instance you mean")
 
     def run_from_argv(self, argv):
         # CommandError already goes to stderr with status 1; argparse errors
