@@ -5,6 +5,7 @@ body that is not JSON, a method a path does not take, a path that does not
 exist: see `urls()`). Every list pages with `paginate`."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -18,6 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
+from pydantic import ValidationError as PydanticError
 
 from cfm.accounts.tokens import token_user
 
@@ -95,6 +97,34 @@ def _http_error(request, exc: HttpError):
     code = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
             413: "too_large", 429: "rate_limited"}.get(exc.status_code, "error")
     return error_response(request, exc.status_code, code, str(exc))
+
+
+# --- bodies read by hand ----------------------------------------------------------------------------------------
+
+def parse_body(request, schema, *, required: bool = True):
+    """A body an endpoint reads itself (one that takes JSON or a form, or an
+    optional body), validated by `schema`: JSON, or a form as `curl -F` or
+    an HTML form sends it. An empty body where none is required gives the
+    schema's defaults; anything else wrong is a 400 whose `fields` say what."""
+    if (request.content_type or "").startswith(("multipart/", "application/x-www-form-urlencoded")):
+        data: Any = {k: request.POST.get(k) for k in request.POST}
+        if not data and not required:
+            return schema()
+    else:
+        raw = request.body.strip() if request.body else b""
+        if not raw and not required:
+            return schema()
+        try:
+            data = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"}) from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid", _("The body must be a JSON object."), fields={"body": "not an object"})
+    try:
+        return schema.model_validate(data)
+    except PydanticError as exc:
+        fields = {".".join(str(x) for x in e["loc"]) or "body": e["msg"] for e in exc.errors()}
+        raise ApiError(400, "invalid", _("The request is not valid."), fields=fields) from None
 
 
 # --- pagination, shared by every list ----------------------------------------------------------------------

@@ -3,18 +3,16 @@ additions); shaped like the registration endpoints: the PrepareJob row is the
 truth, ids of another account answer 404, errors use the common envelope."""
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from ninja import Status as Answer
-from pydantic import ValidationError as PydanticError
 
 from cfm.accounts.api import iso, paginate
 from cfm.accounts.selectors import accounts_for
-from cfm.api import ApiError
+from cfm.api import ApiError, parse_body
 from cfm.registry.api import _get_or_404 as registration_or_404
 
 from . import services
@@ -125,30 +123,6 @@ def _refusal(exc: services.PrepareServiceError) -> ApiError:
     return ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc.message))
 
 
-def _body(request, schema: type[Schema], *, required: bool) -> Any:
-    """JSON, or a form (as `curl -F` or an HTML form sends it); an empty body
-    where none is required takes the defaults."""
-    if (request.content_type or "").startswith(("multipart/", "application/x-www-form-urlencoded")):
-        data: Any = {k: request.POST.get(k) for k in request.POST}
-        if not data and not required:
-            return schema()
-    else:
-        raw = request.body.strip() if request.body else b""
-        if not raw and not required:
-            return schema()
-        try:
-            data = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"}) from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid", _("The body must be a JSON object."), fields={"body": "not an object"})
-    try:
-        return schema.model_validate(data)
-    except PydanticError as exc:
-        fields = {".".join(str(x) for x in e["loc"]) or "body": e["msg"] for e in exc.errors()}
-        raise ApiError(400, "invalid", _("The request is not valid."), fields=fields) from None
-
-
 @router.post("/registrations/{registration_id}/prepare", response={202: PrepareJobOut},
              summary="Start Prepare for a registration whose report lists preparation steps",
              openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {
@@ -157,7 +131,7 @@ def prepare_start(request, registration_id: int):
     """202 with the queued job; a job already queued, running or waiting for
     review is returned as it is (two jobs never share a work folder)."""
     registration = registration_or_404(request, registration_id)
-    payload = _body(request, PrepareIn, required=False)
+    payload = parse_body(request, PrepareIn, required=False)
     try:
         job = services.prepare_start(registration=registration, user=request.user,
                                      cast_to_16bit=payload.cast_to_16bit)
@@ -197,7 +171,7 @@ def prepare_cancel(request, job_id: int):
                  "type": "object", "required": ["accept"], "properties": {"accept": {"type": "boolean"}}}}}}})
 def prepare_review(request, job_id: int):
     job = _job_or_404(request, job_id)
-    payload = _body(request, ReviewIn, required=True)
+    payload = parse_body(request, ReviewIn)
     try:
         job = services.prepare_review(job=job, user=request.user, accept=payload.accept)
     except services.PrepareServiceError as exc:

@@ -1,7 +1,6 @@
 """API v1: registrations and their reports (shared/docs/api-contract.md)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,10 +10,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from ninja import Status as Answer
-from pydantic import ValidationError as PydanticError
 
 from cfm.accounts.api import account_or_404
-from cfm.api import ApiError, iso, paginate
+from cfm.api import ApiError, iso, paginate, parse_body
 
 from . import selectors, services
 from .models import Registration, SourceKind, Status
@@ -164,17 +162,7 @@ def registration_create(request):
 
 
 def _json_input(request) -> dict[str, Any]:
-    try:
-        data = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"}) from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid", _("The body must be a JSON object."), fields={"body": "not an object"})
-    try:
-        payload = RegistrationIn.model_validate(data)
-    except PydanticError as exc:
-        fields = {".".join(str(x) for x in e["loc"]) or "body": e["msg"] for e in exc.errors()}
-        raise ApiError(400, "invalid", _("The request is not valid."), fields=fields) from None
+    payload = parse_body(request, RegistrationIn)
     return {"account": payload.account, "source_kind": SourceKind.HUB, "source": payload.source,
             "revision": payload.revision, "token": payload.token}
 
@@ -235,15 +223,7 @@ def registration_report(request, registration_id: int):
                  "type": "object", "properties": {"token": {"type": "string"}}}}}}})
 def registration_rerun(request, registration_id: int):
     r = _get_or_404(request, registration_id)
-    token = None
-    if (request.content_type or "").startswith(("multipart/", "application/x-www-form-urlencoded")):
-        token = request.POST.get("token") or None
-    elif request.body.strip():  # optional: {"token": "hf_..."} to replace the stored token
-        try:
-            token = RerunIn.model_validate(json.loads(request.body)).token
-        except (ValueError, PydanticError):
-            raise ApiError(400, "invalid", _("The body must be {\"token\": \"...\"} or empty."),
-                           fields={"token": "invalid"}) from None
+    token = parse_body(request, RerunIn, required=False).token or None  # optional: replaces the stored token
     try:
         r = services.registration_rerun(registration=r, user=request.user, token=token)
     except services.RegistrationError as exc:
