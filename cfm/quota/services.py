@@ -433,6 +433,13 @@ class DeploymentOutcome:
     replayed: bool = False
 
 
+def _recorded(user, key: str | None) -> IdempotencyRecord | None:
+    """The first answer stored under this user's Idempotency-Key, if any."""
+    if not key:
+        return None
+    return IdempotencyRecord.objects.select_related("deployment").filter(user=user, key=key).first()
+
+
 def _replay(record: IdempotencyRecord, fingerprint: str) -> DeploymentOutcome:
     if record.fingerprint != fingerprint:
         raise DeploymentRefused(422, "idempotency_key_reused", _(
@@ -472,10 +479,8 @@ def deployment_request(*, user, registration, space: Space | None, configuration
     fingerprint = _fingerprint(registration=registration.id, space=getattr(space, "id", None),
                                configuration=configuration, software_spec=software_spec, serving_name=serving_name,
                                parameters=parameters)
-    if idempotency_key:
-        record = IdempotencyRecord.objects.select_related("deployment").filter(user=user, key=idempotency_key).first()
-        if record is not None:
-            return _replay(record, fingerprint)
+    if (record := _recorded(user, idempotency_key)) is not None:
+        return _replay(record, fingerprint)
     try:
         plan = deployment_validate(account=account, registration=registration, space=space,
                                    configuration=configuration, software_spec=software_spec,
@@ -483,23 +488,17 @@ def deployment_request(*, user, registration, space: Space | None, configuration
     except DeploymentRefused:
         # The same key may have committed since the lookup above: its deployment
         # now holds the serving name, and this request is that one, replayed.
-        if idempotency_key:
-            record = IdempotencyRecord.objects.select_related("deployment").filter(
-                user=user, key=idempotency_key).first()
-            if record is not None:
-                return _replay(record, fingerprint)
+        if (record := _recorded(user, idempotency_key)) is not None:
+            return _replay(record, fingerprint)
         raise
     assert space is not None  # deployment_validate refuses a missing space
     refused: DeploymentRefused | None = None
     try:
         with transaction.atomic():
             locked = _lock_account(account.id)
-            if idempotency_key:
-                # A concurrent request with the same key for this account waited on the lock.
-                record = IdempotencyRecord.objects.select_related("deployment").filter(
-                    user=user, key=idempotency_key).first()
-                if record is not None:
-                    return _replay(record, fingerprint)
+            # A concurrent request with the same key for this account waited on the lock.
+            if (record := _recorded(user, idempotency_key)) is not None:
+                return _replay(record, fingerprint)
             if Deployment.objects.filter(account=locked, serving_name=serving_name,
                                          status=DeploymentStatus.ACTIVE).exists():
                 raise DeploymentRefused(409, "serving_name_taken", _(
@@ -530,11 +529,8 @@ def deployment_request(*, user, registration, space: Space | None, configuration
     except IntegrityError:
         # The same key raced in for another account (the lock is per account),
         # or the serving-name index caught what the check could not.
-        if idempotency_key:
-            record = IdempotencyRecord.objects.select_related("deployment").filter(
-                user=user, key=idempotency_key).first()
-            if record is not None:
-                return _replay(record, fingerprint)
+        if (record := _recorded(user, idempotency_key)) is not None:
+            return _replay(record, fingerprint)
         raise DeploymentRefused(409, "serving_name_taken", _(
             "The serving name %(name)s is already used by a deployment of this account.")
             % {"name": serving_name}) from None

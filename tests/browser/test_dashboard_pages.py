@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from browser_support import PASSWORD, log_in
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
@@ -18,15 +19,6 @@ from cfm.inspection import inspect
 from cfm.registry.models import Registration, SourceKind, Status
 
 pytestmark = pytest.mark.browser
-PASSWORD = "browser-pass-phrase-long"
-
-
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
 
 
 def _owner(username: str):
@@ -50,7 +42,7 @@ def test_page_through_the_registrations_with_the_keyboard_while_the_list_polls(l
                                                         progress_step="reading_headers")
     page.set_default_timeout(15_000)
     page.set_viewport_size({"width": 1280, "height": 900})
-    _log_in(page, live_server.url, "nao")
+    log_in(page, live_server.url, "nao")
 
     nav = page.get_by_role("navigation", name="Pages of registrations")
     assert "Page 1 of 3" in nav.inner_text() and page.locator("#registrations tbody tr").count() == 50
@@ -97,7 +89,7 @@ def test_the_report_chart_shows_bytes_per_dtype(live_server, page, transactional
                                       finished_at=timezone.now())
     page.set_default_timeout(15_000)
     page.set_viewport_size({"width": 1280, "height": 900})
-    _log_in(page, live_server.url, "rin")
+    log_in(page, live_server.url, "rin")
     page.goto(live_server.url + reverse("registration", args=[reg.pk]))
     chart = page.locator('section[aria-labelledby="dtypes-title"]')
     rows = chart.locator(".row")

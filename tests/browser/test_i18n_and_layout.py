@@ -6,6 +6,7 @@ step. Screenshots, in English and Japanese, go to SHOTS_DIR."""
 from __future__ import annotations
 
 import pytest
+from browser_support import PASSWORD, log_in
 from django.utils import translation
 from django.utils.translation import gettext
 from quotafactory import llama_report, make_actor, make_registration
@@ -17,15 +18,6 @@ from cfm.quota.models import LimitRequest, RequestStatus
 from cfm.registry.models import Registration, SourceKind, Status
 
 pytestmark = pytest.mark.browser
-PASSWORD = "browser-pass-phrase-long"
-
-
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
 
 
 def _actor(username: str):
@@ -155,7 +147,7 @@ def test_a_reason_of_one_endless_word_wraps_inside_its_card(live_server, page, t
                                 serving_name="a" * 36)
     services.ledger_adjust(user=staff.user, account=owner.account, units=1, reason="w" * 5000)
     page.set_default_timeout(15_000)
-    _log_in(page, live_server.url, "ren")
+    log_in(page, live_server.url, "ren")
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{live_server.url}/quota/{owner.account.id}/usage/")
@@ -186,7 +178,7 @@ def test_the_dashboard_keeps_words_whole_and_its_table_scrolls_on_a_phone(live_s
     with translation.override("ja"):
         hub_ja = gettext("Hub repository")
     page.set_default_timeout(15_000)
-    _log_in(page, live_server.url, "demo")
+    log_in(page, live_server.url, "demo")
     for language, hub in (("en", "Hub repository"), ("ja", hub_ja)):
         if language == "ja":
             _switch(page, "ja")
@@ -212,7 +204,7 @@ def test_the_settings_page_with_a_new_token_fits_a_phone_and_its_buttons_stay_wh
     owner = _actor("tao")
     page.set_default_timeout(15_000)
     page.set_viewport_size({"width": 1280, "height": 900})
-    _log_in(page, live_server.url, "tao")
+    log_in(page, live_server.url, "tao")
     page.goto(f"{live_server.url}/accounts/settings/")
     for language in ("en", "ja"):
         if language == "ja":
@@ -258,7 +250,7 @@ def test_the_prepare_page_says_what_the_cast_does_shows_a_failed_step_red_and_re
                                             "not LlamaTokenizer's format")
     page.set_default_timeout(15_000)
     page.set_viewport_size({"width": 1280, "height": 900})
-    _log_in(page, live_server.url, "kai")
+    log_in(page, live_server.url, "kai")
     page.goto(f"{live_server.url}/models/{reg.pk}/prepare/")
 
     kept, cast = page.locator("#convert-detail"), page.locator("#convert-detail-cast")
@@ -332,7 +324,7 @@ def test_a_failed_hub_registration_the_deploy_form_and_the_survey_read_in_japane
     llama = make_registration(owner.account)
     page.set_default_timeout(15_000)
     page.set_viewport_size({"width": 1280, "height": 900})
-    _log_in(page, live_server.url, "mei")
+    log_in(page, live_server.url, "mei")
 
     page.goto(f"{live_server.url}/models/{failed.pk}/")
     failure = page.locator(".card.failed")

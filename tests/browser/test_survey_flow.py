@@ -5,21 +5,13 @@ survey from it, and staff find the answer, tied to the refusal, in the admin."""
 from __future__ import annotations
 
 import pytest
+from browser_support import PASSWORD, log_in
 from quotafactory import make_actor, make_registration
 
 from cfm.feedback.models import SurveyResponse
 from cfm.quota import services
 
 pytestmark = pytest.mark.browser
-PASSWORD = "browser-pass-phrase-long"
-
-
-def _log_in(page, base, username):
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
 
 
 def test_hit_the_limit_read_the_notice_answer_the_survey_and_staff_see_it_in_the_admin(
@@ -39,7 +31,7 @@ def test_hit_the_limit_read_the_notice_answer_the_survey_and_staff_see_it_in_the
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(15_000)
-    _log_in(page, live_server.url, "yui")
+    log_in(page, live_server.url, "yui")
 
     # One more Medium: 4 of 4 units are held, the request is refused with the notice.
     page.goto(f"{live_server.url}/quota/registrations/{reg.id}/deploy/")
@@ -72,7 +64,7 @@ def test_hit_the_limit_read_the_notice_answer_the_survey_and_staff_see_it_in_the
 
     staff_page = browser.new_page(viewport={"width": 1280, "height": 900})
     staff_page.set_default_timeout(15_000)
-    _log_in(staff_page, live_server.url, "ops")
+    log_in(staff_page, live_server.url, "ops")
     staff_page.goto(f"{live_server.url}/admin/feedback/surveyresponse/")
     row = staff_page.locator("#result_list tbody tr").first
     assert "meta-llama/Meta-Llama-3-70B" in row.inner_text() and "Yui team" in row.inner_text()
