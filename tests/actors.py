@@ -22,6 +22,19 @@ class Actor:
         return {"HTTP_AUTHORIZATION": f"Bearer {self.token}"}
 
 
+def member(username: str, plan: str = "standard", password: str | None = None) -> tuple:
+    """(user, account): a user who owns an account of `plan`, nothing more
+    (no space, no token), for the page tests that log in."""
+    from django.contrib.auth import get_user_model
+
+    from cfm.accounts.models import Account, Membership, Role
+
+    user = get_user_model().objects.create_user(username, password=password)
+    account = Account.objects.create(name=f"{username}'s team", plan=plan)
+    Membership.objects.create(account=account, user=user, role=Role.OWNER)
+    return user, account
+
+
 def make_actor(username: str, plan: str = "standard", account_name: str | None = None) -> Actor:
     from django.contrib.auth import get_user_model
 

@@ -124,3 +124,19 @@ class Evil:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
+
+
+def archive_registration(actor, folder: Path, tmp_path: Path, **fields):
+    """A registration of `folder` uploaded as a .tar.gz, inspected (status
+    done, its report stored), as the worker leaves one."""
+    import tarfile
+
+    from cfm.inspection import inspect
+    from cfm.registry.models import Registration, SourceKind, Status
+
+    archive = tmp_path / f"{folder.name}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(folder, arcname=folder.name)
+    values = {"status": Status.DONE, "report": inspect(str(archive)).to_dict(), **fields}
+    return Registration.objects.create(account=actor.account, created_by=actor.user, source_kind=SourceKind.ARCHIVE,
+                                       source=archive.name, upload_path=str(archive), **values)

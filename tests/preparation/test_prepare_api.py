@@ -5,15 +5,13 @@ runs through the worker's own function (the real worker: test_prepare_worker).""
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from prep_builders import make_ttm, tiny_llama_config, write_json
+from prep_builders import archive_registration, make_ttm, tiny_llama_config, write_json
 from safetensors.numpy import save_file
 
-from cfm.inspection import inspect
 from cfm.preparation import jobs
 from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.registry.models import Registration, SourceKind, Status
@@ -29,19 +27,9 @@ def isolated(settings, tmp_path):
     settings.CFM_S3_BUCKET = ""
 
 
-def _registration(actor, folder: Path, tmp_path: Path, **fields) -> Registration:
-    archive = tmp_path / f"{folder.name}.tar.gz"
-    with tarfile.open(archive, "w:gz") as tf:
-        tf.add(folder, arcname=folder.name)
-    report = inspect(str(archive)).to_dict()
-    values = {"status": Status.DONE, "report": report, **fields}
-    return Registration.objects.create(account=actor.account, created_by=actor.user, source_kind=SourceKind.ARCHIVE,
-                                       source=archive.name, upload_path=str(archive), **values)
-
-
 @pytest.fixture
 def ttm_reg(alice, tmp_path):
-    return _registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
+    return archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
 
 
 def post(client, url, actor=None, body=None):
@@ -94,7 +82,7 @@ def test_prepare_is_refused_with_a_reason_when_there_is_nothing_to_do(client, al
     ready = tmp_path / "ready"
     make_ttm(ready)
     write_json(ready / "tsfm_config.json", {"context_length": 1024, "prediction_length": 48})
-    reg = _registration(alice, ready, tmp_path)
+    reg = archive_registration(alice, ready, tmp_path)
     nothing = post(client, f"{API}/registrations/{reg.pk}/prepare", alice)
     assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "nothing_to_do"
 
@@ -135,7 +123,7 @@ def test_cancel_and_the_rope_review_through_the_api(client, alice, ttm_reg, tmp_
         "rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192}))
     write_json(folder / "tokenizer.json", {"version": "1.0", "model": {"type": "WordLevel", "vocab": {"a": 0},
                                                                         "unk_token": "a"}})
-    reg = _registration(alice, folder, tmp_path)
+    reg = archive_registration(alice, folder, tmp_path)
     job = post(client, f"{API}/registrations/{reg.pk}/prepare", alice).json()
     assert jobs.run(job_id=job["id"]) == "review"
     waiting = client.get(job["url"], **alice.auth).json()

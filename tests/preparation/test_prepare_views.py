@@ -5,13 +5,12 @@ anonymous visitor (sent to log in)."""
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.urls import reverse
-from prep_builders import make_ttm, tiny_llama_config, write_json
+from prep_builders import archive_registration, make_ttm, tiny_llama_config, write_json
 from safetensors.numpy import save_file
 
 from cfm.inspection import inspect
@@ -29,19 +28,9 @@ def isolated(settings, tmp_path):
     settings.CFM_S3_BUCKET = ""
 
 
-def _archive_registration(actor, folder: Path, tmp_path: Path) -> Registration:
-    archive = tmp_path / f"{folder.name}.tar.gz"
-    with tarfile.open(archive, "w:gz") as tf:
-        tf.add(folder, arcname=folder.name)
-    report = inspect(str(archive)).to_dict()
-    return Registration.objects.create(account=actor.account, created_by=actor.user, source_kind=SourceKind.ARCHIVE,
-                                       source=archive.name, upload_path=str(archive), status=Status.DONE,
-                                       report=report)
-
-
 @pytest.fixture
 def ttm_reg(alice, tmp_path):
-    return _archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
+    return archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
 
 
 @pytest.fixture
@@ -54,7 +43,7 @@ def llama31_reg(alice, tmp_path):
         "rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192}))
     write_json(folder / "tokenizer.json", {"version": "1.0", "model": {"type": "WordLevel", "vocab": {"a": 0},
                                                                         "unk_token": "a"}})
-    return _archive_registration(alice, folder, tmp_path)
+    return archive_registration(alice, folder, tmp_path)
 
 
 def test_prepare_page_is_for_members_only(client, alice, bob, ttm_reg):

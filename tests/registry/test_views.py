@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
+from actors import member
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
@@ -30,21 +30,14 @@ def fast_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _member(username: str, plan: str = "standard") -> tuple:
-    user = get_user_model().objects.create_user(username, password="pw-" + username + "-long-enough")
-    account = Account.objects.create(name=f"{username}'s team", plan=plan)
-    Membership.objects.create(account=account, user=user, role=Role.OWNER)
-    return user, account
-
-
 @pytest.fixture
 def owner():
-    return _member("alice")
+    return member("alice")
 
 
 @pytest.fixture
 def stranger():
-    return _member("bob")
+    return member("bob")
 
 
 def _registration(account, user, **kw) -> Registration:
@@ -144,7 +137,7 @@ def test_a_revision_left_empty_on_the_form_is_main_like_the_api(client, owner):
 
 
 def test_a_lite_account_sees_why_and_cannot_register(client):
-    user, account = _member("carol", plan="lite")
+    user, account = member("carol", plan="lite")
     _login(client, user)
     html = client.get(reverse("register")).content.decode()
     assert 'data-code="plan_not_allowed"' in html and "Standard plan" in html

@@ -8,33 +8,25 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
+from actors import member
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from cfm.accounts.models import Account, Membership, Role
 from cfm.registry.models import Registration, SourceKind, Status
 from cfm.web.views import PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 
 
-def _member(username: str):
-    user = get_user_model().objects.create_user(username)
-    account = Account.objects.create(name=f"{username}'s team", plan="standard")
-    Membership.objects.create(account=account, user=user, role=Role.OWNER)
-    return user, account
-
-
 @pytest.fixture
 def owner():
-    return _member("alice")
+    return member("alice")
 
 
 @pytest.fixture
 def stranger():
-    return _member("bob")
+    return member("bob")
 
 
 def _registrations(account, user, n: int, prefix: str = "org/m", **fields) -> list[Registration]:

@@ -3,6 +3,7 @@ report filters."""
 from __future__ import annotations
 
 import pytest
+from actors import member
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.urls import reverse
@@ -23,13 +24,6 @@ PASSWORD = "a-long-enough-pass-phrase"
 @pytest.fixture(autouse=True)
 def fast_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def _member(username: str, plan: str = "standard"):
-    user = get_user_model().objects.create_user(username, password=PASSWORD)
-    account = Account.objects.create(name=f"{username}'s team", plan=plan)
-    Membership.objects.create(account=account, user=user, role=Role.OWNER)
-    return user, account
 
 
 def test_signup_creates_the_user_and_an_account_they_own_on_the_chosen_plan(client):
@@ -65,7 +59,7 @@ def test_login_page_and_anonymous_redirects(client):
     assert 'name="username"' in client.get(reverse("login")).content.decode()
     assert client.get(reverse("dashboard"))["Location"].startswith(reverse("login"))
     assert client.get(reverse("settings"))["Location"].startswith(reverse("login"))
-    user, _ = _member("frank")
+    user, _ = member("frank", password=PASSWORD)
     r = client.post(reverse("login"), {"username": "frank", "password": PASSWORD})
     assert r["Location"] == reverse("dashboard")
 
@@ -75,7 +69,7 @@ def _shown_token(html: str) -> str:
 
 
 def test_an_api_token_is_shown_once_works_and_can_be_revoked(client):
-    user, _ = _member("gina")
+    user, _ = member("gina", password=PASSWORD)
     client.force_login(user)
     html = client.post(reverse("settings"), {"name": "CI", "expires_in": "30"}, follow=True).content.decode()
     raw = _shown_token(html)
@@ -88,7 +82,7 @@ def test_an_api_token_is_shown_once_works_and_can_be_revoked(client):
 
 
 def test_creating_a_token_redirects_and_a_reload_neither_shows_it_again_nor_creates_another(client):
-    user, _ = _member("gwen")
+    user, _ = member("gwen", password=PASSWORD)
     client.force_login(user)
     created = client.post(reverse("settings"), {"name": "CI", "expires_in": "30"})
     assert created.status_code == 302 and created["Location"] == reverse("settings")
@@ -112,7 +106,7 @@ def test_creating_a_token_redirects_and_a_reload_neither_shows_it_again_nor_crea
 
 
 def test_a_token_form_with_errors_creates_nothing_and_shows_the_errors(client):
-    user, _ = _member("gail")
+    user, _ = member("gail", password=PASSWORD)
     client.force_login(user)
     r = client.post(reverse("settings"), {"name": "", "expires_in": "30"})
     assert r.status_code == 200 and 'aria-invalid="true"' in r.content.decode()
@@ -120,8 +114,8 @@ def test_a_token_form_with_errors_creates_nothing_and_shows_the_errors(client):
 
 
 def test_a_sealed_token_is_shown_only_to_its_owner_and_only_while_fresh(client, monkeypatch):
-    user, _ = _member("gus")
-    other, _ = _member("gil")
+    user, _ = member("gus", password=PASSWORD)
+    other, _ = member("gil", password=PASSWORD)
     token, raw = token_create(user=other, name="theirs")
     client.force_login(user)
     session = client.session
@@ -141,8 +135,8 @@ def test_a_sealed_token_is_shown_only_to_its_owner_and_only_while_fresh(client, 
 
 
 def test_another_users_token_cannot_be_revoked(client):
-    user, _ = _member("hank")
-    other, _ = _member("ivy")
+    user, _ = member("hank", password=PASSWORD)
+    other, _ = member("ivy", password=PASSWORD)
     token = ApiToken.objects.create(user=other, prefix="cfm_x", key_hash="h")
     client.force_login(user)
     assert client.post(reverse("token_revoke", args=[token.pk])).status_code == 404
@@ -151,8 +145,8 @@ def test_another_users_token_cannot_be_revoked(client):
 
 
 def test_the_dashboard_lists_only_the_users_registrations_and_polls_only_while_one_runs(client):
-    user, account = _member("jack")
-    other, other_account = _member("kate")
+    user, account = member("jack", password=PASSWORD)
+    other, other_account = member("kate", password=PASSWORD)
     mine = Registration.objects.create(account=account, created_by=user, source_kind=SourceKind.HUB,
                                        source="org/mine", status=Status.INSPECTING)
     Registration.objects.create(account=other_account, created_by=other, source_kind=SourceKind.HUB,
@@ -168,7 +162,7 @@ def test_the_dashboard_lists_only_the_users_registrations_and_polls_only_while_o
 
 
 def test_the_dashboard_reads_the_list_in_a_fixed_number_of_queries(client, django_assert_max_num_queries):
-    user, account = _member("leo")
+    user, account = member("leo", password=PASSWORD)
     for i in range(8):
         Registration.objects.create(account=account, created_by=user, source_kind=SourceKind.HUB,
                                     source=f"org/m{i}", status=Status.DONE, report={"deployable": i % 2 == 0})
@@ -209,7 +203,7 @@ def test_a_malformed_header_reason_is_translated_too():
 
 
 def test_the_account_cards_count_every_registration_of_the_account(client):
-    user, account = _member("mona")
+    user, account = member("mona", password=PASSWORD)
     for status, report in ((Status.DONE, {"deployable": True}), (Status.DONE, {"deployable": False}),
                            (Status.QUEUED, None), (Status.FAILED, None)):
         Registration.objects.create(account=account, created_by=user, source_kind=SourceKind.HUB,

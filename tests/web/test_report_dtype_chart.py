@@ -8,12 +8,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
+from actors import member
 from django.urls import reverse
 from django.utils import timezone
 from modelfactory import DTYPE_BYTES, llama_config, llama_tensors, make_model
 
-from cfm.accounts.models import Account, Membership, Role
 from cfm.inspection import inspect
 from cfm.registry.models import Registration, SourceKind, Status
 from cfm.web.templatetags.cfm_tags import dtype_bars, filesize
@@ -92,21 +91,14 @@ def test_a_report_without_usable_bytes_per_dtype_falls_back_to_counting_tensors(
                                                                                 ("F32", None, 50, 25)]
 
 
-def _member(username: str):
-    user = get_user_model().objects.create_user(username)
-    account = Account.objects.create(name=f"{username}'s team", plan="standard")
-    Membership.objects.create(account=account, user=user, role=Role.OWNER)
-    return user, account
-
-
 @pytest.fixture
 def owner(db):
-    return _member("alice")
+    return member("alice")
 
 
 @pytest.fixture
 def stranger(db):
-    return _member("bob")
+    return member("bob")
 
 
 def _done(owner, report) -> Registration:
