@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from cfm import catalog as rules
 from cfm.inspection.limits import InspectLimits
@@ -177,22 +178,48 @@ def hub_listing(repo_id: str, revision: str | None, token: str | None, endpoint:
         raise PrepareError("source_unavailable", f"{repo_id}: the Hub could not be reached ({exc})") from None
 
 
-def _matches_hub_digest(path: Path, etag: str | None, size: int) -> bool:
-    """The Hub's ETag of a file is its LFS sha256 (64 hex digits) or, for a
-    file kept in git, its git blob sha1 (40): either is checked over the
-    whole downloaded file, so a resumed download is checked end to end.
-    Another form of ETag (a proxy's) is not a digest: nothing to check."""
+def _hub_digest(etag: str | None, size: int):
+    """(hash object, expected hex) for the Hub's ETag of a file: its LFS
+    sha256 (64 hex digits) or, for a file kept in git, its git blob sha1
+    (40). Another form of ETag (a proxy's) is not a digest: None."""
     tag = (etag or "").strip('"').lower()
     if len(tag) == 64 and all(c in "0123456789abcdef" for c in tag):
-        digest = hashlib.sha256()
-    elif len(tag) == 40 and all(c in "0123456789abcdef" for c in tag):
-        digest = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
-    else:
-        return True
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest() == tag
+        return hashlib.sha256(), tag
+    if len(tag) == 40 and all(c in "0123456789abcdef" for c in tag):
+        return hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False), tag
+    return None
+
+
+class _HashingFile:
+    """The `.part` file as huggingface_hub's http_get writes it, hashing the
+    bytes on their way to the disk, so the download is checked without
+    reading it back. What is already there (a resumed download) is hashed
+    first; a truncate (a server that ignored Range: the file starts again)
+    hashes what is left anew."""
+
+    def __init__(self, fh, path: Path, fresh):
+        self.fh, self.path, self.fresh = fh, path, fresh
+        self.digest = self._hash_existing()
+
+    def _hash_existing(self):
+        self.fh.flush()
+        digest = self.fresh.copy()
+        with open(self.path, "rb") as existing:
+            while chunk := existing.read(1 << 20):
+                digest.update(chunk)
+        return digest
+
+    def write(self, data):
+        self.digest.update(data)
+        return self.fh.write(data)
+
+    def truncate(self, size=None):
+        result = self.fh.truncate(size)
+        self.digest = self._hash_existing()
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
 
 
 def hub_download(repo_id: str, revision: str | None, token: str | None, endpoint: str, files: dict[str, int],
@@ -231,10 +258,13 @@ def hub_download(repo_id: str, revision: str | None, token: str | None, endpoint
                 part.unlink()
                 resume = 0
             progress.files[name].total = expected
-            if resume < expected:
-                with open(part, "ab") as fh:
-                    http_get(meta.location, fh, resume_size=resume, headers=headers, expected_size=expected,
-                             tqdm_class=_bar_class(progress, name))
+            check = _hub_digest(meta.etag, expected)
+            with open(part, "ab") as fh:
+                # the hash of what is already there, then of every byte written
+                writer = _HashingFile(fh, part, check[0]) if check else None
+                if resume < expected:
+                    http_get(meta.location, cast(BinaryIO, writer or fh), resume_size=resume, headers=headers,
+                             expected_size=expected, tqdm_class=_bar_class(progress, name))
         except (RepositoryNotFoundError, GatedRepoError):
             raise PrepareError("access_denied", f"{repo_id}: not found or access denied") from None
         except HfHubHTTPError as exc:
@@ -246,7 +276,7 @@ def hub_download(repo_id: str, revision: str | None, token: str | None, endpoint
         if part.stat().st_size != expected:
             part.unlink()  # the next run starts this file again
             raise PrepareError("download_failed", f"{name} arrived with another size than the Hub declares")
-        if not _matches_hub_digest(part, meta.etag, expected):
+        if check and writer is not None and writer.digest.hexdigest() != check[1]:
             part.unlink()
             raise PrepareError("download_failed", f"{name} arrived with other content than the Hub declares "
                                                   f"(its checksum differs); Prepare again to download it anew")

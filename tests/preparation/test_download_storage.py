@@ -71,6 +71,20 @@ def test_hub_download_is_cancellable_and_a_rerun_resumes_where_it_stopped(ttm_re
     assert result.report["deployable"] and (out / "tsfm_config.json").is_file()
 
 
+def test_a_resume_from_a_server_that_ignores_range_starts_the_file_again_and_still_checks_it(ttm_repo, tmp_path):
+    hub, sha = ttm_repo
+    source = SourceSpec(kind="hub", repo_id="ibm/ttm-test", revision=sha, endpoint=hub.url)
+    options = PrepareOptions(steps=["add_tsfm_config"])
+    weights = tmp_path / "ttm" / "model.safetensors"
+    partial = tmp_path / "work" / "download" / ".partial" / "model.safetensors.part"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"\xff" * 1000)  # a stale, wrong prefix: the whole file must come again
+    hub.ignore_range = True  # 200 with the whole file, as a proxy that drops Range does
+    result = prepare(source, options, work_dir=tmp_path / "work", storage=LocalStorage(tmp_path / "media"),
+                     key="prepared/1/1")
+    assert sha256_file(Path(result.stored.location) / "model.safetensors") == sha256_file(weights)
+
+
 def test_a_hub_file_whose_content_differs_from_its_declared_checksum_is_refused(ttm_repo, tmp_path):
     hub, sha = ttm_repo
     source = SourceSpec(kind="hub", repo_id="ibm/ttm-test", revision=sha, endpoint=hub.url)
