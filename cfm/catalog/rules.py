@@ -173,12 +173,15 @@ class Configuration:
     max_parameters: int | None
     hardware_request: dict
     units: int
+    #: GPUs of GPU_MEMORY_BYTES behind it (general family); None for Extra large (time series only).
+    #: Derived, not stated by the platform: see HARDWARE_IS_DERIVED.
+    gpus: int | None = None
 
 
 CONFIGURATIONS: dict[str, Configuration] = {
-    _S: Configuration(_S, "Small", "S", 26_000_000_000, {"size": "gpu_s", "num_nodes": 1}, 1),
-    _M: Configuration(_M, "Medium", "M", 53_000_000_000, {"size": "gpu_m", "num_nodes": 1}, 2),
-    _L: Configuration(_L, "Large", "L", 106_000_000_000, {"size": "gpu_l", "num_nodes": 1}, 4),
+    _S: Configuration(_S, "Small", "S", 26_000_000_000, {"size": "gpu_s", "num_nodes": 1}, 1, gpus=1),
+    _M: Configuration(_M, "Medium", "M", 53_000_000_000, {"size": "gpu_m", "num_nodes": 1}, 2, gpus=2),
+    _L: Configuration(_L, "Large", "L", 106_000_000_000, {"size": "gpu_l", "num_nodes": 1}, 4, gpus=4),
     _XL: Configuration(_XL, "Extra large", "XL", None, {"name": "XL", "num_nodes": 1}, 8),
 }
 GENERAL_CONFIGURATIONS = (_S, _M, _L)
@@ -230,6 +233,49 @@ def allowed_configurations(model_type: str | None, family: str) -> tuple[str, ..
 
 
 __all__ += ["CONFIGURATION_ORDER", "allowed_configurations"]
+
+# --- Hardware and memory (report-contract.md, "Memory and the verdict at a glance") ---------------------
+#: Decision (hardware behind the configurations): 1 GPU = 80 GB; Small 1, Medium 2, Large 4 GPUs
+#: (Configuration.gpus). Derived from the guide's bands, not stated by the platform: pages say so.
+HARDWARE_IS_DERIVED = True
+GPU_MEMORY_BYTES = 80_000_000_000
+#: vLLM's default gpu_memory_utilization (0.9) of one GPU: what the runtime lets itself use.
+GPU_USABLE_BYTES = 72_000_000_000
+#: Per GPU, kept for the runtime itself (CUDA context, activations, graphs): 2 GiB.
+GPU_RUNTIME_ALLOWANCE_BYTES = 2 * 2**30
+#: The KV cache holds keys and values (2) of every layer, each value 16-bit (2 bytes).
+KV_CACHE_TENSORS = 2
+KV_CACHE_VALUE_BYTES = 2
+#: config.json keys, first found wins (the contract's lists, in its order).
+CONTEXT_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "max_sequence_length",
+                       "seq_length", "model_max_length")
+KV_LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+#: encoder-decoder models cache the decoder's layers only
+KV_DECODER_LAYER_KEYS = ("num_decoder_layers", "num_layers")
+ENCODER_DECODER_MODEL_TYPES = frozenset({"t5", "mt5"})
+KV_HEAD_KEYS = ("num_key_value_heads", "num_kv_heads", "n_head_kv")
+ATTENTION_HEAD_KEYS = ("num_attention_heads", "n_head", "n_heads", "num_heads")
+HEAD_SIZE_KEYS = ("head_dim", "d_kv")
+HIDDEN_SIZE_KEYS = ("hidden_size", "n_embd", "d_model")
+#: The platform's default max_sequence_length, and the most the defaults ask for: a deployment
+#: that leaves it out gets min(this, context_length) (platform-rules, deployment parameters).
+DEFAULT_SEQUENCE_LENGTH = 2048
+__all__ += ["HARDWARE_IS_DERIVED", "GPU_MEMORY_BYTES", "GPU_USABLE_BYTES", "GPU_RUNTIME_ALLOWANCE_BYTES",
+            "KV_CACHE_TENSORS", "KV_CACHE_VALUE_BYTES", "CONTEXT_LENGTH_KEYS", "KV_LAYER_KEYS",
+            "KV_DECODER_LAYER_KEYS", "ENCODER_DECODER_MODEL_TYPES", "KV_HEAD_KEYS", "ATTENTION_HEAD_KEYS",
+            "HEAD_SIZE_KEYS", "HIDDEN_SIZE_KEYS", "DEFAULT_SEQUENCE_LENGTH"]
+
+
+def next_configuration(key: str | None, allowed: tuple[str, ...]) -> str | None:
+    """The next configuration up from `key` among `allowed` (the rules' advice when one
+    fails), or None at the top or without one."""
+    if key not in CONFIGURATION_ORDER:
+        return None
+    later = CONFIGURATION_ORDER[CONFIGURATION_ORDER.index(key) + 1:]
+    return next((c for c in later if c in allowed), None)
+
+
+__all__ += ["next_configuration"]
 
 # --- Section 5: accounts and limits ------------------------------------------------------------------
 PLANS = ("lite", "essentials", "standard")
@@ -285,6 +331,8 @@ CHECK_IDS = (
     "config_present", "config_valid", "architecture", "trust_remote_code", "weights_format",
     "safetensors_header", "safetensors_index", "safetensors_metadata", "dtypes", "tokenizer",
     "quantization", "tsfm_config", "size", "software_spec", "known_issues",
+    # added after the contract's fifteen (report-contract.md, "Memory and the verdict at a glance")
+    "context",
 )
 
 #: (module key, class key) -> allowed (module, class) pairs. Compared as
@@ -357,6 +405,13 @@ SERVING_NAME_MAX = 36
 
 #: Llama 3.1 rope_scaling: runtimes with transformers < 4.43 reject it.
 ROPE_FIX = {"min_transformers": "4.43", "replacement_type": "dynamic"}
+#: Decision (the guide names no runtime versions): which software specifications run
+#: transformers 4.43 or newer, so a Llama 3.1 rope_scaling loads as it is. The vLLM spec
+#: (1.1) serves Llama 3.1, and vLLM's releases that do need transformers >= 4.43; the
+#: TGI spec (1.0) is the older runtime and is read as predating it. Change a row here
+#: when the platform publishes its runtimes' versions.
+SPECS_TRANSFORMERS_4_43: dict[str, bool] = {SPEC_VLLM: True, SPEC_TGI: False, SPEC_TSFM: False}
+__all__ += ["SPECS_TRANSFORMERS_4_43"]
 
 # --- Section 7 -----------------------------------------------------------------------------------------
 LIMITATIONS = ("no_tuning", "no_prompt_governance")

@@ -297,7 +297,7 @@ def test_the_report_json_is_the_contract(client, owner, done):
     r = _login(client, owner[0]).get(reverse("registration_report_json", args=[done.pk]))
     data = json.loads(r.content)
     assert r["Content-Disposition"].startswith("attachment;")
-    assert data["schema"] == 1 and data["deployable"] is False and len(data["checks"]) == 15
+    assert data["schema"] == 1 and data["deployable"] is False and len(data["checks"]) == 16
 
 
 def test_no_report_json_before_the_job_is_done(client, owner):
