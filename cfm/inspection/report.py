@@ -112,6 +112,29 @@ class Report:
         return _clean(out)
 
 
+VERDICTS = ("ready", "prepare", "uncertified", "refused")
+
+
+def verdict_of(report: dict[str, Any] | None) -> str | None:
+    """The verdict of a report as JSON: its own `verdict`, or, for a report
+    written before the field existed, the same rule applied to its fields
+    (refused > uncertified > prepare > ready). None for no report."""
+    if not isinstance(report, dict):
+        return None
+    stored = report.get("verdict")
+    if stored in VERDICTS:
+        return stored
+    if not report.get("deployable"):
+        return "refused"
+    checks = report.get("checks") if isinstance(report.get("checks"), list) else []
+    warned = {c.get("id") for c in checks if isinstance(c, dict) and c.get("status") == "warn"}
+    if "architecture" in warned or "quantization" in warned:
+        return "uncertified"
+    if report.get("preparation"):
+        return "prepare"
+    return "ready"
+
+
 def _clean_str(s: str) -> str:
     try:
         s.encode("utf-8")

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Account
+from cfm.catalog import CONFIGURATION_ORDER
+from cfm.inspection.report import verdict_of
 
 
 class SourceKind(models.TextChoices):
@@ -24,6 +26,46 @@ class Status(models.TextChoices):
 
 
 ACTIVE_STATUSES = (Status.QUEUED, Status.FETCHING, Status.INSPECTING)
+
+
+class Verdict(models.TextChoices):
+    """The report's one word (report-contract: verdict); blank without a report."""
+    READY = "ready", _("Ready")
+    PREPARE = "prepare", _("Prepare first")
+    UNCERTIFIED = "uncertified", _("Uncertified")
+    REFUSED = "refused", _("Refused")
+
+
+DEPLOYABLE_VERDICTS = (Verdict.READY, Verdict.PREPARE, Verdict.UNCERTIFIED)
+
+
+def report_columns(report) -> dict:
+    """The columns a list shows, read once from the report when it is stored
+    (lists at 100,000 rows must not open the JSON of each)."""
+    if not isinstance(report, dict):
+        return {"verdict": "", "configuration": ""}
+    conf = report.get("configuration")
+    return {"verdict": verdict_of(report) or "",
+            "configuration": conf if conf in CONFIGURATION_ORDER else ""}
+
+
+class RegistrationQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        # Every write of a report writes its list columns too: one place, whatever the caller.
+        if "report" in kwargs and (kwargs["report"] is None or isinstance(kwargs["report"], dict)):
+            kwargs = {**report_columns(kwargs["report"]), **kwargs}
+        return super().update(**kwargs)
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            for name, value in report_columns(obj.report).items():
+                setattr(obj, name, value)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    bulk_create.alters_data = True  # type: ignore[attr-defined]
 
 
 class Registration(models.Model):
@@ -54,6 +96,9 @@ class Registration(models.Model):
     error_code = models.CharField(max_length=40, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     report = models.JSONField(null=True, blank=True)
+    #: from the report, written with it (report_columns): what the lists show and count
+    verdict = models.CharField(max_length=12, choices=Verdict.choices, blank=True, default="")
+    configuration = models.CharField(max_length=12, blank=True, default="")
 
     attempts = models.PositiveIntegerField(default=0)
     #: outbox: set when the task message reached the broker
@@ -73,9 +118,19 @@ class Registration(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = RegistrationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["account", "source_kind", "source", "revision"])]
+        indexes = [
+            models.Index(fields=["account", "source_kind", "source", "revision"]),
+            # An account's list, newest first: the page is read from the index, whatever the row count.
+            models.Index(fields=["account", "-created_at", "-id"], name="registry_reg_account_newest"),
+            # The dashboard's counts per account (total, deployable, active) from the index alone.
+            models.Index(fields=["account", "status", "verdict"], name="registry_reg_account_counts"),
+            # The admin's list of every account's registrations, newest first.
+            models.Index(fields=["-created_at", "-id"], name="registry_reg_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}@{self.revision}" if self.revision else self.source
@@ -84,6 +139,15 @@ class Registration(models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "report" in update_fields:
+            for name, value in report_columns(self.report).items():
+                setattr(self, name, value)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "verdict", "configuration"}
+        super().save(*args, **kwargs)
+
     @property
     def deployable(self) -> bool:
-        return bool(self.report and self.report.get("deployable"))
+        return self.verdict in DEPLOYABLE_VERDICTS
