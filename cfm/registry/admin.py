@@ -9,7 +9,6 @@ from django.utils.translation import gettext_lazy as _
 from . import jobs
 from .models import Registration, Status
 
-
 #: The error codes a job ends with (SourceError's, and the runner's own).
 ERROR_CODES = ("source_unreadable", "repo_not_found", "revision_not_found", "access_denied", "hub_unavailable",
                "too_large", "timeout", "cancelled")

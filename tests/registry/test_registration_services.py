@@ -4,7 +4,6 @@ a worker (the on-commit enqueue does not run inside these tests' transactions)."
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
 import tarfile
