@@ -126,7 +126,9 @@ def verdict_of(report: dict[str, Any] | None) -> str | None:
         return stored
     if not report.get("deployable"):
         return "refused"
-    checks = report.get("checks") if isinstance(report.get("checks"), list) else []
+    checks = report.get("checks")
+    if not isinstance(checks, list):
+        checks = []
     warned = {c.get("id") for c in checks if isinstance(c, dict) and c.get("status") == "warn"}
     if "architecture" in warned or "quantization" in warned:
         return "uncertified"

@@ -38,8 +38,8 @@ def registration_counts(*, account_ids) -> dict[int, dict[str, int]]:
                       deployable=Count("id", filter=Q(status=Status.DONE,  # type: ignore[no-redef]
                                                       verdict__in=DEPLOYABLE_VERDICTS)),
                       active=Count("id", filter=Q(status__in=ACTIVE_STATUSES))))
-    return {row["account"]: {"total": row["total"], "deployable": row["deployable"], "active": row["active"]}
-            for row in rows}
+    return {row["account"]: {"total": row["total"], "deployable": row["deployable"],  # type: ignore[misc]
+                             "active": row["active"]} for row in rows}
 
 
 def registration_get(*, user, pk) -> Registration | None:
