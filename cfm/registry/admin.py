@@ -3,7 +3,9 @@ stored Hub token is never shown (only whether there is one)."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.core.paginator import Paginator
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from . import jobs
@@ -28,13 +30,28 @@ class ErrorCodeFilter(admin.SimpleListFilter):
         return queryset.filter(error_code=self.value()) if self.value() else queryset
 
 
+class RegistrationPaginator(Paginator):
+    """The unfiltered list's total is the sum of the kept per-account counts,
+    not a COUNT over every row; a filtered or searched list counts its rows."""
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if isinstance(qs, QuerySet) and not qs.query.where:
+            from .selectors import registrations_total
+
+            return registrations_total()
+        return super().count
+
+
 @admin.register(Registration)
 class RegistrationAdmin(admin.ModelAdmin):
     list_display = ("id", "source", "revision", "source_kind", "account", "status", "verdict", "configuration",
                     "error_code", "attempts", "has_token", "created_at", "finished_at")
     list_filter = ("status", "verdict", "source_kind", ErrorCodeFilter)
-    # One COUNT for the filtered list, not a second one of the whole table.
+    # One count for the filtered list, not a second one of the whole table.
     show_full_result_count = False
+    paginator = RegistrationPaginator
     search_fields = ("source", "account__name", "resolved_commit")
     list_select_related = ("account",)
     exclude = ("token_encrypted",)
