@@ -70,8 +70,8 @@ def fill(template_id: int, start: int, stop: int) -> None:
         "created_at": "timestamp with time zone '2026-01-01' + g * interval '1 second'",
         "updated_at": "timestamp with time zone '2026-01-01' + g * interval '1 second'",
         "status": "CASE WHEN mod(g, 50) = 0 THEN 'failed' WHEN mod(g, 997) = 0 THEN 'queued' ELSE 'done' END",
-        "verdict": "CASE WHEN mod(g, 50) = 0 THEN verdict WHEN mod(g, 7) = 0 THEN 'refused' WHEN mod(g, 3) = 0 THEN 'ready' "
-                   "ELSE 'prepare' END",
+        "verdict": "CASE WHEN mod(g, 50) = 0 THEN verdict WHEN mod(g, 7) = 0 THEN 'refused' "
+                   "WHEN mod(g, 3) = 0 THEN 'ready' ELSE 'prepare' END",
         "configuration": "CASE WHEN mod(g, 11) = 0 THEN 'medium' ELSE 'small' END",
     }
     select = ", ".join(overrides.get(c, c) for c in columns)
@@ -147,7 +147,7 @@ def main() -> int:
             counts: dict[str, set[int]] = {name: set() for name in lists}
             sizes_seen: dict[str, int] = {}
             for _ in range(3):  # warm: connection, templates, caches
-                for name, (client, url, headers) in lists.items():
+                for client, url, headers in lists.values():
                     timed(client, url, headers)
             for _ in range(args.requests):
                 for name, (client, url, headers) in lists.items():

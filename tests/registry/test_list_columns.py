@@ -43,7 +43,7 @@ def kept(account) -> dict:
     return row or {"total": 0, "deployable": 0, "active": 0}
 
 
-# --- the columns ------------------------------------------------------------------------------------------------------
+# --- the columns ----------------------------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_the_columns_follow_every_way_a_report_is_written():
     alice = make_actor("alice")
@@ -70,7 +70,7 @@ def test_the_columns_follow_every_way_a_report_is_written():
     assert (bulk.verdict, bulk.configuration) == ("ready", "small")
 
 
-# --- the counts -------------------------------------------------------------------------------------------------------
+# --- the counts -----------------------------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_the_kept_counts_equal_the_rows_through_every_change():
     alice, bob = make_actor("alice"), make_actor("bob")
@@ -116,7 +116,7 @@ def test_the_dashboard_shows_the_kept_counts_and_total(client):
     assert stats[:3] == [6, 2, 3]
 
 
-# --- constant query counts ----------------------------------------------------------------------------------------------
+# --- constant query counts ------------------------------------------------------------------------------------------
 def _queries(client, url: str, headers: dict) -> list[str]:
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url, **headers)
@@ -154,7 +154,7 @@ def test_the_three_lists_cost_the_same_queries_at_any_size_and_read_no_report(cl
     assert len(items) == 50
 
 
-# --- the migration ------------------------------------------------------------------------------------------------------
+# --- the migration --------------------------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_backfills_the_columns_and_the_counts_of_stored_reports():
     from django.db.migrations.executor import MigrationExecutor

@@ -27,25 +27,47 @@ _REMOVE = ("UPDATE registry_registrationcounts SET total = total - 1, "
 _CHANGED = ("OLD.status IS DISTINCT FROM NEW.status OR OLD.verdict IS DISTINCT FROM NEW.verdict "
             "OR OLD.account_id IS DISTINCT FROM NEW.account_id")
 
+# PostgreSQL: statement-level triggers with transition tables, one upsert per account per statement
+# (a row-level trigger would update the same counts row once per row: a bulk insert of 100,000 rows
+# in one transaction then walks an ever longer chain of row versions).
+_SUMS = ("SUM(" + _DEPLOYABLE.format(r="x") + ")", "SUM(" + _ACTIVE.format(r="x") + ")")
+_UPSERT = ("ON CONFLICT (account_id) DO UPDATE SET total = registry_registrationcounts.total + excluded.total, "
+           "deployable = registry_registrationcounts.deployable + excluded.deployable, "
+           "active = registry_registrationcounts.active + excluded.active;")
 POSTGRESQL = [
     # Nothing may be inserted between the backfill and the triggers.
     "LOCK TABLE registry_registration IN SHARE ROW EXCLUSIVE MODE;",
     f"""CREATE OR REPLACE FUNCTION registry_registration_counts() RETURNS trigger AS $$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    {_REMOVE}
-  END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    {_ADD}
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO registry_registrationcounts (account_id, total, deployable, active)
+      SELECT x.account_id, COUNT(*), {_SUMS[0]}, {_SUMS[1]} FROM new_rows x GROUP BY x.account_id
+      {_UPSERT}
+  ELSIF TG_OP = 'DELETE' THEN
+    UPDATE registry_registrationcounts c SET total = c.total - d.total, deployable = c.deployable - d.deployable,
+           active = c.active - d.active
+      FROM (SELECT x.account_id, COUNT(*) AS total, {_SUMS[0]} AS deployable, {_SUMS[1]} AS active
+            FROM old_rows x GROUP BY x.account_id) d
+      WHERE c.account_id = d.account_id;
+  ELSE
+    INSERT INTO registry_registrationcounts (account_id, total, deployable, active)
+      SELECT y.account_id, SUM(y.total), SUM(y.deployable), SUM(y.active) FROM (
+        SELECT x.account_id, 1 AS total, {_DEPLOYABLE.format(r="x")} AS deployable,
+               {_ACTIVE.format(r="x")} AS active FROM new_rows x
+        UNION ALL
+        SELECT x.account_id, -1, -{_DEPLOYABLE.format(r="x")}, -{_ACTIVE.format(r="x")} FROM old_rows x) y
+      GROUP BY y.account_id HAVING SUM(y.total) <> 0 OR SUM(y.deployable) <> 0 OR SUM(y.active) <> 0
+      {_UPSERT}
   END IF;
   RETURN NULL;
 END $$ LANGUAGE plpgsql;""",
-    "CREATE TRIGGER registry_counts_insert AFTER INSERT ON registry_registration FOR EACH ROW "
-    "EXECUTE FUNCTION registry_registration_counts();",
-    "CREATE TRIGGER registry_counts_delete AFTER DELETE ON registry_registration FOR EACH ROW "
-    "EXECUTE FUNCTION registry_registration_counts();",
-    f"CREATE TRIGGER registry_counts_update AFTER UPDATE OF status, verdict, account_id ON registry_registration "
-    f"FOR EACH ROW WHEN ({_CHANGED}) EXECUTE FUNCTION registry_registration_counts();",
+    "CREATE TRIGGER registry_counts_insert AFTER INSERT ON registry_registration REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION registry_registration_counts();",
+    "CREATE TRIGGER registry_counts_delete AFTER DELETE ON registry_registration REFERENCING OLD TABLE AS old_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION registry_registration_counts();",
+    "CREATE TRIGGER registry_counts_update AFTER UPDATE ON registry_registration "
+    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION registry_registration_counts();",
 ]
 POSTGRESQL_DROP = [
     "DROP TRIGGER IF EXISTS registry_counts_insert ON registry_registration;",
