@@ -117,6 +117,7 @@ class _Inspection:
     def run(self) -> Report:
         self.progress("listing_files")
         self.files = self.source.list_files()
+        self.read_ahead()
         self.progress("reading_config")
         self.read_config()
         self.weights()
@@ -133,6 +134,16 @@ class _Inspection:
         r.extra["files"] = {"count": len(self.files), "bytes_read": self.source.bytes_read,
                             "requests": self.source.requests}
         return r
+
+    def read_ahead(self) -> None:
+        """Tell the source what the checks below will read, so that a remote one
+        fetches it at once rather than a round trip after another. Without an
+        index the root's safetensors are the shards; with one, their headers are
+        sized from it (the source learns that when the index is read)."""
+        root = [p for p in self.files if "/" not in p]
+        has_index = any(p.endswith(".safetensors.index.json") for p in root)
+        headers = [] if has_index else sorted(p for p in root if p.endswith(".safetensors"))
+        self.source.prefetch(files=[p for p in _READ_AHEAD if p in self.files], headers=headers)
 
     # -- config ---------------------------------------------------------------------------------------------
     def read_config(self) -> None:
@@ -686,6 +697,10 @@ class _Inspection:
             self.prep.add("fix_rope_scaling")
             return
         self.add("known_issues", "pass", "known_issues.pass")
+
+
+#: small files that most inspections read whole
+_READ_AHEAD = ("config.json", "model.safetensors.index.json", "tokenizer.json", "tsfm_config.json")
 
 
 def inspect_source(source: Source, options: InspectOptions | None = None) -> Report:

@@ -77,6 +77,11 @@ class Source:
         so that a check can say "config.json is a FIFO" rather than "missing"."""
         return {}
 
+    def prefetch(self, files: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+        """A hint: the engine will read these files whole and these safetensors
+        headers. A source where each read is a round trip (the Hub) starts them
+        at once; elsewhere reading when asked is as fast."""
+
     def read_file(self, path: str, max_bytes: int) -> bytes:
         raise NotImplementedError
 
