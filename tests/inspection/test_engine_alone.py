@@ -141,3 +141,19 @@ def test_caps_come_from_the_same_settings(tmp_path):
     proc = alone(model, "--json", env={"CFM_MAX_CONFIG_BYTES": "1024"})
     checks = {c["id"]: c for c in json.loads(proc.stdout)["checks"]}
     assert proc.returncode == 1 and checks["config_valid"]["status"] == "fail"
+
+
+def test_worker_pool_processes_warm_the_hub_client_before_their_first_job():
+    code = """
+import sys
+from celery.signals import worker_process_init
+import cfm.celery
+from cfm.inspection import hubclient
+assert "cfm.inspection.hub" not in sys.modules and hubclient._ssl_context is None
+worker_process_init.send(sender=None)
+assert "cfm.inspection.hub" in sys.modules and hubclient._ssl_context is not None
+print("warm")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "warm", proc.stderr
