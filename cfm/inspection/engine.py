@@ -293,16 +293,8 @@ class _Inspection:
 
     def read_header(self, shard: _Shard) -> HeaderInfo:
         want = min(shard.size, max(8, self.source.header_prefetch))
-        prefix = self.source.read_range(shard.path, 0, want)
-        n = header_length(prefix, shard.path, shard.size, self.limits)
-        if len(prefix) >= 8 + n:
-            raw = prefix[8:8 + n]
-        elif len(prefix) == 8:
-            raw = self.source.read_range(shard.path, 8, n)  # no copy of a header that may be 100 MB
-        else:
-            rest = self.source.read_range(shard.path, len(prefix), 8 + n - len(prefix))
-            raw = prefix[8:] + rest
-            del rest
+        n, raw = self.source.read_header(
+            shard.path, want, lambda prefix: header_length(prefix, shard.path, shard.size, self.limits))
         if len(raw) != n:
             raise HeaderProblem("header_length_past_file", length=n, size=shard.size)
         return parse_header(shard.path, raw, shard.size, self.limits)
