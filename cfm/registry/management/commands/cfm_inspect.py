@@ -1,4 +1,4 @@
-"""`manage.py cfm_inspect SOURCE [--json]`: the report of the contract.
+"""`manage.py cfm_inspect SOURCE [--json]`: the report of docs/report.md.
 
 The same command as the Django-free `cfm-inspect` (cfm/inspection/cli.py:
 arguments, output, JSON, exit codes), with the caps and Hub settings taken
