@@ -414,10 +414,16 @@ class _Inspection:
         first_file: dict[str, str] = {}
         for shard in parsed:
             assert shard.info
-            for t in shard.info.tensors.values():
-                counts[t.dtype] += 1
-                sizes[t.dtype] += t.nbytes
-                first_file.setdefault(t.dtype, shard.path)
+            tensors = shard.info.tensors.values()
+            seen = Counter(t.dtype for t in tensors)  # counted in C; most shards hold one or two dtypes
+            counts.update(seen)
+            if len(seen) == 1:
+                sizes[next(iter(seen))] += sum(t.nbytes for t in tensors)
+            else:
+                for t in tensors:
+                    sizes[t.dtype] += t.nbytes
+            for dtype in seen:
+                first_file.setdefault(dtype, shard.path)
         r.dtypes = dict(sorted(counts.items()))
         # Beyond the contract (which lets fields be added): the bytes behind each dtype as stored, for the
         # report page's chart; `dtypes` keeps counting tensors, as the contract says.

@@ -130,9 +130,10 @@ MAX_FOLDER_DEPTH = 32
 
 class LocalFolderSource(Source):
     def __init__(self, root: str | os.PathLike, limits: InspectLimits):
-        super().__init__(description=str(Path(root).resolve()))
-        self.root = Path(root).resolve()
-        self._root = str(self.root)  # joined as a string per read: no Path objects, no resolve() per file
+        resolved = Path(root).resolve()
+        super().__init__(description=str(resolved))
+        self.root = resolved
+        self._root = str(resolved)  # joined as a string per read: no Path objects, no resolve() per file
         self.limits = limits
         self._files: dict[str, int] | None = None
         self._not_files: dict[str, str] = {}
