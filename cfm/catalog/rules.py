@@ -229,7 +229,16 @@ def allowed_configurations(model_type: str | None, family: str) -> tuple[str, ..
     return UNCERTIFIED_CONFIGURATIONS
 
 
-__all__ += ["CONFIGURATION_ORDER", "allowed_configurations"]
+def configuration_for_serving_bytes(serving_bytes: int, confs: tuple[str, ...]) -> str | None:
+    """The smallest of `confs` whose bound holds these serving bytes (the
+    memory-based sizing decision). Bytes are compared, not floor(bytes / 2):
+    an odd serving size is half a parameter over an inclusive bound. Extra
+    large has no bound: it is a time-series size only."""
+    return next((c for c in CONFIGURATION_ORDER if c in confs
+                 and (bound := CONFIGURATIONS[c].max_parameters) is not None and serving_bytes <= 2 * bound), None)
+
+
+__all__ += ["CONFIGURATION_ORDER", "allowed_configurations", "configuration_for_serving_bytes"]
 
 # --- Section 5: accounts and limits ------------------------------------------------------------------
 PLANS = ("lite", "essentials", "standard")
@@ -360,3 +369,22 @@ ROPE_FIX = {"min_transformers": "4.43", "replacement_type": "dynamic"}
 
 # --- Section 7 -----------------------------------------------------------------------------------------
 LIMITATIONS = ("no_tuning", "no_prompt_governance")
+
+# --- Hardware behind the configurations (platform-rules section 4, a decision) -------------------------
+#: Derived, not stated by the platform: the guide sizes by GPU memory with
+#: 1 GPU = 80 GB, and its 26B/53B/106B bands match 1, 2 and 4 of them.
+CONFIGURATION_GPUS = {_S: 1, _M: 2, _L: 4}
+GPU_MEMORY_BYTES = 80_000_000_000
+#: vLLM's default share of a GPU's memory (0.9 of 80 GB)
+GPU_USABLE_BYTES = 72_000_000_000
+#: what the runtime itself holds per GPU beside the weights and the KV cache
+RUNTIME_ALLOWANCE_BYTES = 2 * 1024**3
+#: bits a quantized model's weights could be stored in, for the page's "what if" estimate
+QUANTIZATION_ESTIMATE_BITS = (8, 4)
+__all__ += ["CONFIGURATION_GPUS", "GPU_MEMORY_BYTES", "GPU_USABLE_BYTES", "RUNTIME_ALLOWANCE_BYTES",
+            "QUANTIZATION_ESTIMATE_BITS"]
+
+# --- The verdict (report-contract "Memory and the verdict at a glance") ---------------------------------
+#: Weakest to strongest: when two apply, the later wins.
+VERDICTS = ("ready", "prepare", "uncertified", "refused")
+__all__ += ["VERDICTS"]

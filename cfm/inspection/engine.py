@@ -641,10 +641,7 @@ class _Inspection:
         params16 = serving // 2
         params = {"params": _human(params16), "params_16bit": params16, "serving_gb": round(serving / 1e9, 1),
                   "model_type": r.model_type}
-        # Compare bytes, not floor(bytes / 2): an odd serving size is half a parameter over an inclusive bound.
-        # Extra large has no bound: it is a time-series size only, and those never come here.
-        fit = next((c for c in confs if (bound := rules.CONFIGURATIONS[c].max_parameters) is not None
-                    and serving <= 2 * bound), None)
+        fit = rules.configuration_for_serving_bytes(serving, confs)
         if fit:
             r.configuration = fit
             label = rules.CONFIGURATIONS[fit].label

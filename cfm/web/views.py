@@ -7,6 +7,7 @@ from django.shortcuts import render
 from cfm import catalog
 from cfm.accounts.models import Membership
 from cfm.registry.models import ACTIVE_STATUSES, Registration, Status
+from cfm.registry import presenters
 from cfm.registry.selectors import registrations_for
 
 
@@ -54,9 +55,11 @@ def _registrations_context(request) -> dict:
     reads the two facts it shows in SQL, not one query per row."""
     regs = registrations_for(user=request.user).annotate(
         ok=ExpressionWrapper(Q(report__deployable=True), output_field=BooleanField()),
-        conf=KT("report__configuration"))
+        conf=KT("report__configuration"), verdict_value=KT("report__verdict"))
     page = Paginator(regs, PAGE_SIZE).get_page(_page_number(request.GET.get("page")))
     rows = list(page.object_list)
+    for r in rows:
+        r.verdict = presenters.list_verdict(r.verdict_value, r.ok if r.report_deployable is not None else None)
     # Polling stops once every job on this page has ended: the other pages are not on screen.
     return {"registrations": rows, "page_obj": page, "any_active": any(r.is_active for r in rows)}
 
