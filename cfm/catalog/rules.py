@@ -22,6 +22,11 @@ __all__ = [
     "ROPE_FIX", "DEFAULT_TIED_EMBEDDINGS", "UNGATED_MLP", "LEARNED_POSITIONS", "UNCERTIFIED_CONFIGURATIONS",
 ]
 
+def gettext_noop(s: str) -> str:
+    """Marks a label for Django's makemessages; the catalog itself never imports Django."""
+    return s
+
+
 GUIDE_DATE = "2025-07-03"
 #: The guide's date and cfm's revision of this data: bump the revision when
 #: a row changes so that stored reports can be re-checked.
@@ -34,7 +39,7 @@ SPEC_TSFM = "watsonx-tsfm-runtime-1.0"
 SOFTWARE_SPECS: dict[str, tuple[str, str]] = {
     SPEC_VLLM: ("1.1", "vLLM"),
     SPEC_TGI: ("1.0", "TGI"),
-    SPEC_TSFM: ("tsfm-runtime-1.0", "time-series runtime"),
+    SPEC_TSFM: ("tsfm-runtime-1.0", gettext_noop("time-series runtime")),
 }
 
 _S, _M, _L, _XL = "small", "medium", "large", "extra_large"
@@ -172,14 +177,15 @@ class Configuration:
     #: inclusive upper bound in 16-bit-equivalent parameters (general family)
     max_parameters: int | None
     hardware_request: dict
-    units: int
 
 
+#: Units a deployment reserves are UNIT_COSTS (below), the seed of the
+#: administrators' table: not a field here, so that no page reads a stale copy.
 CONFIGURATIONS: dict[str, Configuration] = {
-    _S: Configuration(_S, "Small", "S", 26_000_000_000, {"size": "gpu_s", "num_nodes": 1}, 1),
-    _M: Configuration(_M, "Medium", "M", 53_000_000_000, {"size": "gpu_m", "num_nodes": 1}, 2),
-    _L: Configuration(_L, "Large", "L", 106_000_000_000, {"size": "gpu_l", "num_nodes": 1}, 4),
-    _XL: Configuration(_XL, "Extra large", "XL", None, {"name": "XL", "num_nodes": 1}, 8),
+    _S: Configuration(_S, gettext_noop("Small"), "S", 26_000_000_000, {"size": "gpu_s", "num_nodes": 1}),
+    _M: Configuration(_M, gettext_noop("Medium"), "M", 53_000_000_000, {"size": "gpu_m", "num_nodes": 1}),
+    _L: Configuration(_L, gettext_noop("Large"), "L", 106_000_000_000, {"size": "gpu_l", "num_nodes": 1}),
+    _XL: Configuration(_XL, gettext_noop("Extra large"), "XL", None, {"name": "XL", "num_nodes": 1}),
 }
 GENERAL_CONFIGURATIONS = (_S, _M, _L)
 TIME_SERIES_CONFIGURATIONS = (_S, _M, _L, _XL)
@@ -241,8 +247,12 @@ def configuration_for_serving_bytes(serving_bytes: int, confs: tuple[str, ...]) 
 __all__ += ["CONFIGURATION_ORDER", "allowed_configurations", "configuration_for_serving_bytes"]
 
 # --- Section 5: accounts and limits ------------------------------------------------------------------
-PLANS = ("lite", "essentials", "standard")
+#: plan -> label (the accounts' plan choices)
+PLANS = {"lite": gettext_noop("Lite"), "essentials": gettext_noop("Essentials"), "standard": gettext_noop("Standard")}
 PLANS_ALLOWED_TO_DEPLOY = ("standard",)
+DEFAULT_PLAN = "standard"
+#: The seed of the default limit: the CFM_DEFAULT_LIMIT_UNITS setting's
+#: default, then the administrators' QuotaSettings row (the live value).
 DEFAULT_LIMIT_UNITS = 4
 UNIT_COSTS = {_S: 1, _M: 2, _L: 4, _XL: 8}
 
@@ -381,6 +391,7 @@ GPU_USABLE_BYTES = 72_000_000_000
 RUNTIME_ALLOWANCE_BYTES = 2 * 1024**3
 #: bits a quantized model's weights could be stored in, for the page's "what if" estimate
 QUANTIZATION_ESTIMATE_BITS = (8, 4)
+__all__ += ["DEFAULT_PLAN", "gettext_noop"]
 __all__ += ["CONFIGURATION_GPUS", "GPU_MEMORY_BYTES", "GPU_USABLE_BYTES", "RUNTIME_ALLOWANCE_BYTES",
             "QUANTIZATION_ESTIMATE_BITS"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,7 +22,6 @@ from cfm.accounts.selectors import accounts_for
 from cfm.preparation.services import prepare_partial_file
 from cfm.registry import selectors, services
 from cfm.registry.models import SourceKind, Status
-
 from cfm.web.templatetags.cfm_tags import check_message
 
 from . import presenters
@@ -183,7 +183,7 @@ def _report_context(request, registration, report: dict | None, partial_file) ->
     verdict = presenters.verdict_of(report)
     size_check = next((c for c in report.get("checks") or [] if c.get("id") == "size"), None)
     sequence_length, sequence_error = presenters.parse_sequence_length(request.GET.get("sequence_length"), report)
-    ctx = {
+    ctx: dict[str, Any] = {
         "verdict": verdict, "badge": presenters.badge(verdict), "headline": presenters.headline(verdict),
         "actions": presenters.actions(report, current=registration.status == Status.DONE,
                                       prepare_possible=not partial_file),
