@@ -5,6 +5,7 @@ revision), never adding an `if` in the engine.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -375,7 +376,25 @@ SERVING_NAME_PATTERN = r"^[a-z0-9_]{1,36}$"
 SERVING_NAME_MAX = 36
 
 #: Llama 3.1 rope_scaling: runtimes with transformers < 4.43 reject it.
-ROPE_FIX = {"min_transformers": "4.43", "replacement_type": "dynamic"}
+ROPE_FIX = {"min_transformers": "4.43", "replacement_type": "dynamic", "rope_type": "llama3"}
+
+
+def llama3_rope_scaling(config: dict) -> tuple[bool, int | float | None]:
+    """Whether config.json sets the Llama 3.1 rope_scaling that older
+    runtimes reject, and its factor when it is a usable number (the edit
+    keeps the model's own factor; with none there is nothing to keep).
+    NaN/Infinity (Python's json accepts them) are not usable: they would make
+    the report invalid JSON. Read by the engine and by Prepare alike."""
+    rope = config.get("rope_scaling")
+    if not isinstance(rope, dict) or ROPE_FIX["rope_type"] not in (rope.get("rope_type"), rope.get("type")):
+        return False, None
+    factor = rope.get("factor")
+    ok = (isinstance(factor, float) and math.isfinite(factor)) or (
+        isinstance(factor, int) and not isinstance(factor, bool) and abs(factor) < 10**9)
+    return True, factor if ok else None
+
+
+__all__ += ["llama3_rope_scaling"]
 
 # --- Section 7 -----------------------------------------------------------------------------------------
 LIMITATIONS = ("no_tuning", "no_prompt_governance")

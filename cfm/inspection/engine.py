@@ -8,7 +8,6 @@ the views all call these two functions.
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -670,16 +669,13 @@ class _Inspection:
         if cfg is None:
             self.add("known_issues", "skip", "known_issues.skip")
             return
-        rope = cfg.get("rope_scaling")
-        if isinstance(rope, dict) and "llama3" in (rope.get("rope_type"), rope.get("type")):
-            factor = rope.get("factor")
-            # NaN/Infinity (Python's json accepts them) would make the report invalid JSON.
-            ok = (isinstance(factor, float) and math.isfinite(factor)) or (
-                isinstance(factor, int) and not isinstance(factor, bool) and abs(factor) < 10**9)
-            if not ok:  # the edit keeps the model's own factor; with none, there is nothing to keep
-                self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor")
+        llama3, factor = rules.llama3_rope_scaling(cfg)
+        if llama3:
+            version = rules.ROPE_FIX["min_transformers"]
+            if factor is None:
+                self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor", min_transformers=version)
                 return
-            self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor)
+            self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor, min_transformers=version)
             self.prep.add("fix_rope_scaling")
             return
         self.add("known_issues", "pass", "known_issues.pass")

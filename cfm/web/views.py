@@ -29,7 +29,7 @@ def catalog_rows():
 
 
 def limit_examples(limit: int, costs: dict[str, int]) -> str:
-    """"4 Small, 2 Medium or 1 Large": how many of each general configuration
+    """How many of each general configuration ("N Small, N Medium or N Large")
     the default limit holds, from the live limit and unit costs (which an
     administrator may change), never a sentence written for the seed values."""
     parts = []

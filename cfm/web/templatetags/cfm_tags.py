@@ -92,6 +92,9 @@ def _translated_params(key: str, params: dict) -> dict:
         out["reason"] = render(gettext(HEADER_REASONS[reason_key]), out.get("reason_params") or {})
     elif isinstance(out.get("reason"), str):
         out["reason"] = gettext(out["reason"])
+    if key.startswith("known_issues.rope_llama3"):
+        # reports stored before the version became a parameter
+        out.setdefault("min_transformers", catalog.ROPE_FIX["min_transformers"])
     if isinstance(out.get("configuration"), str):
         out["configuration"] = gettext(out["configuration"])
     if key == "size.ts_assumed":
