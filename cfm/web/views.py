@@ -79,12 +79,12 @@ def _registrations_context(request) -> dict:
     reads the two facts it shows in SQL, not one query per row."""
     regs = registrations_for(user=request.user).annotate(
         ok=ExpressionWrapper(Q(report__deployable=True), output_field=BooleanField()),
-        conf=KT("report__configuration"), verdict_value=KT("report__verdict"))
+        conf=KT("report__configuration"))
     page = Paginator(regs, PAGE_SIZE).get_page(_page_number(request.GET.get("page")))
     rows = list(page.object_list)
     for row in rows:
         r: Any = row  # the annotations read back, which django-stubs cannot type
-        r.verdict = presenters.list_verdict(r.verdict_value, r.ok if r.report_deployable is not None else None)
+        r.verdict = presenters.list_verdict(r.report_verdict, r.ok if r.report_deployable is not None else None)
     # Polling stops once every job on this page has ended: the other pages are not on screen.
     return {"registrations": rows, "page_obj": page, "any_active": any(r.is_active for r in rows)}
 

@@ -233,3 +233,25 @@ def test_time_series_sizing_follows_the_users_and_payload_typed_on_the_page(clie
     assert 'data-configuration="extra_large"' in html and "Spread the load" in html
     html = _page(client, reg, users="none", payload="big")
     assert html.count('aria-invalid="true"') == 2 and 'id="ts-result"' not in html
+
+
+def test_the_api_gives_the_same_verdict_in_the_list_and_the_registration(client):
+    from quotafactory import make_actor
+
+    actor = make_actor("vera")
+    regs = {}
+    for verdict in catalog.VERDICTS:
+        regs[verdict] = Registration.objects.create(
+            account=actor.account, created_by=actor.user, source_kind=SourceKind.HUB, source=f"org/{verdict}",
+            status=Status.DONE, report=llama8b(verdict=verdict, deployable=verdict != "refused"))
+    old = Registration.objects.create(account=actor.account, created_by=actor.user, source_kind=SourceKind.HUB,
+                                      source="org/old", status=Status.DONE, report={"deployable": False})
+    running = Registration.objects.create(account=actor.account, created_by=actor.user,
+                                          source_kind=SourceKind.HUB, source="org/running", status=Status.QUEUED)
+    items = client.get("/api/v1/registrations", **actor.auth).json()["items"]
+    by_id = {i["id"]: i["verdict"] for i in items}
+    assert by_id == {**{r.pk: v for v, r in regs.items()}, old.pk: "refused", running.pk: None}
+    for verdict, reg in regs.items():
+        assert client.get(f"/api/v1/registrations/{reg.pk}", **actor.auth).json()["verdict"] == verdict
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["RegistrationOut"]
+    assert "verdict" in schema["required"] or "verdict" in schema["properties"]
