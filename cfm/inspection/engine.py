@@ -8,7 +8,6 @@ the views all call these two functions.
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -650,10 +649,7 @@ class _Inspection:
         params16 = serving // 2
         params = {"params": _human(params16), "params_16bit": params16, "serving_gb": round(serving / 1e9, 1),
                   "model_type": r.model_type}
-        # Compare bytes, not floor(bytes / 2): an odd serving size is half a parameter over an inclusive bound.
-        # Extra large has no bound: it is a time-series size only, and those never come here.
-        fit = next((c for c in confs if (bound := rules.CONFIGURATIONS[c].max_parameters) is not None
-                    and serving <= 2 * bound), None)
+        fit = rules.configuration_for_serving_bytes(serving, confs)
         if fit:
             r.configuration = fit
             label = rules.CONFIGURATIONS[fit].label
@@ -682,16 +678,13 @@ class _Inspection:
         if cfg is None:
             self.add("known_issues", "skip", "known_issues.skip")
             return
-        rope = cfg.get("rope_scaling")
-        if isinstance(rope, dict) and "llama3" in (rope.get("rope_type"), rope.get("type")):
-            factor = rope.get("factor")
-            # NaN/Infinity (Python's json accepts them) would make the report invalid JSON.
-            ok = (isinstance(factor, float) and math.isfinite(factor)) or (
-                isinstance(factor, int) and not isinstance(factor, bool) and abs(factor) < 10**9)
-            if not ok:  # the edit keeps the model's own factor; with none, there is nothing to keep
-                self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor")
+        llama3, factor = rules.llama3_rope_scaling(cfg)
+        if llama3:
+            version = rules.ROPE_FIX["min_transformers"]
+            if factor is None:
+                self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor", min_transformers=version)
                 return
-            self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor)
+            self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor, min_transformers=version)
             self.prep.add("fix_rope_scaling")
             return
         self.add("known_issues", "pass", "known_issues.pass")
