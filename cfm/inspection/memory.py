@@ -55,8 +55,8 @@ def kv_cache_bytes_per_token(cfg: dict[str, Any] | None, model_type: str | None 
 
 def configuration_memory(key: str, serving_bytes: int, per_token: int | None) -> dict[str, Any]:
     """One configuration's entry of `memory.configurations`."""
-    gpus = rules.CONFIGURATIONS[key].gpus or 0
-    free = gpus * rules.GPU_USABLE_BYTES - serving_bytes - gpus * rules.GPU_RUNTIME_ALLOWANCE_BYTES
+    gpus = rules.CONFIGURATION_GPUS.get(key, 0)
+    free = gpus * rules.GPU_USABLE_BYTES - serving_bytes - gpus * rules.RUNTIME_ALLOWANCE_BYTES
     fits = free > 0
     tokens = None if per_token is None else (free // per_token if fits else 0)
     return {"gpus": gpus, "gpu_memory_bytes": gpus * rules.GPU_MEMORY_BYTES, "fits": fits, "free_bytes": free,
@@ -71,7 +71,7 @@ def memory(cfg: dict[str, Any] | None, *, model_type: str | None, family: str, s
     if family != "general" or serving_bytes is None or not isinstance(cfg, dict):
         return None
     per_token = kv_cache_bytes_per_token(cfg, model_type)
-    confs = [c for c in rules.CONFIGURATION_ORDER if c in configurations and rules.CONFIGURATIONS[c].gpus]
+    confs = [c for c in rules.CONFIGURATION_ORDER if c in configurations and rules.CONFIGURATION_GPUS.get(c)]
     return {"kv_cache_bytes_per_token": per_token,
             "configurations": {c: configuration_memory(c, serving_bytes, per_token) for c in confs}}
 

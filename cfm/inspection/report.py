@@ -1,10 +1,10 @@
-"""The compatibility report: the contract of shared/docs/report-contract.md."""
+"""The compatibility report: the contract of docs/report.md."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfm.catalog import CHECK_IDS, RULES_VERSION
+from cfm.catalog import CHECK_IDS, RULES_VERSION, VERDICTS
 
 from .messages import MESSAGES, render
 
@@ -112,9 +112,6 @@ class Report:
         return _clean(out)
 
 
-VERDICTS = ("ready", "prepare", "uncertified", "refused")
-
-
 def verdict_of(report: dict[str, Any] | None) -> str | None:
     """The verdict of a report as JSON: its own `verdict`, or, for a report
     written before the field existed, the same rule applied to its fields
@@ -130,7 +127,7 @@ def verdict_of(report: dict[str, Any] | None) -> str | None:
     if not isinstance(checks, list):
         checks = []
     warned = {c.get("id") for c in checks if isinstance(c, dict) and c.get("status") == "warn"}
-    if "architecture" in warned or "quantization" in warned:
+    if report.get("certified") is False or "architecture" in warned or "quantization" in warned:
         return "uncertified"
     if report.get("preparation"):
         return "prepare"

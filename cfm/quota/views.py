@@ -60,9 +60,7 @@ def deploy(request, registration_id: int):
     refusal = None
     problem = None
     if request.method == "POST" and not form.is_valid():
-        # One round: what the form could read goes through the services' checks too, so a bad serving
-        # name and a bad parameter are reported together, not one submit after the other.
-        problem = _check_partial(form, registration=registration, spaces=spaces)
+        _validate_the_rest(form, registration=registration, spaces=spaces)
     elif request.method == "POST":
         space = next((s for s in spaces if str(s.id) == form.cleaned_data["space"]), None)
         try:
@@ -86,6 +84,7 @@ def deploy(request, registration_id: int):
             return redirect("quota:deployment", outcome.deployment.id)
     report = registration.report or {}
     return render(request, "quota/deploy.html", {
+        "form_error_count": len(form.non_field_errors()) + sum(len(f.errors) for f in form),
         "registration": registration, "report": report, "account": account, "form": form, "usage": usage,
         "gauge": charts.usage_gauge(used=usage.used_units, limit=usage.limit_units, deployments=usage.deployments),
         "refusal": refusal, "problem": problem, "holdings": _holdings(usage),
@@ -97,42 +96,42 @@ def deploy(request, registration_id: int):
     }, status=409 if refusal else (422 if problem and problem.status == 422 else 200))
 
 
-def _check_partial(form, *, registration, spaces) -> services.DeploymentRefused | None:
-    """The services' refusal of an invalid form's readable fields, attached to
-    the fields the form itself found nothing wrong with."""
-    data = form.cleaned_data
-    space = next((s for s in spaces if str(s.id) == data.get("space")), None)
-    if space is None and "space" not in form.errors and spaces:
-        space = spaces[0]
-    try:
-        services.deployment_validate(account=registration.account, registration=registration, space=space,
-                                     configuration=data.get("configuration"),
-                                     software_spec=data.get("software_spec"),
-                                     serving_name=data.get("serving_name"), parameters=form.parameters())
-    except services.DeploymentRefused as exc:
-        _attach_errors(form, exc, skip=set(form.errors))
-        return exc if exc.status == 422 else None
-    _fresh_key(form)
-    return None
-
-
-def _attach_errors(form, exc: services.DeploymentRefused, skip: set[str] | frozenset[str] = frozenset()) -> None:
+def _attach_errors(form, exc: services.DeploymentRefused, skip: frozenset[str] | set[str] = frozenset()) -> None:
     fields = exc.extra.get("fields") or {}
     mapping = {"serving_name_taken": "serving_name", "configuration_too_small": "configuration",
                "configuration_not_allowed": "configuration", "spec_not_allowed": "software_spec",
                "runtime_missing": "space"}
-    done = set(skip)
+    done = set(skip)  # a field's own error already says what is wrong with it; one message per field
     if exc.code in mapping and mapping[exc.code] not in done:
         form.add_error(mapping[exc.code], exc.message)
         done.add(mapping[exc.code])
     for name, message in fields.items():
+        # The service names every field at fault at once (`fields`), the first refusal's field included.
         target = "param_" + name.split(".", 1)[1] if name.startswith("parameters.") else name
         if target in done:
             continue
         done.add(target)
         form.add_error(target if target in form.fields else None, message)
-    if not fields and exc.code not in mapping and not skip:
+    if not fields and exc.code not in mapping:
         form.add_error(None, exc.message)
+
+
+def _validate_the_rest(form, *, registration, spaces) -> None:
+    """One round: a form the browser sent with errors of its own (a number
+    that is not one, a missing choice) is still checked by the service for
+    everything else it could read, so the serving name, the configuration
+    and the parameters are all reported now, not on the next submit. Only
+    the validation runs: nothing is reserved."""
+    data = form.cleaned_data
+    space = next((s for s in spaces if str(s.id) == data.get("space")), None)
+    try:
+        services.deployment_validate(
+            account=registration.account, registration=registration, space=space,
+            configuration=data.get("configuration"), software_spec=data.get("software_spec"),
+            serving_name=data.get("serving_name") or form.data.get("serving_name", ""),
+            parameters=form.parameters())
+    except services.DeploymentRefused as exc:
+        _attach_errors(form, exc, skip=set(form.errors))
 
 
 def _fresh_key(form) -> None:

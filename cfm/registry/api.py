@@ -1,4 +1,4 @@
-"""API v1: registrations and their reports (shared/docs/api-contract.md)."""
+"""API v1: registrations and their reports (docs/api.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,7 +48,8 @@ class RegistrationOut(Schema):
     progress: Progress
     error: ErrorOut | None
     report_url: str | None
-    #: the report's verdict and configuration (null without a report), from the list columns
+    #: the report's one-word verdict (the badge on every page) and its configuration; null until the
+    #: inspection is done. Columns written with the report: a list of any length reads no report JSON.
     verdict: Literal["ready", "prepare", "uncertified", "refused"] | None
     configuration: Literal["small", "medium", "large", "extra_large"] | None
     has_token: bool
@@ -94,9 +95,8 @@ def registration_json(request, r: Registration) -> dict[str, Any]:
                      "bytes_done": r.bytes_done, "bytes_total": r.bytes_total},
         "error": {"code": r.error_code, "message": r.error_message} if r.status == Status.FAILED else None,
         "report_url": request.build_absolute_uri(report_url) if done else None,
-        # Columns written with the report: a list of any length reads no report JSON.
-        "verdict": r.verdict or None,
-        "configuration": r.configuration or None,
+        "verdict": (r.verdict or None) if done else None,
+        "configuration": (r.configuration or None) if done else None,
         "has_token": _has_token(r),
         "attempts": r.attempts,
         "created_at": iso(r.created_at),

@@ -1,5 +1,6 @@
-"""Model registrations: a source to inspect, and the job row that is the
-truth about its background work (status, progress, lease, outbox)."""
+"""Model registrations: a source to inspect, its report, and a summary of
+its latest inspection run (status, progress, error), which the job runtime
+(cfm.jobs) keeps in step with the run's Job row."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -100,22 +101,11 @@ class Registration(models.Model):
     verdict = models.CharField(max_length=12, choices=Verdict.choices, blank=True, default="")
     configuration = models.CharField(max_length=12, blank=True, default="")
 
-    attempts = models.PositiveIntegerField(default=0)
-    #: outbox: set when the task message reached the broker
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    cancel_requested = models.BooleanField(default=False)
-    #: the current claim (a random id per run): a worker writes progress only
-    #: while its claim is the row's, so a reclaimed or cancelled job fences
-    #: out a slow or stale worker
-    claim = models.CharField(max_length=32, blank=True, default="")
-    #: "hostname:pid" of the process running the job (operators, kill tests)
-    worker = models.CharField(max_length=200, blank=True, default="")
-    #: a retried job waits for its backoff: the sweeper does not queue it before
-    not_before = models.DateTimeField(null=True, blank=True)
+    #: the latest inspection run; `status` to `error_message` mirror it (written by cfm.jobs only), the
+    #: report is its result; earlier runs stay as Job rows of kind "inspection" about this registration
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = RegistrationQuerySet.as_manager()
@@ -147,6 +137,11 @@ class Registration(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def attempts(self) -> int:
+        """Attempts of the latest run (the API's `attempts`)."""
+        return self.job.attempts if self.job_id and self.job else 0
+
+    @property
     def deployable(self) -> bool:
         return self.verdict in DEPLOYABLE_VERDICTS
 
@@ -154,7 +149,7 @@ class Registration(models.Model):
 class RegistrationCounts(models.Model):
     """Per account: registrations in total, deployable ones (done, not
     refused) and running jobs. Kept by database triggers on the registration
-    table (migration 0004), so that every insert, delete and change of status
+    table (migration 0005), so that every insert, delete and change of status
     or verdict, whatever wrote it, moves the counts in the same transaction,
     and the dashboard reads three numbers instead of counting 100,000 rows.
     Never written by Python code."""

@@ -19,7 +19,7 @@ def registrations_for(*, user, account: Account | None = None) -> QuerySet[Regis
     # newest-first index and stops at the page's end instead of sorting every row of the account.
     mine = Membership.objects.filter(user=user).values("account_id") if getattr(
         user, "is_authenticated", False) else Membership.objects.none().values("account_id")
-    qs = Registration.objects.filter(account_id__in=Subquery(mine)).select_related("account")
+    qs = Registration.objects.filter(account_id__in=Subquery(mine)).select_related("account", "job")
     if account is not None:
         qs = qs.filter(account=account)
     # The report JSON can be large and the token is a secret: lists load neither.
@@ -50,4 +50,5 @@ def registration_get(*, user, pk) -> Registration | None:
         return None
     if not 0 < pk < 2**63:  # beyond a bigint: no such row (and no database error)
         return None
-    return Registration.objects.filter(pk=pk, account__in=accounts_for(user=user)).select_related("account").first()
+    return (Registration.objects.filter(pk=pk, account__in=accounts_for(user=user))
+            .select_related("account", "job").first())

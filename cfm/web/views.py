@@ -1,9 +1,11 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Membership
+from cfm.quota import services as quota_services
 from cfm.registry.selectors import registration_counts, registrations_for
 
 
@@ -14,19 +16,39 @@ def catalog_rows():
         rows.append({
             "arch": a,
             "configurations": [catalog.CONFIGURATIONS[c] for c in a.configurations],
-            "specs": [(s, specs[s][0], specs[s][1]) for s in a.software_specs],
+            "specs": [(s, specs[s][0], _(specs[s][1])) for s in a.software_specs],
             "vllm": catalog.SPEC_VLLM in a.software_specs,
         })
     return rows
 
 
+def limit_examples(limit: int, costs: dict[str, int]) -> str:
+    """How many of each general configuration ("N Small, N Medium or N Large")
+    the default limit holds, from the live limit and unit costs (which an
+    administrator may change), never a sentence written for the seed values."""
+    parts = []
+    for key in catalog.GENERAL_CONFIGURATIONS:
+        n = limit // costs[key] if costs.get(key) else 0
+        if n:
+            parts.append(_("%(n)s %(configuration)s") % {"n": n, "configuration": _(catalog.CONFIGURATIONS[key].label)})
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return parts[0]
+    return _("%(some)s or %(last)s") % {"some": ", ".join(parts[:-1]), "last": parts[-1]}
+
+
 def home(request):
+    costs, limit = quota_services.unit_costs(), quota_services.default_limit_units()
     return render(request, "web/home.html", {
         "rows": catalog_rows(),
-        "configurations": [catalog.CONFIGURATIONS[c] for c in catalog.GENERAL_CONFIGURATIONS],
+        "configurations": [{"conf": catalog.CONFIGURATIONS[c], "units": costs[c], "gpus": catalog.CONFIGURATION_GPUS[c],
+                            "gpu_gb": catalog.GPU_MEMORY_BYTES // 10**9}
+                           for c in catalog.GENERAL_CONFIGURATIONS],
         "rules_version": catalog.RULES_VERSION,
-        "unit_costs": catalog.UNIT_COSTS,
-        "default_limit": catalog.DEFAULT_LIMIT_UNITS,
+        "default_limit": limit,
+        "limit_examples": limit_examples(limit, costs),
+        "extra_large_units": costs.get("extra_large"),
         "ts_rows": catalog.TS_SIZING_ROWS,
     })
 

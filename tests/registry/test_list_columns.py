@@ -159,7 +159,7 @@ def test_the_three_lists_cost_the_same_queries_at_any_size_and_read_no_report(cl
 def test_the_migration_backfills_the_columns_and_the_counts_of_stored_reports():
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = [("registry", "0003_hub_revision_main")], [("registry", "0004_list_columns")]
+    before, after = [("registry", "0004_registration_job")], [("registry", "0005_list_columns")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:

@@ -130,7 +130,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_api_token'),
-        ('registry', '0003_hub_revision_main'),
+        ('registry', '0004_registration_job'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
