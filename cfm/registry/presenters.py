@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from cfm import catalog
+from cfm.inspection.memory import default_sequence_length as memory_default_sequence_length
 from cfm.inspection.report import verdict_of as report_verdict_of
 from cfm.inspection.timeseries import parse_payload, size_time_series
 
@@ -123,11 +124,10 @@ def weights_summary(report: dict) -> str | None:
 
 
 def default_sequence_length(report: dict) -> int:
-    """The platform's default max_sequence_length, bounded by the model's context length."""
-    default = next(p.default for p in catalog.DEPLOYMENT_PARAMETERS if p.name == "max_sequence_length")
-    assert isinstance(default, int)
+    """The platform's default max_sequence_length, bounded by the model's context length (the
+    deployment's own default: one rule, cfm.inspection.memory)."""
     context = report.get("context_length")
-    return min(default, context) if isinstance(context, int) and context > 0 else default
+    return memory_default_sequence_length(context if isinstance(context, int) and context > 0 else None)
 
 
 def parse_sequence_length(raw: str | None, report: dict) -> tuple[int, str | None]:

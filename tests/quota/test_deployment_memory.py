@@ -110,10 +110,13 @@ def test_the_default_batch_on_a_small_kv_cache_is_warned(client, owner, model):
 
 
 # --- defaults ---------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("context, sequence, new", [(1024, 1024, 1024), (2047, 2047, 2047), (2048, 2048, 2048),
-                                                    (2049, 2048, 2048), (131072, 2048, 2048), (None, 2048, 2048)])
-def test_defaults_follow_a_short_context(client, owner, context, sequence, new):
-    reg = make_registration(owner.account, with_memory(llama_report(), context=context, small=10**6))
+# (not named `context`: that is pytest-playwright's browser-context fixture, and a parameter of that name
+# would move these tests among the browser tests)
+@pytest.mark.parametrize("context_length, sequence, new", [
+    (1024, 1024, 1024), (2047, 2047, 2047), (2048, 2048, 2048), (2049, 2048, 2048), (131072, 2048, 2048),
+    (None, 2048, 2048)])
+def test_defaults_follow_a_short_context(client, owner, context_length, sequence, new):
+    reg = make_registration(owner.account, with_memory(llama_report(), context=context_length, small=10**6))
     r = deploy(client, owner, reg)
     assert r.status_code == 201, r.content
     params = r.json()["parameters"]
