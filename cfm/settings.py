@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
+from cfm import catalog
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CFM_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -112,6 +114,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "cfm.web.middleware.ReaderTimezoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -284,7 +287,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000_000
 DATA_UPLOAD_MAX_NUMBER_FILES = 5000
 
 # --- Quota ---------------------------------------------------------------
-CFM_DEFAULT_LIMIT_UNITS = env_int("CFM_DEFAULT_LIMIT_UNITS", 4, minimum=0)
+CFM_DEFAULT_LIMIT_UNITS = env_int("CFM_DEFAULT_LIMIT_UNITS", catalog.DEFAULT_LIMIT_UNITS, minimum=0)
 
 # --- Secrets at rest (Hub tokens) -------------------------------------------
 CFM_TOKEN_KEY = os.environ.get("CFM_TOKEN_KEY", "")

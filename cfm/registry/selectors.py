@@ -3,7 +3,7 @@ registration is None, exactly as one that does not exist (views answer 404)."""
 from __future__ import annotations
 
 from django.db.models import BooleanField, ExpressionWrapper, JSONField, Q, QuerySet
-from django.db.models.fields.json import KeyTransform
+from django.db.models.fields.json import KT, KeyTransform
 
 from cfm.accounts.models import Account
 from cfm.accounts.selectors import accounts_for
@@ -21,7 +21,8 @@ def registrations_for(*, user, account: Account | None = None) -> QuerySet[Regis
     return (qs.defer("report", "token_encrypted")
             .annotate(has_token=ExpressionWrapper(~Q(token_encrypted=""), output_field=BooleanField()),
                       # the report's verdict without loading the report: True, False or None
-                      report_deployable=KeyTransform("deployable", "report", output_field=JSONField()))
+                      report_deployable=KeyTransform("deployable", "report", output_field=JSONField()),
+                      report_verdict=KT("report__verdict"))
             .order_by("-created_at", "-id"))
 
 
