@@ -211,6 +211,16 @@ def wait_status(registration, statuses=("done", "failed"), timeout: float = 20.0
     return wait_for(check, timeout, what=f"registration {registration.pk} to be {'/'.join(statuses)}")
 
 
+@pytest.fixture
+def own_broker():
+    """A broker of this process's own (kombu's in-memory transport), for
+    tests that run jobs in this process on committed rows: the messages they
+    send reach no worker of the session, which would otherwise run the job
+    first."""
+    with broker_at("memory://"):
+        yield
+
+
 @contextmanager
 def broker_at(url: str):
     """Points this process's Celery app (the web side) at another broker."""
