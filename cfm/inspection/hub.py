@@ -49,9 +49,10 @@ from .sources import FileTooLarge, ProgressFn, Source, SourceError  # noqa: E402
 DEFAULT_ENDPOINT = "https://huggingface.co"
 #: bytes asked on a header's first read when no index says how long it is
 HEADER_PREFETCH = 100_000
-#: ... of a single-file model (no index): most single-file headers fit (15-60 kB), else the rest is one more
-#: range straight from the CDN; 100 kB, as get_safetensors_metadata asks, would be 3x what an 8B's takes
-HEADER_FIRST_READ = 65_536
+#: ... of a single-file model (no index): most single-file models' headers fit (1B-3B: 15-35 kB), else
+#: the rest is one more range straight from the CDN; 100 kB, as get_safetensors_metadata asks, would be
+#: 3x what an 8B's header takes
+HEADER_FIRST_READ = 49_152
 #: a header entry beyond its name: `"":{"dtype":"BF16","shape":[16384,53248],"data_offsets":[a,b]},` with
 #: offsets of up to 12 digits (a few bytes over is cheaper than a second round trip)
 HEADER_BYTES_PER_TENSOR = 96
@@ -209,7 +210,9 @@ class HubSource(Source):
                 future.cancel()
             self._ahead.clear()
         if pool is not None:
-            pool.shutdown(wait=True)
+            # Not waiting: a read ahead still in flight (one the engine never asked for, or a job
+            # cancelled mid-inspection) ends on its own; the closed client takes no new request.
+            pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
     # -- the Source interface -------------------------------------------------------------------------------------
@@ -484,7 +487,8 @@ def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, t
     def info() -> dict:
         nonlocal requests
         requests += 1
-        resp = client.get(url + "?blobs=true", headers=headers)
+        # capped: a server that streams without end must not fill the memory (100,000 files list in ~20 MB)
+        resp = client.get(url + "?blobs=true", headers=headers, cap=max(limits.max_small_file_bytes, 64_000_000))
         requests += resp.redirects
         try:
             model = json.loads(resp.body)
