@@ -179,24 +179,24 @@ class HubSource(Source):
         shards' headers, at once: the engine asks for them one after another,
         and each round trip it waits for is latency. A read that fails here
         fails again, with its message, when the engine asks for it."""
-        jobs: list[tuple[tuple[str, int, int], Callable[[], bytes]]] = []
+        jobs: list[tuple[tuple[str, int, int], tuple[int, int] | None, int]] = []  # key, span, cap
         for path in files:
             size = self.files.get(path)
             if size is not None and size <= _PREFETCH_SMALL_MAX:
-                jobs.append(((path, -1, size), lambda p=path, n=size: self._get(p, None, n + 1)))
+                jobs.append(((path, -1, size), None, size + 1))
         for path in headers:
             size = self.files.get(path)
             if size:
                 want = min(size, self._first_read(path, self.header_prefetch))
-                jobs.append(((path, 0, want), lambda p=path, n=want: self._get(p, (0, n), n)))
+                jobs.append(((path, 0, want), (0, want), want))
         if not jobs:
             return
         with self._ahead_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=PARALLELISM, thread_name_prefix="cfm-hub-ahead")
-            for key, fn in jobs:
+            for key, span, cap in jobs:
                 if key not in self._ahead:
-                    self._ahead[key] = self._pool.submit(fn)
+                    self._ahead[key] = self._pool.submit(self._get, key[0], span, cap)
 
     def _take_ahead(self, key: tuple[str, int, int]) -> bytes | None:
         with self._ahead_lock:
