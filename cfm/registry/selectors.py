@@ -14,7 +14,7 @@ from .models import Registration
 def registrations_for(*, user, account: Account | None = None) -> QuerySet[Registration]:
     """The registrations the user may see, newest first; of one account when
     given (an account the user is not a member of gives none)."""
-    qs = Registration.objects.filter(account__in=accounts_for(user=user)).select_related("account")
+    qs = Registration.objects.filter(account__in=accounts_for(user=user)).select_related("account", "job")
     if account is not None:
         qs = qs.filter(account=account)
     # The report JSON can be large and the token is a secret: lists load neither.
@@ -33,4 +33,5 @@ def registration_get(*, user, pk) -> Registration | None:
         return None
     if not 0 < pk < 2**63:  # beyond a bigint: no such row (and no database error)
         return None
-    return Registration.objects.filter(pk=pk, account__in=accounts_for(user=user)).select_related("account").first()
+    return (Registration.objects.filter(pk=pk, account__in=accounts_for(user=user))
+            .select_related("account", "job").first())
