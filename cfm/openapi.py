@@ -189,15 +189,15 @@ def document(schema: dict[str, Any], *, prefix: str = "/api/v1") -> dict[str, An
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            errors = {status: list(codes) for status, codes in COMMON_ERRORS.items()}
-            for status, codes in OPERATION_ERRORS.get((method, short), {}).items():
+            errors: dict[int, list[str]] = {status: list(codes) for status, codes in COMMON_ERRORS.items()}
+            for status, extra in OPERATION_ERRORS.get((method, short), {}).items():
                 errors.setdefault(status, [])
-                errors[status] += [c for c in codes if c not in errors[status]]
+                errors[status] += [c for c in extra if c not in errors[status]]
             if short == "/report-schema.json":  # public, and takes no input
                 errors = {405: errors[405]}
             if method == "get" and short in LIST_PATHS:
                 names = {p.get("name") for p in operation.setdefault("parameters", [])}
                 operation["parameters"] += [p for p in _page_parameters() if p["name"] not in names]
-            for status, codes in sorted(errors.items()):
-                operation["responses"].setdefault(str(status), _error_response(status, tuple(codes)))
+            for status, listed in sorted(errors.items()):
+                operation["responses"].setdefault(str(status), _error_response(status, tuple(listed)))
     return schema
