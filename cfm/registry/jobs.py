@@ -46,7 +46,8 @@ from django.utils import timezone
 
 from cfm.catalog import RULES_VERSION
 from cfm.inspection import InspectOptions, SourceError, inspect_source
-from cfm.inspection.sources import SnapshotSource, Source, open_archive
+from cfm.inspection.archives import open_archive
+from cfm.inspection.sources import SnapshotSource, Source
 
 from .limits import inspect_limits
 from .models import ACTIVE_STATUSES, Registration, SourceKind, Status

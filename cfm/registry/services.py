@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
-from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, _safe_member_name, _wants_whole
+from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, safe_member_name, wants_whole
 
 from .limits import inspect_limits
 from .models import ACTIVE_STATUSES, Registration, SourceKind, Status
@@ -322,7 +322,7 @@ def _create_folder(*, account, user, source, files, sizes) -> tuple[Registration
 
 def _folder_path(path: str) -> str:
     try:
-        clean = _safe_member_name(str(path))
+        clean = safe_member_name(str(path))
     except SourceError as exc:
         raise RegistrationError("invalid_folder", exc.message, field="folder") from None
     if not clean:
@@ -347,7 +347,7 @@ def _check_snapshot(path: str, size: int, stored: int | None, file: Path, limits
         if stored < need:
             raise RegistrationError("invalid_folder", _("%(path)s: its safetensors header was not sent whole.")
                                     % {"path": path}, field="folder")
-    elif _wants_whole(path) and size <= limits.max_small_file_bytes and stored != size:
+    elif wants_whole(path) and size <= limits.max_small_file_bytes and stored != size:
         raise RegistrationError("invalid_folder", _("%(path)s was not sent whole.") % {"path": path}, field="folder")
 
 

@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploaded
 from modelfactory import LLAMA3_8B, make_model, make_tiny_real
 
 from cfm.inspection import InspectOptions, inspect, inspect_source
-from cfm.inspection.sources import _wants_whole
+from cfm.inspection.sources import wants_whole
 from cfm.registry import jobs, selectors
 from cfm.registry.models import Registration, Status
 from cfm.registry.secrets import token_decrypt
@@ -57,7 +57,7 @@ def snapshot(folder: Path) -> tuple[dict[str, bytes], dict[str, int]]:
             with open(path, "rb") as fh:
                 head = fh.read(8)
                 files[rel] = head + fh.read(struct.unpack("<Q", head)[0])
-        elif _wants_whole(rel):
+        elif wants_whole(rel):
             files[rel] = path.read_bytes()
     return files, sizes
 
