@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 from .limits import InspectLimits
 from .sources import SnapshotSource, SourceError, safe_member_name, wants_whole
@@ -136,7 +136,7 @@ class _Bounded:
     """Reads a member at most up to its declared size (a zip may lie about
     sizes), turning a library's error into a SourceError."""
 
-    def __init__(self, fh: BinaryIO, declared: int, archive: str, name: str):
+    def __init__(self, fh: IO[bytes], declared: int, archive: str, name: str):
         self.fh, self.left, self.archive, self.name = fh, declared, archive, name
 
     def __call__(self, n: int) -> bytes:
@@ -174,7 +174,7 @@ class _Gunzipped:
 
     def __init__(self, raw: BinaryIO, walk: _Walk):
         self.counted = _Counted(raw)
-        self.gz = gzip.GzipFile(fileobj=self.counted, mode="rb")  # type: ignore[arg-type]
+        self.gz = gzip.GzipFile(fileobj=cast(BinaryIO, self.counted), mode="rb")
         self.archive, self.limits, self.too_big = walk.archive, walk.limits, walk.too_big
         self.unpacked = 0
 

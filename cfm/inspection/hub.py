@@ -157,6 +157,10 @@ class HubSource(Source):
     def _url(self, path: str) -> str:
         return hf_hub_url(self.repo_id, path, revision=self.sha, endpoint=self.endpoint)
 
+    def url(self, path: str) -> str:
+        """The file's address at the pinned commit (Prepare downloads it: hubfetch.py)."""
+        return self._url(path)
+
     def read_file(self, path: str, max_bytes: int) -> bytes:
         size = self.files.get(path)
         if size is not None and size > max_bytes:
@@ -370,10 +374,11 @@ def public_message(message: str, endpoints: tuple[str, ...] = ()) -> str:
 
 def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, token: str | None = None,
              progress: ProgressFn | None = None, timeout: float | None = None,
-             attempts: int = ATTEMPTS) -> HubSource:
-    """Resolve `spec` at `revision` (default main) to a commit and list its files."""
+             attempts: int = ATTEMPTS, hub_endpoint: str | None = None) -> HubSource:
+    """Resolve `spec` at `revision` (default main) to a commit and list its
+    files. The Hub is `hub_endpoint` when given, else HF_ENDPOINT now."""
     repo_id, revision = parse_repo_spec(spec, revision)
-    base = endpoint()
+    base = hub_endpoint.rstrip("/") if hub_endpoint else endpoint()
     timeout = timeout if timeout is not None else _default_timeout()
     token = token or None
     if progress:
