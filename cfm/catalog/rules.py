@@ -303,6 +303,10 @@ TSFM_REQUIRED_MODEL_NAMES = {
     "model_config_name": {"TinyTimeMixerConfig"},
     "model_class_name": {"TinyTimeMixerForPrediction"},
 }
+#: keys whose value may also be a module INSIDE one of the allowed packages: `tsfm_public.`
+#: followed by a dotted path of identifiers, as granite-tsfm's TSFMConfig writes it
+#: (`tsfm_public.models.tinytimemixer.modeling_tinytimemixer`; decision in the rules).
+TSFM_PACKAGE_KEYS = frozenset({"module_path"})
 #: tsfm_config.json's lengths and the config.json keys they come from (a
 #: maximum that differs is a warning; a minimum context over the model's is too)
 TSFM_LENGTHS = {
@@ -320,7 +324,7 @@ TSFM_CONFIG_TEMPLATE = {
     "model_config_name": "TinyTimeMixerConfig",
     "model_class_name": "TinyTimeMixerForPrediction",
 }
-__all__ += ["TSFM_CONFIG_TEMPLATE", "TS_HARDWARE_SPEC"]
+__all__ += ["TSFM_CONFIG_TEMPLATE", "TS_HARDWARE_SPEC", "TSFM_PACKAGE_KEYS"]
 
 
 #: The guide gives only lower bounds. Decision: no integer parameter may
