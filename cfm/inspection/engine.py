@@ -329,7 +329,9 @@ class _Inspection:
         first = bad[0]
         assert first.problem
         reason = render(HEADER_REASONS[first.problem.key], first.problem.params)
-        check = self.add("safetensors_header", "fail", "safetensors_header.fail", file=first.path, reason=reason,
+        key = "safetensors_header.lfs_pointer" if first.problem.key == "header_lfs_pointer" else \
+            "safetensors_header.fail"
+        check = self.add("safetensors_header", "fail", key, file=first.path, reason=reason,
                          reason_key=first.problem.key, reason_params=first.problem.params)
         check.params["problems"] = [
             {"file": s.path, "reason": render(HEADER_REASONS[s.problem.key], s.problem.params)}
