@@ -64,10 +64,6 @@ def _pairs_to_dict(pairs: tuple, what: str) -> dict:
     return obj
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 #: A Git LFS pointer file starts "version https://git-lfs.github.com/spec/v1" and is
 #: under 1024 bytes (the LFS specification's own bound).
 LFS_POINTER_START = b"version "
