@@ -37,6 +37,7 @@ from .sources import SnapshotSource, SourceError, safe_member_name, wants_whole
 
 #: members that are themselves archives or compressed files: never opened
 NESTED_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".zst")
+GZIP_MAGIC = b"\x1f\x8b"
 #: below this many bytes unpacked no compression ratio is a bomb (small JSON files compress well)
 BOMB_FLOOR = 64 * 1024**2
 #: a single zip member under this size is never a bomb by its own ratio
@@ -154,6 +155,27 @@ class _Bounded:
         return data
 
 
+class _CappedReads:
+    """A plain tar as tarfile reads it, refusing any single read larger than
+    a reader of this module ever asks for: tarfile reads a long-name or PAX
+    header whole, and one of gigabytes must not land in memory."""
+
+    def __init__(self, raw: BinaryIO, walk: _Walk):
+        self.raw, self.archive = raw, walk.archive
+        self.cap = max(walk.limits.max_header_bytes, walk.limits.max_small_file_bytes) + 8 * 1024**2
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0 or n > self.cap:
+            raise _refuse("too_large", f"{self.archive} holds a member header larger than {self.cap} bytes; refused")
+        return self.raw.read(n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+
 class _Counted:
     """The compressed file as gzip reads it: counts the bytes read."""
 
@@ -195,33 +217,43 @@ _TOO_BIG_GZ = ("{archive} unpacks to more than {cap} bytes, and a .tar.gz is rea
                "included: pack the model as .tar or .zip (read in place), or inspect its folder")
 
 
-def _zip_entry_count(fh: BinaryIO, size: int) -> int | None:
-    """The number of entries the zip's end record declares, read before
-    zipfile parses the whole central directory into memory (a few million
-    entries would take gigabytes). None when there is no end record."""
+def _zip_directory(fh: BinaryIO, size: int) -> tuple[int, int] | None:
+    """(entries, bytes) of the central directory as the zip's end record
+    declares them, read before zipfile parses the whole directory into
+    memory (a few million entries would take gigabytes). None when there is
+    no end record."""
     tail = min(size, 65_535 + 22)
     fh.seek(size - tail)
     data = fh.read(tail)
     at = data.rfind(b"PK\x05\x06")
     if at < 0 or at + 22 > len(data):
         return None
-    count = struct.unpack("<H", data[at + 10:at + 12])[0]
+    count, cd_size = struct.unpack("<HI", data[at + 10:at + 16])
     locator = at - 20
-    if count == 0xFFFF and locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
+    if (count == 0xFFFF or cd_size == 0xFFFF_FFFF) and locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
         (offset,) = struct.unpack("<Q", data[locator + 8:locator + 16])
         fh.seek(offset)
         record = fh.read(56)
         if record[:4] == b"PK\x06\x06" and len(record) == 56:
-            count = struct.unpack("<Q", record[32:40])[0]
-    return count
+            count, cd_size = struct.unpack("<QQ", record[32:48])
+    return count, cd_size
+
+
+#: central directory bytes allowed per member (46 fixed, the rest name, extra field, comment)
+ZIP_DIRECTORY_BYTES_PER_MEMBER = 1024
 
 
 def _zip_members(path: Path, walk: _Walk, archive_size: int) -> Iterator[Member]:
     limits, name_of = walk.limits, path.name
     with open(path, "rb") as raw:
-        count = _zip_entry_count(raw, archive_size)
-        if count is not None and count > limits.archive_max_files:
-            raise _refuse("too_large", f"{name_of} has more than {limits.archive_max_files} members")
+        directory = _zip_directory(raw, archive_size)
+        if directory is not None:
+            count, cd_size = directory
+            if count > limits.archive_max_files:
+                raise _refuse("too_large", f"{name_of} has more than {limits.archive_max_files} members")
+            if cd_size > limits.archive_max_files * ZIP_DIRECTORY_BYTES_PER_MEMBER + 1024**2:
+                raise _refuse("too_large", f"{name_of} has a directory of {cd_size} bytes, more than "
+                              f"{limits.archive_max_files} members need; refused")
         raw.seek(0)
         with zipfile.ZipFile(raw) as zf:
             infos = zf.infolist()
@@ -262,7 +294,7 @@ def _tar_members(path: Path, walk: _Walk, archive_size: int, gz: bool) -> Iterat
     with open(path, "rb") as raw:
         # A plain tar is opened seekable: skipping a member's weights is a seek.
         # A .tar.gz can only be streamed, through the counting decompressor.
-        stream = _Gunzipped(raw, walk) if gz else raw
+        stream = _Gunzipped(raw, walk) if gz else _CappedReads(raw, walk)
         with tarfile.open(fileobj=stream, mode="r|" if gz else "r:") as tf:  # type: ignore[call-overload]
             for member in tf:
                 walk.entry()
@@ -300,11 +332,15 @@ def iter_members(path: Path, limits: InspectLimits, *, unpack: bool = False) -> 
     is capped always, since reading it at all means decompressing it whole.
     A SourceError on anything unsafe or broken."""
     lower = path.name.lower()
-    gz = lower.endswith((".tar.gz", ".tgz"))
     try:
         archive_size = path.stat().st_size
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
     except OSError as exc:
         raise _refuse("source_unreadable", f"cannot read {path.name}: {exc.strerror or exc}") from None
+    # A tar is compressed or not by its content, not its name: browsers unpack a downloaded
+    # .tar.gz and keep the name, and a gzipped tar is sometimes called .tar.
+    gz = not lower.endswith(".zip") and magic == GZIP_MAGIC
     if gz and not unpack:
         too_big = _TOO_BIG_GZ.format(archive=path.name, cap=limits.archive_max_bytes)
     else:

@@ -68,6 +68,21 @@ def is_disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def _complete(path: Path, size: int) -> bool:
+    """The file is there with its full size (a re-run skips it)."""
+    try:
+        return path.is_file() and path.stat().st_size == size
+    except OSError:  # a name the file system refuses is no file: the write says why
+        return False
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 # --- progress ----------------------------------------------------------------------------------------------
 @dataclass
 class FileProgress:
@@ -158,7 +173,7 @@ def hub_download(source: HubSource, files: dict[str, int], dest: Path, progress:
     parts.mkdir(parents=True, exist_ok=True)
     for name, size in files.items():
         entry = progress.files.setdefault(name, FileProgress(size))
-        if (dest / name).is_file() and (dest / name).stat().st_size == size:
+        if _complete(dest / name, size):
             entry.done = size
         elif (parts / f"{name}.part").is_file():
             entry.done = (parts / f"{name}.part").stat().st_size
@@ -166,7 +181,7 @@ def hub_download(source: HubSource, files: dict[str, int], dest: Path, progress:
     progress.tick(force=True)
     for name, size in files.items():
         target = dest / name
-        if target.is_file() and target.stat().st_size == size:
+        if _complete(target, size):
             continue
         part = parts / f"{name}.part"
         part.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +226,7 @@ def archive_extract(path: Path, prefix: str, files: dict[str, int], dest: Path, 
     skipping those already complete (a re-run)."""
     for name, size in files.items():
         entry = progress.files.setdefault(name, FileProgress(size))
-        if (dest / name).is_file() and (dest / name).stat().st_size == size:
+        if _complete(dest / name, size):
             entry.done = size
     progress.resumed = progress.done
     progress.tick(force=True)
@@ -232,26 +247,27 @@ def _extract_one(member: archives.Member, prefix: str, files: dict[str, int], de
     target = dest / name
     if dest.resolve() not in target.resolve().parents:  # names are checked already; this is the last word
         raise PrepareError("source_unavailable", f"{name} would be written outside the work folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".partial")
     entry = progress.files[name]
     entry.done = 0
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as out:
             while chunk := member.read(4 * 1024 * 1024):
                 out.write(chunk)
                 entry.done += len(chunk)
                 progress.tick()
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         if is_disk_full(exc):
             raise PrepareError("disk_full", f"the disk filled up while unpacking {name}") from None
-        raise
+        # A name this file system refuses (too long, say): the archive's, not a bug of ours.
+        raise PrepareError("source_unavailable", f"cannot unpack {name[:200]}: {exc.strerror or exc}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     if entry.done != files[name]:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise PrepareError("source_unavailable", f"{name} holds {entry.done} bytes in the archive, not the "
                            f"{files[name]} it declares (a truncated archive?)")
     tmp.replace(target)
@@ -283,7 +299,7 @@ def folder_copy(src_root: Path, files: dict[str, int], dest: Path, progress: Dow
     for name, size in files.items():
         entry = progress.files.setdefault(name, FileProgress(size))
         target = dest / name
-        if target.is_file() and target.stat().st_size == size:
+        if _complete(target, size):
             entry.done = size
             continue
         source = (src_root / name).resolve()

@@ -376,3 +376,53 @@ def test_a_missing_repo_is_access_denied_for_prepare(hub_repo, tmp_path):
         prepare(source, PrepareOptions(steps=[]), work_dir=tmp_path / "work",
                 storage=LocalStorage(tmp_path / "media"), key="prepared/1/1")
     assert caught.value.code == "access_denied" and "org/nothing" in caught.value.message
+
+
+# -- more archives as they come ------------------------------------------------------------------------------
+def test_a_tar_gz_that_the_browser_already_unpacked_is_read_as_a_tar(tmp_path):
+    """Browsers may gunzip a downloaded .tar.gz and keep its name; a gzipped tar may be called .tar."""
+    members = [(f"model/{k}", v) for k, v in _files(_model(tmp_path)).items()]
+    plain = _tar(tmp_path / "unpacked.tar.gz", members, "w")
+    assert plain.read_bytes()[:2] != b"\x1f\x8b"
+    _both_see(plain, tmp_path)
+    gzipped = _tar(tmp_path / "packed.tar", members, "w:gz")
+    _both_see(gzipped, tmp_path)
+
+
+def test_a_giant_member_header_is_refused_before_it_is_read_into_memory(tmp_path):
+    files = _files(_model(tmp_path))
+    dest = tmp_path / "longname.tar"
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("x" * (9 * 1024**2))  # a 9 MiB name in a PAX header
+        tf.addfile(info, io.BytesIO(b""))
+    _refused_by_both(dest, "header larger than", limits=InspectLimits(max_header_bytes=4096,
+                                                                        max_small_file_bytes=4096))
+
+
+def test_a_zip_whose_directory_is_far_larger_than_its_member_count_is_refused(tmp_path):
+    dest = tmp_path / "lying.zip"
+    with zipfile.ZipFile(dest, "w") as zf:
+        for name, data in _files(_model(tmp_path)).items():
+            zf.writestr(name, data)
+        for i in range(1500):
+            zf.writestr(f"{i:04d}" + "n" * 1000 + ".txt", b"")
+    raw = bytearray(dest.read_bytes())
+    at = raw.rfind(b"PK\x05\x06")
+    raw[at + 8:at + 12] = b"\x03\x00\x03\x00"  # claims 3 entries
+    dest.write_bytes(bytes(raw))
+    _refused_by_both(dest, "directory of", limits=InspectLimits(archive_max_files=100))
+
+
+def test_a_name_the_file_system_refuses_is_a_clear_prepare_error(tmp_path):
+    files = _files(_model(tmp_path))
+    long_name = "n" * 300 + ".json"  # inspected in memory fine; no Linux file system takes it
+    dest = _tar(tmp_path / "long.tar", [*files.items(), (long_name, b"{}")])
+    assert inspect(str(dest)).deployable
+    listing, prefix = dl.archive_listing(dest, LIMITS)
+    with pytest.raises(PrepareError) as caught:
+        dl.archive_extract(dest, prefix, dl.needed_files(listing), tmp_path / "work", dl.DownloadProgress(), LIMITS)
+    assert caught.value.code == "source_unavailable" and "cannot unpack" in caught.value.message
