@@ -367,6 +367,18 @@ def iter_members(path: Path, limits: InspectLimits, *, unpack: bool = False) -> 
         raise _refuse("source_unreadable", f"{path.name} holds no files")
 
 
+def looks_like_archive(path: Path) -> bool:
+    """Whether the file is an archive of a kind this module reads, by its
+    content (a cheap test before an upload is kept): a zip for a `.zip`; a
+    tar, gzipped or not, for the other names."""
+    if path.name.lower().endswith(".zip"):
+        return zipfile.is_zipfile(path)
+    with open(path, "rb") as fh:
+        if fh.read(2) == GZIP_MAGIC:
+            return True
+    return tarfile.is_tarfile(path)
+
+
 def archive_listing(path: Path, limits: InspectLimits, *, unpack: bool = False) -> tuple[dict[str, int], str]:
     """Member sizes by name relative to the model folder, and the prefix
     that was stripped (an archive packed as `name/config.json`)."""
@@ -411,4 +423,4 @@ def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
 
 
 __all__ = ["Member", "iter_members", "archive_listing", "open_archive", "model_prefix", "ignored_member",
-           "NESTED_SUFFIXES"]
+           "looks_like_archive", "NESTED_SUFFIXES"]

@@ -365,3 +365,15 @@ def test_the_list_knows_token_and_verdict_without_loading_them(alice, django_ass
         rows = list(selectors.registrations_for(user=alice.user))
         assert (rows[0].has_token, rows[0].report_deployable) == (True, False)
     assert json.dumps(rows[0].report_deployable) == "false"
+
+
+def test_a_tar_gz_the_browser_already_unpacked_is_accepted(alice, media, tmp_path):
+    """A browser may gunzip a downloaded .tar.gz and keep its name: a plain tar, read as one."""
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.add(make_tiny_real(tmp_path / "tiny"), arcname="tiny")
+    registration, created = registration_create(account=alice.account, user=alice.user, source_kind="archive",
+                                                source="", archive=SimpleUploadedFile("tiny.tar.gz", buf.getvalue()))
+    assert created and Path(registration.upload_path).read_bytes() == buf.getvalue()
