@@ -95,7 +95,7 @@ def fetch_file(source: HubSource, path: str, part: Path, *, size: int,
             if done and resp.status_code != 206:  # the server ignored Range: the file starts again
                 mode, done = "wb", 0
                 state["digest"] = check[0].copy() if check else None
-            elif done and not _range_starts_at(resp, done):
+            elif done and not _range_starts_at(resp.headers, done):
                 raise SourceError("hub_unavailable", f"the Hub at {source.endpoint} answered another byte range "
                                   f"than asked for {what}")
             with open(part, mode) as out:
