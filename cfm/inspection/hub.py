@@ -468,10 +468,11 @@ def public_message(message: str, endpoints: tuple[str, ...] = ()) -> str:
 
 def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, token: str | None = None,
              progress: ProgressFn | None = None, timeout: float | None = None,
-             attempts: int = ATTEMPTS) -> HubSource:
-    """Resolve `spec` at `revision` (default main) to a commit and list its files."""
+             attempts: int = ATTEMPTS, hub_endpoint: str | None = None) -> HubSource:
+    """Resolve `spec` at `revision` (default main) to a commit and list its
+    files. The Hub is `hub_endpoint` when given, else HF_ENDPOINT now."""
     repo_id, revision = parse_repo_spec(spec, revision)
-    base = endpoint()
+    base = hub_endpoint.rstrip("/") if hub_endpoint else endpoint()
     timeout = timeout if timeout is not None else _default_timeout()
     token = token or None  # never the machine's stored token: only the one passed
     if hubclient.offline():

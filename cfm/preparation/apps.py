@@ -8,7 +8,10 @@ class PreparationConfig(AppConfig):
 
     def ready(self) -> None:
         from cfm.jobs.runtime import register
+        from cfm.registry import hooks
 
         from .jobs import Prepare
+        from .services import detail_partial_file
 
         register(Prepare())
+        hooks.add_detail_context("prepare_partial_file", detail_partial_file)
