@@ -1,0 +1,100 @@
+"""The platform imitation (tests/platformserver.py), a real S3-compatible
+server (moto), and a space connected to both."""
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import pytest
+from quotafactory import *  # noqa: F401,F403
+
+API_KEY = "test-api-key-123"
+ACCESS_KEY, SECRET_KEY = "AKIDTESTTEST", "s3-secret-never-shown"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_url():
+    pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_url):
+    """A fresh bucket and a boto3 client to look into it."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id=ACCESS_KEY,
+                      aws_secret_access_key=SECRET_KEY)
+    name = f"cfm-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    s3.name = name  # type: ignore[attr-defined]
+    return s3
+
+
+def bucket_objects(s3) -> dict[str, bytes]:
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3.name):
+        for obj in page.get("Contents", []):
+            out[obj["Key"]] = s3.get_object(Bucket=s3.name, Key=obj["Key"])["Body"].read()
+    return out
+
+
+@pytest.fixture
+def platform(settings, s3_url, tmp_path):
+    from platformserver import PlatformServer
+
+    from cfm.platform.client import forget_tokens
+
+    server = PlatformServer(api_key=API_KEY, ready_after=0.2).start()
+    settings.CFM_PLATFORM_URLS = [server.url]
+    settings.CFM_STORAGE_URLS = [s3_url]
+    settings.VAR_DIR = tmp_path / "var"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    forget_tokens()
+    yield server
+    server.stop()
+    forget_tokens()
+
+
+def connection_body(platform, s3_url, bucket, **over) -> dict:
+    body = {"url": platform.url, "iam_url": platform.url, "api_key": API_KEY, "space_id": "space-1",
+            "storage": {"endpoint": s3_url, "bucket": bucket.name, "access_key_id": ACCESS_KEY,
+                        "secret_access_key": SECRET_KEY, "connection_id": "conn-77", "prefix": "cfm"}}
+    body.update(over)
+    return body
+
+
+@pytest.fixture
+def connected(owner, platform, s3_url, bucket):
+    """alice's space, connected to the imitation and the bucket."""
+    from cfm.platform import services
+
+    services.connection_put(user=owner.user, space=owner.space, data=connection_body(platform, s3_url, bucket))
+    return owner
+
+
+def drive(deployment_id: int, *, timeout: float = 20.0):
+    """Run the deployment's tracking steps here, as the job would, until it
+    has nothing more to do; returns the row."""
+    from cfm.platform import tracking
+    from cfm.quota.models import Deployment
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        delay = tracking.advance(deployment_id)
+        if delay is None:
+            break
+        time.sleep(min(delay, 0.2))
+    return Deployment.objects.get(pk=deployment_id)
