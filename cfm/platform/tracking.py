@@ -327,7 +327,8 @@ def _cleanup(dep: Deployment, conn: Connection, *, deployment: bool) -> None:
             client.delete_deployment(platform["deployment_id"])
         if platform.get("asset_id"):
             client.delete_model(platform["asset_id"])
-            quota.deployment_event(deployment=dep, key="asset_deleted", params={"asset_id": platform["asset_id"]})
+            quota.deployment_event(deployment=dep, key="asset_deleted", params={"asset_id": platform["asset_id"]},
+                                   aside=True)
     except (PlatformError, SecretUnreadable) as exc:
         log.warning("cleaning up deployment %s on the platform: %s", dep.pk, getattr(exc, "kind", "secret"))
 

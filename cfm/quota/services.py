@@ -457,15 +457,19 @@ def _platform_out(platform: dict | None) -> dict | None:
 
 
 def deployment_event(*, deployment: Deployment, key: str, params: dict | None = None,
-                     state: str | None = None) -> DeploymentEvent:
-    """Record a step of the deployment's life; with `state`, the deployment
-    moves there and the message becomes its status message."""
-    fields = ["message_key", "message_params"]
-    deployment.message_key, deployment.message_params = key, params or {}
+                     state: str | None = None, aside: bool = False) -> DeploymentEvent:
+    """Record a step of the deployment's life; it becomes the status message
+    (unless `aside`: a clean-up after a failure keeps the failure's), and
+    with `state` the deployment moves there."""
+    fields: list[str] = []
+    if not aside:
+        deployment.message_key, deployment.message_params = key, params or {}
+        fields += ["message_key", "message_params"]
     if state is not None:
         deployment.state = state
         fields.append("state")
-    deployment.save(update_fields=fields)
+    if fields:
+        deployment.save(update_fields=fields)
     return DeploymentEvent.objects.create(deployment=deployment, state=deployment.state, message_key=key,
                                           message_params=params or {})
 

@@ -2,6 +2,7 @@
 server (moto), and a space connected to both."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -98,3 +99,20 @@ def drive(deployment_id: int, *, timeout: float = 20.0):
             break
         time.sleep(min(delay, 0.2))
     return Deployment.objects.get(pk=deployment_id)
+
+
+@pytest.fixture
+def tiny_archive(connected, tmp_path):
+    """A deployable tiny llama registered as an archive: cfm holds its files."""
+    from modelfactory import make_tiny_real
+    from preparation.prep_builders import archive_registration
+
+    folder = make_tiny_real(tmp_path / "tiny-llama")
+    reg = archive_registration(connected, folder, tmp_path)
+    assert reg.report["deployable"], reg.report
+    return reg
+
+
+def deploy(client, actor, reg, name: str, **extra):
+    body = {"registration": reg.id, "space": actor.space.id, "serving_name": name, **extra}
+    return client.post("/api/v1/deployments", data=json.dumps(body), content_type="application/json", **actor.auth)
