@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from django.db import close_old_connections
 from django.utils import timezone
 
 from cfm.quota import services as quota
@@ -52,7 +51,6 @@ def size_of(resource: dict) -> tuple[str, str]:
 
 
 def platform_sync(*, connection_ids: list[int] | None = None) -> SyncResult:
-    close_old_connections()
     result = SyncResult()
     qs = Connection.objects.select_related("space", "space__account")
     if connection_ids is not None:

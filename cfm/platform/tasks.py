@@ -28,6 +28,7 @@ def deployment_track(deployment_id: int) -> None:
 
 @shared_task(name="cfm.platform.sweep", ignore_result=True, soft_time_limit=60, time_limit=90)
 def sweep() -> dict:
+    close_old_connections()
     return sweep_deployments()
 
 
@@ -37,7 +38,6 @@ def sweep_deployments() -> dict:
     is long overdue (the delayed message was lost with its worker)."""
     from .services import enqueue
 
-    close_old_connections()
     now = timezone.now()
     grace = timedelta(seconds=settings.CFM_JOB_LEASE_SECONDS)
     queued = 0
@@ -54,5 +54,6 @@ def sweep_deployments() -> dict:
 
 @shared_task(name="cfm.platform.sync", ignore_result=True, soft_time_limit=600, time_limit=660)
 def platform_sync() -> dict:
+    close_old_connections()
     result = sync.platform_sync()
     return {"spaces": result.spaces, "gone": result.gone, "found": result.found, "changed": result.changed}
