@@ -5,3 +5,10 @@ class PreparationConfig(AppConfig):
     name = "cfm.preparation"
     label = "preparation"
     verbose_name = "Model preparation"
+
+    def ready(self) -> None:
+        from cfm.registry.services import registration_deleted
+
+        from .cleanup import registration_files_delete
+
+        registration_deleted.connect(registration_files_delete, dispatch_uid="cfm.preparation.cleanup")
