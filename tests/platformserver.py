@@ -20,7 +20,8 @@ Served:
   GET /ml/v4/deployments?space_id= lists them (`page_size` per page, `next.href`);
   DELETE /ml/v4/deployments/{id} → 204 / 404.
 
-Knobs: `fail_deployment(message, code=, on="create"|"initializing", status=400)` fails the
+Knobs: `poll_latency` (seconds before a deployment's GET answers), `reset()`,
+`fail_deployment(message, code=, on="create"|"initializing", status=400)` fails the
 next deployment (e.g. "insufficient resources", the account limit), `delete_behind(id)`
 removes one behind cfm's back, `add_outside(serving_name, size)` creates one as another
 tool would, `script(method, path_prefix, status, body, times, headers)` answers the next
@@ -46,6 +47,8 @@ class Request:
     body: object
     raw: bytes
     at: float
+    #: the client's port (which process is asking: `ss -tnp sport = :PORT`)
+    peer_port: int = 0
 
 
 @dataclass
@@ -72,6 +75,8 @@ class PlatformServer:
         self.models: dict[str, dict] = {}
         self.deployments: dict[str, dict] = {}
         self.requests: list[Request] = []
+        #: seconds slept before answering a deployment's GET (a slow platform)
+        self.poll_latency = 0.0
         self._failures: list[dict] = []
         self._scripts: list[_Scripted] = []
         self.lock = threading.Lock()
@@ -100,6 +105,19 @@ class PlatformServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # --- knobs -------------------------------------------------------------------------------------------------
+    def reset(self, *, api_key: str | None = None) -> None:
+        """Forget everything (a session's server, shared by tests)."""
+        with self.lock:
+            self.models.clear()
+            self.deployments.clear()
+            self.requests.clear()
+            self._failures.clear()
+            self._scripts.clear()
+            self.forbidden_spaces.clear()
+            self.poll_latency = 0.0
+            if api_key is not None:
+                self.api_keys = {api_key}
+
     def fail_deployment(self, message: str, *, code: str = "deployment_failed", on: str = "initializing",
                         status: int = 400) -> None:
         with self.lock:
@@ -191,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = None
         with p.lock:
             p.requests.append(Request(self.command, parts.path, query, dict(self.headers.items()), body, raw,
-                                      time.time()))
+                                      time.time(), self.client_address[1]))
             script = next((s for s in p._scripts if s.method == self.command and parts.path.startswith(s.prefix)),
                           None)
             if script is not None:
@@ -235,6 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._answer(404, _error("deployment_not_found", f"deployment {dep_id} not found"))
             if self.command == "DELETE":
                 return self._answer(204)
+            if p.poll_latency:
+                time.sleep(p.poll_latency)
             return self._answer(200, p.resource(dep))
         return self._answer(404, _error("not_found", f"no such path {path}"))
 

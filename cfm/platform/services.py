@@ -177,8 +177,8 @@ def connection_check(*, user, space: Space) -> ConnectionCheck:
         raise ConnectionError_(404, "not_found", _("This space has no platform connection."))
     checks: list[dict] = []
     try:
-        client = PlatformClient(url=conn.url, iam_url=conn.iam_url, api_key=conn.api_key, space_id=conn.platform_space_id,
-                                timeout=15, attempts=2, backoff=0.5, max_wait=2)
+        client = PlatformClient(url=conn.url, iam_url=conn.iam_url, api_key=conn.api_key,
+                                space_id=conn.platform_space_id, timeout=15, attempts=2, backoff=0.5, max_wait=2)
         s3 = bk.client(endpoint=conn.storage_endpoint, access_key_id=conn.access_key_id,
                        secret_access_key=conn.secret_access_key, timeout=15)
     except SecretUnreadable:

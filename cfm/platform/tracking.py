@@ -273,7 +273,8 @@ def _platform_failure(dep: Deployment, conn: Connection, exc: PlatformError, *, 
     if kind == "api_key_refused":
         _fail(dep, conn, "api_key_refused", "api_key_refused", {"status": exc.status})
     elif kind == "forbidden":
-        _fail(dep, conn, "space_forbidden", "space_forbidden", {"space_id": conn.platform_space_id, "status": exc.status})
+        _fail(dep, conn, "space_forbidden", "space_forbidden",
+              {"space_id": conn.platform_space_id, "status": exc.status})
     elif kind == "insufficient_resources":
         label = str(catalog.CONFIGURATIONS[dep.configuration].label)
         nxt = _next_up(dep)

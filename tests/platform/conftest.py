@@ -3,7 +3,6 @@ server (moto), and a space connected to both."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 
@@ -14,21 +13,9 @@ API_KEY = "test-api-key-123"
 ACCESS_KEY, SECRET_KEY = "AKIDTESTTEST", "s3-secret-never-shown"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def s3_url():
-    pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+def s3_url(session_s3):
+    return session_s3
 
 
 @pytest.fixture

@@ -124,8 +124,9 @@ def test_without_a_connection_the_deployment_is_a_plan_in_the_contract_shapes(cl
 def test_a_headers_only_folder_upload_cannot_be_deployed_for_real(client, connected, tmp_path):
     import json as _json
 
-    from cfm.registry.models import Registration
     from quotafactory import llama_report
+
+    from cfm.registry.models import Registration
 
     manifest = tmp_path / "manifest.json"
     manifest.write_text(_json.dumps({"sizes": {"config.json": 10, "model.safetensors": 10_000_000},
@@ -232,8 +233,9 @@ def test_japanese_messages(client, connected, tiny_archive, platform):
 
 def test_time_series_deployments_send_hardware_spec_and_no_parameters(client, connected, platform, bucket,
                                                                      tmp_path):
-    from cfm.registry.models import Registration
     from quotafactory import timeseries_report
+
+    from cfm.registry.models import Registration
 
     archive = tmp_path / "ttm.tar.gz"
     import tarfile
