@@ -134,6 +134,8 @@ def connection_put(*, user, space: Space, data: Any) -> Connection:
     if errors:
         raise ConnectionError_(400, "invalid", _("The connection is not valid: %(fields)s.")
                                % {"fields": ", ".join(sorted(errors))}, errors)
+    # Every required value is there once no field is in error.
+    assert url and iam_url and space_id and endpoint and bucket_name and connection_id and prefix is not None
     with transaction.atomic():
         conn = Connection.objects.select_for_update().filter(space=space).first() or Connection(space=space)
         conn.url, conn.iam_url, conn.platform_space_id = url, iam_url, space_id
@@ -281,7 +283,7 @@ def enqueue(*, deployment_id: int, countdown: float | None = None) -> bool:
     from .tasks import deployment_track
 
     try:
-        deployment_track.apply_async(args=(deployment_id,), countdown=countdown, retry=False)
+        deployment_track.apply_async(args=(deployment_id,), countdown=countdown or 0, retry=False)
     except Exception as exc:  # noqa: BLE001 - broker faults of any transport; the sweeper re-sends
         log.warning("broker unavailable, deployment %s waits for the sweeper: %s", deployment_id, type(exc).__name__)
         return False

@@ -134,7 +134,8 @@ def _step(dep: Deployment) -> float | None:
             Deployment.objects.filter(pk=dep.pk).update(tracking_started_at=timezone.now())
             dep.refresh_from_db()
         if dep.state == DeploymentState.DELETING:
-            return _delete(dep, conn)
+            _delete(dep, conn)
+            return None
         if dep.state == DeploymentState.UPLOADING:
             _upload(dep, conn)
         if dep.state == DeploymentState.CREATING:
@@ -260,12 +261,11 @@ def _delete(dep: Deployment, conn: Connection) -> None:
         if platform.get("asset_id"):
             client.delete_model(platform["asset_id"])
     except PlatformError as exc:
-        if exc.kind == "unavailable":
-            return None  # stays `deleting`; the sweeper tries again
-        log.warning("deleting deployment %s on the platform: %s", dep.pk, exc.kind)
-        return None
+        # Stays `deleting`: the sweeper tries again (a refusal is logged for the operators).
+        if exc.kind != "unavailable":
+            log.warning("deleting deployment %s on the platform: %s", dep.pk, exc.kind)
+        return
     quota.deployment_release(deployment=dep, state=DeploymentState.DELETED, key="deleted")
-    return None
 
 
 def _platform_failure(dep: Deployment, conn: Connection, exc: PlatformError, *, failed_state: bool = False) -> None:

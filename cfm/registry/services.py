@@ -463,7 +463,7 @@ def registration_delete(*, registration: Registration, user) -> None:
     with transaction.atomic():
         row = _locked(registration, user)
         # The reverse relations of the apps above (quota, preparation): read, never imported.
-        live = list(row.deployments.filter(status="active").order_by("id")  # type: ignore[attr-defined]
+        live = list(row.deployments.filter(status="active").order_by("id")
                     .values("id", "serving_name", "state"))
         if live:
             raise RegistrationError("registration_in_use", _(
@@ -471,9 +471,9 @@ def registration_delete(*, registration: Registration, user) -> None:
                 "and its files can go.") % {"count": len(live), "names": ", ".join(d["serving_name"] for d in live)},
                 deployments=[{"id": d["id"], "serving_name": d["serving_name"], "status": d["state"]}
                              for d in live])
-        prepared = [{"backend": b, "location": loc} for b, loc in row.prepare_jobs.exclude(  # type: ignore[attr-defined]
+        prepared = [{"backend": b, "location": loc} for b, loc in row.prepare_jobs.exclude(
             storage_location="").values_list("storage_backend", "storage_location")]
-        deployment_ids = list(row.deployments.values_list("id", flat=True))  # type: ignore[attr-defined]
+        deployment_ids = list(row.deployments.values_list("id", flat=True))
         folder, pk, account_id = upload_dir(row), row.pk, row.account_id
         row.delete()
 
