@@ -180,6 +180,7 @@ def _delete_all() -> None:
     from django.contrib.auth import get_user_model
 
     from cfm.accounts.models import Account
+    from cfm.jobs.models import Job
     from cfm.quota.models import Deployment, LedgerEntry, LimitRequest
     from cfm.registry.models import Registration
 
@@ -188,6 +189,7 @@ def _delete_all() -> None:
     LedgerEntry.objects.all().delete()
     Deployment.objects.all().delete()
     Registration.objects.all().delete()
+    Job.objects.all().delete()
     Account.objects.all().delete()
     get_user_model().objects.all().delete()
 

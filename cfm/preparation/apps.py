@@ -7,8 +7,11 @@ class PreparationConfig(AppConfig):
     verbose_name = "Model preparation"
 
     def ready(self) -> None:
+        from cfm.jobs.runtime import register
         from cfm.registry.services import registration_deleted
 
         from .cleanup import registration_files_delete
+        from .jobs import Prepare
 
+        register(Prepare())
         registration_deleted.connect(registration_files_delete, dispatch_uid="cfm.preparation.cleanup")
