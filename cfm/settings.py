@@ -332,11 +332,6 @@ CFM_PLATFORM_SYNC_INTERVAL = env_int("CFM_PLATFORM_SYNC_INTERVAL", 300, minimum=
 CELERY_BEAT_SCHEDULE["cfm-platform-sync"] = {
     "task": "cfm.platform.sync", "schedule": float(CFM_PLATFORM_SYNC_INTERVAL),
     "options": {"expires": float(CFM_PLATFORM_SYNC_INTERVAL)}}
-# Re-queues deployment tracking whose worker died (its lease ran out) or whose
-# message never reached the broker.
-CELERY_BEAT_SCHEDULE["cfm-platform-sweep"] = {
-    "task": "cfm.platform.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
-    "options": {"expires": float(CFM_SWEEP_INTERVAL)}}
 
 LOGGING = {
     "version": 1,

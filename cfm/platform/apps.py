@@ -7,8 +7,12 @@ class PlatformConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
+        from cfm.jobs.runtime import register
         from cfm.registry.services import registration_deleted
 
+        from .jobs import TrackDeployment
+
+        register(TrackDeployment())
         registration_deleted.connect(_staging_delete, dispatch_uid="cfm.platform.cleanup")
 
 

@@ -5,7 +5,6 @@ their SHA256SUMS manifest, which names the folder in the bucket."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from cfm.preparation.models import PrepareJob, PrepareStatus
@@ -32,22 +31,22 @@ def files_not_held(registration: Registration) -> bool:
     return registration.source_kind == SourceKind.FOLDER and prepare_partial_file(registration=registration) is not None
 
 
-def deployment_folder(dep: Deployment, *, renew: Callable[[], None]) -> Path:
+def deployment_folder(dep: Deployment) -> Path:
     registration = dep.registration
     if registration is None:
         raise FolderUnavailable("the registration was deleted")
     job = latest_prepared(registration)
     if job is not None:
         if job.storage_backend == "s3":
-            return _from_own_bucket(dep, job, renew)
+            return _from_own_bucket(dep, job)
         folder = Path(job.storage_location)
         if not (folder / MANIFEST_NAME).is_file():
             raise FolderUnavailable("the prepared folder is no longer stored; prepare the model again")
         return folder
-    return _fetch(dep, registration, renew)
+    return _fetch(dep, registration)
 
 
-def _fetch(dep: Deployment, registration: Registration, renew: Callable[[], None]) -> Path:
+def _fetch(dep: Deployment, registration: Registration) -> Path:
     from django.conf import settings
 
     from cfm.preparation.jobs import _source
@@ -64,14 +63,13 @@ def _fetch(dep: Deployment, registration: Registration, renew: Callable[[], None
         options = PrepareOptions(steps=[], max_memory=settings.CFM_PREPARE_MAX_MEMORY,
                                  time_limit=settings.CFM_PREPARE_TIME_LIMIT, limits=inspect_limits())
         result = prepare(source, options, work_dir=root / f"dep-{dep.pk}" / "work",
-                         storage=LocalStorage(root / f"dep-{dep.pk}"), key="folder",
-                         progress=lambda _stage, _data: renew())
+                         storage=LocalStorage(root / f"dep-{dep.pk}"), key="folder")
     except PrepareError as exc:
         raise FolderUnavailable(exc.message) from None
     return Path(result.stored.location)
 
 
-def _from_own_bucket(dep: Deployment, job: PrepareJob, renew: Callable[[], None]) -> Path:
+def _from_own_bucket(dep: Deployment, job: PrepareJob) -> Path:
     """A prepared folder kept in cfm's own bucket (CFM_S3_*): copied down
     first, then up to the space's bucket (the two are different stores)."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -92,7 +90,6 @@ def _from_own_bucket(dep: Deployment, job: PrepareJob, renew: Callable[[], None]
                 dest = partial / obj["Key"][len(key):]
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(storage.bucket, obj["Key"], str(dest))  # type: ignore[union-attr]
-                renew()
     except (BotoCoreError, ClientError, OSError, AttributeError) as exc:
         raise FolderUnavailable(f"the prepared folder cannot be read from storage ({type(exc).__name__})") from None
     if not (partial / MANIFEST_NAME).is_file():

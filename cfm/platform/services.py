@@ -31,6 +31,7 @@ from cfm.secretbox import SecretUnreadable
 from . import bucket as bk
 from . import hosts
 from .client import PlatformClient, PlatformError
+from .jobs import hurry, track
 from .models import DEFAULT_PREFIX, IAM_URL, Connection
 
 log = logging.getLogger(__name__)
@@ -255,8 +256,7 @@ def deployment_start(*, user, registration, space: Space | None, configuration: 
         serving_name=serving_name, parameters=parameters, idempotency_key=idempotency_key,
         deploy=None if conn is None else {"space_id": conn.platform_space_id})
     if conn is not None and not outcome.replayed:
-        dep_id = outcome.deployment.pk
-        transaction.on_commit(lambda: enqueue(deployment_id=dep_id))
+        track(outcome.deployment, owner=user)
     return outcome
 
 
@@ -272,20 +272,6 @@ def deployment_remove(*, user, deployment: Deployment) -> str:
             return "gone"
         if dep.state != DeploymentState.DELETING:
             quota.deployment_event(deployment=dep, key="deleting", state=DeploymentState.DELETING)
-    transaction.on_commit(lambda: enqueue(deployment_id=deployment.pk))
+        hurry(dep, owner=user)
     deployment.refresh_from_db()
     return "deleting"
-
-
-def enqueue(*, deployment_id: int, countdown: float | None = None) -> bool:
-    """Send the tracking job to the broker; when the broker is down the row
-    keeps `enqueued_at` empty and the sweeper sends it later."""
-    from .tasks import deployment_track
-
-    try:
-        deployment_track.apply_async(args=(deployment_id,), countdown=countdown or 0, retry=False)
-    except Exception as exc:  # noqa: BLE001 - broker faults of any transport; the sweeper re-sends
-        log.warning("broker unavailable, deployment %s waits for the sweeper: %s", deployment_id, type(exc).__name__)
-        return False
-    Deployment.objects.filter(pk=deployment_id).update(enqueued_at=timezone.now())
-    return True

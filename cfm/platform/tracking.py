@@ -3,9 +3,9 @@
     uploading → creating → initializing → ready       (or failed at any step)
     deleting → deleted
 
-`advance(deployment_id)` claims the deployment (a lease, so two deliveries
-of the same job never run it twice), does what its state needs next and
-returns the seconds until it should run again (None: nothing more to do).
+`step(deployment)` does what its state needs next and returns the seconds
+until it should run again (None: nothing more to do); the job runtime's
+`deployment` kind (jobs.py) runs it, with the runtime's claim and lease.
 Every step is safe to repeat: the upload skips what the bucket already
 holds, the ids the platform gave are stored the moment they are known.
 
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from cfm import catalog
@@ -36,13 +36,11 @@ from .models import Connection
 
 log = logging.getLogger(__name__)
 
+ProgressFn = Callable[[int, int], None]
+
 #: first wait between two looks at an initializing deployment; doubles up to POLL_MAX
 POLL_FIRST = 1.0
 POLL_MAX = 30.0
-
-
-def lease_seconds() -> int:
-    return settings.CFM_JOB_LEASE_SECONDS
 
 
 def staging_root() -> Path:
@@ -65,29 +63,6 @@ def bucket_base(conn: Connection, dep: Deployment, digest: str) -> str:
     return "/".join([*parts, str(dep.account_id), str(dep.registration_id), digest])
 
 
-# --- claiming ------------------------------------------------------------------------------------------------
-
-
-def _claim(deployment_id: int) -> bool:
-    """One UPDATE that only one worker can win: the deployment is tracked and
-    nobody holds its lease (or the holder died and the lease ran out)."""
-    now = timezone.now()
-    return (Deployment.objects.filter(pk=deployment_id, state__in=TRACKED_STATES)
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-            .update(lease_expires_at=now + timedelta(seconds=lease_seconds()))) == 1
-
-
-def _renew(deployment_id: int) -> None:
-    Deployment.objects.filter(pk=deployment_id).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds()))
-
-
-def _unlease(deployment_id: int, delay: float | None) -> None:
-    now = timezone.now()
-    Deployment.objects.filter(pk=deployment_id).update(
-        lease_expires_at=None, next_check_at=None if delay is None else now + timedelta(seconds=delay))
-
-
 def _move(dep: Deployment, expected: str, state: str, key: str, params: dict | None = None,
           **fields) -> bool:
     """Move from `expected` to `state` with an event, unless someone moved it
@@ -108,40 +83,34 @@ def _move(dep: Deployment, expected: str, state: str, key: str, params: dict | N
 # --- the steps -----------------------------------------------------------------------------------------------
 
 
-def advance(deployment_id: int) -> float | None:
-    """Run the deployment's next step; the seconds until the next one, or None."""
-    if not _claim(deployment_id):
-        return None
-    delay: float | None = None
-    try:
-        dep = Deployment.objects.select_related("space", "registration", "account").get(pk=deployment_id)
-        delay = _step(dep)
-    finally:
-        _unlease(deployment_id, delay)
-    return delay
-
-
-def _step(dep: Deployment) -> float | None:
+def step(dep: Deployment, *, progress: ProgressFn | None = None) -> float | None:
+    """Do what the deployment needs next; the seconds until the next look,
+    or None when nothing more is to be done. Run by the job runtime's
+    `deployment` kind (cfm/platform/jobs.py), which claims and leases it."""
     conn = Connection.objects.filter(space_id=dep.space_id).first()
     if conn is None:
         if dep.state == DeploymentState.DELETING:
             quota.deployment_release(deployment=dep, state=DeploymentState.DELETED, key="deleted")
-        else:
+        elif dep.state in TRACKED_STATES:
             _fail(dep, None, "connection_missing", "connection_missing", {})
         return None
     try:
         if dep.tracking_started_at is None:
             Deployment.objects.filter(pk=dep.pk).update(tracking_started_at=timezone.now())
+        # One phase after the other; a delete asked meanwhile is seen between two phases.
+        for _phase in range(4):
             dep.refresh_from_db()
-        if dep.state == DeploymentState.DELETING:
-            _delete(dep, conn)
-            return None
-        if dep.state == DeploymentState.UPLOADING:
-            _upload(dep, conn)
-        if dep.state == DeploymentState.CREATING:
-            _create(dep, conn)
-        if dep.state == DeploymentState.INITIALIZING:
-            return _poll(dep, conn)
+            if dep.state == DeploymentState.DELETING:
+                _delete(dep, conn)
+                return None
+            if dep.state == DeploymentState.UPLOADING:
+                _upload(dep, conn, progress)
+            elif dep.state == DeploymentState.CREATING:
+                _create(dep, conn)
+            elif dep.state == DeploymentState.INITIALIZING:
+                return _poll(dep, conn)
+            else:
+                return None
     except SecretUnreadable:
         _fail(dep, conn, "secret_unreadable", "secret_unreadable", {})
     except PlatformError as exc:
@@ -153,14 +122,24 @@ def _step(dep: Deployment) -> float | None:
     return None
 
 
+def job_lost(dep: Deployment, *, code: str, message: str) -> None:
+    """The tracking job ended without finishing (its worker was lost too
+    often, an internal error, a time limit): the deployment fails, its
+    units go back, and what cfm created on the platform is deleted."""
+    conn = Connection.objects.filter(space_id=dep.space_id).first()
+    if dep.state == DeploymentState.DELETING:
+        return  # retried by the next sweep's housekeeping
+    _fail(dep, conn, code or "internal", "deploy_failed", {"message": message})
+
+
 class FolderUnavailable(Exception):
     pass
 
 
-def _upload(dep: Deployment, conn: Connection) -> None:
+def _upload(dep: Deployment, conn: Connection, report: ProgressFn | None) -> None:
     from .folders import deployment_folder
 
-    folder = deployment_folder(dep, renew=lambda: _renew(dep.pk))
+    folder = deployment_folder(dep)
     digest = bk.manifest_digest(folder)
     base = bucket_base(conn, dep, digest)
     names = bk.manifest_entries(folder)
@@ -169,12 +148,7 @@ def _upload(dep: Deployment, conn: Connection) -> None:
                            params={"files": len(names) + 1, "bytes": total, "bucket": conn.storage_bucket,
                                    "path": base})
 
-    def progress(done: int, total: int) -> None:
-        Deployment.objects.filter(pk=dep.pk).update(
-            progress={"bytes_done": done, "bytes_total": total},
-            lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds()))
-
-    result = bk.upload_folder(s3_for(conn), bucket=conn.storage_bucket, base=base, folder=folder, progress=progress)
+    result = bk.upload_folder(s3_for(conn), bucket=conn.storage_bucket, base=base, folder=folder, progress=report)
     platform = dict(dep.platform or {}, file_path=result.file_path, digest=digest)
     key = "upload_skipped" if result.skipped else "uploaded"
     if _move(dep, DeploymentState.UPLOADING, DeploymentState.CREATING, key,
@@ -334,5 +308,5 @@ def _cleanup(dep: Deployment, conn: Connection, *, deployment: bool) -> None:
         log.warning("cleaning up deployment %s on the platform: %s", dep.pk, getattr(exc, "kind", "secret"))
 
 
-__all__ = ["advance", "FolderUnavailable", "client_for", "s3_for", "bucket_base", "staging_root",
+__all__ = ["step", "job_lost", "FolderUnavailable", "client_for", "s3_for", "bucket_base", "staging_root",
            "DeploymentStatus"]

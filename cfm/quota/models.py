@@ -145,10 +145,9 @@ class Deployment(models.Model):
     platform_state = models.CharField(max_length=30, blank=True, default="")
     #: {"bytes_done", "bytes_total", "files_done", "files_total"} while uploading
     progress = models.JSONField(default=dict, blank=True)
-    #: the tracking job (an outbox and a lease, as the other jobs)
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    #: the latest run of its tracking (kind "deployment" on the job runtime)
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    #: looks at an initializing deployment so far (the wait between them doubles)
     polls = models.PositiveIntegerField(default=0)
     tracking_started_at = models.DateTimeField(null=True, blank=True)
 

@@ -489,9 +489,7 @@ def deployment_release(*, deployment: Deployment, state: str, key: str, params: 
         dep.released_at = timezone.now()
         dep.released_by = user
         dep.error = error
-        dep.lease_expires_at = dep.next_check_at = None
-        dep.save(update_fields=["status", "released_at", "released_by", "error", "lease_expires_at",
-                                "next_check_at"])
+        dep.save(update_fields=["status", "released_at", "released_by", "error"])
         deployment_event(deployment=dep, key=key, params=params, state=state)
         LedgerEntry.objects.create(account_id=dep.account_id, kind=EntryKind.RELEASE, units=dep.units,
                                    deployment=dep, actor=user, reason=f"{state} {dep.serving_name}: {key}")

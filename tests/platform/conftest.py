@@ -74,14 +74,15 @@ def connected(owner, platform, s3_url, bucket):
 
 
 def drive(deployment_id: int, *, timeout: float = 20.0):
-    """Run the deployment's tracking steps here, as the job would, until it
-    has nothing more to do; returns the row."""
+    """Run the deployment's tracking steps here, in the test's transaction,
+    as the `deployment` job runs them (the runtime itself runs them in
+    test_worker.py), until nothing more is to be done; returns the row."""
     from cfm.platform import tracking
     from cfm.quota.models import Deployment
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        delay = tracking.advance(deployment_id)
+        delay = tracking.step(Deployment.objects.get(pk=deployment_id))
         if delay is None:
             break
         time.sleep(min(delay, 0.2))

@@ -215,7 +215,7 @@ def test_a_deployment_never_ready_gives_up_after_the_timeout(client, connected, 
 
     platform.ready_after = 3600
     dep_id = deploy(client, connected, tiny_archive, "slow").json()["id"]
-    assert tracking.advance(dep_id) is not None
+    assert tracking.step(Deployment.objects.get(pk=dep_id)) is not None
     Deployment.objects.filter(pk=dep_id).update(
         tracking_started_at=Deployment.objects.get(pk=dep_id).created_at - timedelta(seconds=3601))
     dep = drive(dep_id)
@@ -263,3 +263,23 @@ def test_time_series_deployments_send_hardware_spec_and_no_parameters(client, co
                             "online": {"parameters": {"serving_name": "ts_model"}},
                             "hardware_spec": {"name": "S", "num_nodes": 1}}
     assert catalog.TS_HARDWARE_SPEC["small"] == {"name": "S", "num_nodes": 1}
+
+
+def test_a_tracking_job_that_ended_unfinished_fails_the_deployment_and_releases_it(client, connected, tiny_archive,
+                                                                                 platform):
+    from django.utils import timezone
+
+    from cfm.jobs.models import Job
+    from cfm.platform.jobs import TrackDeployment
+    from cfm.quota.models import Deployment
+
+    dep_id = deploy(client, connected, tiny_archive, "orphan").json()["id"]
+    job = Job.objects.create(kind="deployment", subject_id=dep_id, status="failed", error_code="worker_lost",
+                             error_message="The deployment tracking was interrupted 3 times.",
+                             finished_at=timezone.now())
+    Deployment.objects.filter(pk=dep_id).update(job=job)
+    TrackDeployment().housekeeping(timezone.now())
+    body = client.get(f"/api/v1/deployments/{dep_id}", **connected.auth).json()
+    assert body["status"] == "failed" and body["error"] == {"code": "worker_lost"}
+    assert "interrupted 3 times" in body["status_message"]
+    assert usage(client, connected)["used_units"] == 0

@@ -98,7 +98,8 @@ def test_the_broker_down_during_deploy_answers_201_and_the_sweeper_sends_it_late
         r = post(client, actor, reg, "while_down")
         assert r.status_code == 201, r.content
         assert time.monotonic() - started < 3.0
-        row = Deployment.objects.get(pk=r.json()["id"])
-        assert (row.state, row.enqueued_at) == ("uploading", None)  # in the outbox
+        row = Deployment.objects.select_related("job").get(pk=r.json()["id"])
+        assert (row.state, row.job.kind, row.job.status, row.job.enqueued_at) == (
+            "uploading", "deployment", "queued", None)  # its job waits in the outbox
     dep = wait_for(lambda: state_of(row.id, "ready", "failed"), timeout=60, what="ready after the broker")
     assert dep.state == "ready"
