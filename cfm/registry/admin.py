@@ -16,7 +16,7 @@ class RegistrationAdmin(admin.ModelAdmin):
                     "has_token", "created_at", "finished_at")
     list_filter = ("status", "source_kind", "error_code")
     search_fields = ("source", "account__name", "resolved_commit")
-    list_select_related = ("account",)
+    list_select_related = ("account", "job")
     exclude = ("token_encrypted",)
     readonly_fields = [f.name for f in Registration._meta.fields if f.name != "token_encrypted"]
     actions = ["rerun", "cancel", "forget_token", "sweep_now"]
