@@ -142,7 +142,11 @@ class _Inspection:
         root = [p for p in self.files if "/" not in p]
         has_index = any(p.endswith(".safetensors.index.json") for p in root)
         headers = [] if has_index else sorted(p for p in root if p.endswith(".safetensors"))
-        self.source.prefetch(files=[p for p in _READ_AHEAD if p in self.files], headers=headers)
+        # Only what the checks will read: a file over its cap is refused by its listed size, unread.
+        caps = {"config.json": self.limits.max_config_bytes}
+        files = [p for p in _READ_AHEAD if p in self.files
+                 and self.files[p] <= caps.get(p, self.limits.max_small_file_bytes)]
+        self.source.prefetch(files=files, headers=headers)
 
     # -- config ---------------------------------------------------------------------------------------------
     def read_config(self) -> None:
