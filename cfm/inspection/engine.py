@@ -18,7 +18,7 @@ from typing import Any, TypeGuard
 from cfm import catalog as rules
 
 from .estimate import estimate_parameters
-from .jsonsafe import JsonProblem, loads_bounded
+from .jsonsafe import JsonProblem, loads_bounded, no_gc
 from .limits import InspectLimits
 from .messages import HEADER_REASONS, render
 from .report import Check, Report
@@ -701,7 +701,11 @@ _READ_AHEAD = ("config.json", "model.safetensors.index.json", "tokenizer.json", 
 
 
 def inspect_source(source: Source, options: InspectOptions | None = None) -> Report:
-    return _Inspection(source, options or InspectOptions()).run()
+    # The cyclic collector off for the inspection (it builds no cycles): with every shard's
+    # parsed header alive, each collection the parses trigger walks them all again (a 30-shard
+    # folder took 2.5 times as long with it on). Back on at the end, as no_gc leaves it.
+    with no_gc():
+        return _Inspection(source, options or InspectOptions()).run()
 
 
 _MAX_PARAM_CHARS = 300
