@@ -44,7 +44,19 @@ class JSONParser(Parser):
             raise BodyNotJSON(str(exc)) from exc
 
 
-api = NinjaAPI(
+class CfmAPI(NinjaAPI):
+    """ninja's API, whose OpenAPI schema also documents each operation's
+    errors, the enumerations and examples (cfm.openapi)."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        from cfm.openapi import document
+
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document(schema)
+        return schema
+
+
+api = CfmAPI(
     title="cfm API", version="1", urls_namespace="api", auth=BearerAuth(), parser=JSONParser(),
     description="Register models, read compatibility reports, deploy within the quota.",
 )
@@ -129,7 +141,7 @@ def _mount() -> None:
     import importlib
 
     for module in ("cfm.accounts.api", "cfm.registry.api", "cfm.quota.api", "cfm.feedback.api",
-                   "cfm.preparation.api"):
+                   "cfm.preparation.api", "cfm.platform.api"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -273,7 +273,9 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     # size
     "size.skip": (gettext_noop("Cannot size the model: {reason}."), None),
     "size.pass": (
-        gettext_noop("{params} 16-bit-equivalent parameters ({serving_gb} GB served) fit {configuration}."), None),
+        # Not "N 16-bit-equivalent parameters": for a quantized model that number contradicts its real
+        # parameter count; the page says the parameters and their bits beside it.
+        gettext_noop("{serving_gb} GB of weights as served fit {configuration}."), None),
     "size.pass_estimate": (
         gettext_noop("About {params} parameters (estimated from config.json, {serving_gb} GB in 16 bits) fit "
                      "{configuration}."), None),
