@@ -258,7 +258,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TIMEZONE = "UTC"
 # Prepare jobs (downloads, conversions: minutes to hours) have a queue of their
 # own, so that a worker started with `-Q celery` answers inspections and runs
-# the sweepers however many Prepare jobs run elsewhere. A worker started without
+# the sweeper however many Prepare jobs run elsewhere. A worker started without
 # -Q consumes both queues: one `celery -A cfm worker -B` is still a complete back end.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Each job's message names its kind's queue (cfm.jobs.runtime.JobKind.queue).

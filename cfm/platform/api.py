@@ -8,7 +8,7 @@ from ninja import Router, Status
 
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import accounts_for
-from cfm.api import ApiError
+from cfm.apitools import ApiError
 
 from . import services
 

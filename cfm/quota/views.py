@@ -18,6 +18,7 @@ from cfm import catalog
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import account_get, accounts_for, role_in
 from cfm.platform import services as platform_services
+from cfm.registry import presenters
 
 from . import charts, selectors, services
 from .forms import DeploymentForm, LimitRequestForm
@@ -90,6 +91,7 @@ def deploy(request, registration_id: int):
         "gauge": charts.usage_gauge(used=usage.used_units, limit=usage.limit_units, deployments=usage.deployments),
         "refusal": refusal, "problem": problem, "holdings": _holdings(usage),
         "deployable": registration.deployable, "plan_ok": account.may_use_custom_models,
+        "verdict": presenters.verdict_of(report) if registration.status == "done" else None,
         "no_runtime": bool(spaces) and not any(s.runtime_instance for s in spaces),
         "unit_costs": _unit_cost_rows(usage),
         "recommended": _configuration(report.get("configuration")),

@@ -12,7 +12,7 @@ from ninja import Query, Router, Schema
 from ninja import Status as Answer
 
 from cfm.accounts.api import account_or_404
-from cfm.api import ApiError, iso, paginate, parse_body
+from cfm.apitools import ApiError, iso, paginate, parse_body
 
 from . import presenters, selectors, services
 from .models import Registration, SourceKind, Status

@@ -26,7 +26,8 @@ from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
-from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, _safe_member_name, _wants_whole
+from cfm.inspection.archives import looks_like_archive
+from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, safe_member_name, wants_whole
 from cfm.jobs import runtime
 
 from .limits import inspect_limits
@@ -137,20 +138,6 @@ def _store(data: Any, dest: Path, cap: int, what: str) -> tuple[int, str]:
             digest.update(chunk)
             out.write(chunk)
     return size, digest.hexdigest()
-
-
-def _looks_like_archive(path: Path, name: str) -> bool:
-    import tarfile
-    import zipfile
-
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    lower = name.lower()
-    if lower.endswith(".zip"):
-        return zipfile.is_zipfile(path)
-    if lower.endswith((".tar.gz", ".tgz")):
-        return magic[:2] == b"\x1f\x8b"
-    return tarfile.is_tarfile(path)
 
 
 def _safe_filename(name: str) -> str:
@@ -269,7 +256,7 @@ def _create_archive(*, account, user, source, archive) -> tuple[Registration, bo
     try:
         stored = incoming / _safe_filename(name)
         _size, sha = _store(archive, stored, cap, name)
-        if not _looks_like_archive(stored, name):
+        if not looks_like_archive(stored):  # by content, as the inspection and Prepare read it
             raise RegistrationError("not_an_archive", _("“%(name)s” is not a valid archive of its kind.")
                                     % {"name": name}, field="archive")
         return _commit_upload(account=account, user=user, kind=SourceKind.ARCHIVE, source=name, sha=sha,
@@ -331,7 +318,7 @@ def _create_folder(*, account, user, source, files, sizes) -> tuple[Registration
 
 def _folder_path(path: str) -> str:
     try:
-        clean = _safe_member_name(str(path))
+        clean = safe_member_name(str(path))
     except SourceError as exc:
         raise RegistrationError("invalid_folder", exc.message, field="folder") from None
     if not clean:
@@ -356,7 +343,7 @@ def _check_snapshot(path: str, size: int, stored: int | None, file: Path, limits
         if stored < need:
             raise RegistrationError("invalid_folder", _("%(path)s: its safetensors header was not sent whole.")
                                     % {"path": path}, field="folder")
-    elif _wants_whole(path) and size <= limits.max_small_file_bytes and stored != size:
+    elif wants_whole(path) and size <= limits.max_small_file_bytes and stored != size:
         raise RegistrationError("invalid_folder", _("%(path)s was not sent whole.") % {"path": path}, field="folder")
 
 
