@@ -14,8 +14,8 @@ from cfm.accounts import tokens
 from cfm.accounts.models import Account, ApiToken, Membership, Role
 from cfm.accounts.tokens import token_create, token_seal, token_unseal, token_user
 from cfm.accounts.views import NEW_TOKEN_SESSION_KEY
-from cfm.registry.models import Registration, SourceKind, Status
 from cfm.registry import presenters
+from cfm.registry.models import Registration, SourceKind, Status
 from cfm.web.templatetags import cfm_tags
 
 pytestmark = pytest.mark.django_db
