@@ -10,6 +10,8 @@ parameters, so the same report reads in English or Japanese.
 """
 from __future__ import annotations
 
+import re
+
 from django.utils import formats
 from django.utils.translation import gettext, gettext_noop
 
@@ -85,6 +87,10 @@ def _translated_params(key: str, params: dict) -> dict:
         out.setdefault("min_transformers", catalog.ROPE_FIX["min_transformers"])
     if isinstance(out.get("configuration"), str):
         out["configuration"] = gettext(out["configuration"])
+    if key.startswith("size.ts_"):
+        for name in ("payload", "row"):
+            if isinstance(out.get(name), str):
+                out[name] = _payload_words(out[name])
     if key == "size.ts_assumed":
         small = [r.users["small"] for r in catalog.TS_SIZING_ROWS]
         out["assumption"] = gettext(
@@ -92,6 +98,27 @@ def _translated_params(key: str, params: dict) -> dict:
             "concurrent users)"
         ) % {"low": min(small), "high": max(small)}
     return out
+
+
+_ASSUMED = " (assumed: the heaviest in the table)"
+_UNIVARIATE = re.compile(r"^(?:a univariate series of )?length (\d+)$")
+_MULTIVARIATE = re.compile(r"^(\d+) (?:series )?× (\d+)(?: targets)?$")
+
+
+def _payload_words(text: str) -> str:
+    """The time-series sizing's payload and table row, which the engine
+    writes in English ("a univariate series of length 512", "15 series × 40
+    targets", "length 1000", "23 × 100"), in the reader's language. Anything
+    else stays as written."""
+    assumed = text.endswith(_ASSUMED)
+    core = text.removesuffix(_ASSUMED)
+    if m := _UNIVARIATE.match(core):
+        words = gettext("a univariate series of length %(n)s") % {"n": m.group(1)}
+    elif m := _MULTIVARIATE.match(core):
+        words = gettext("%(series)s series × %(targets)s targets") % {"series": m.group(1), "targets": m.group(2)}
+    else:
+        return text
+    return words + gettext(" (assumed: the heaviest in the table)") if assumed else words
 
 
 def _check_text(check: dict, index: int) -> str | None:

@@ -261,3 +261,15 @@ def test_the_deploy_page_shows_the_same_badge(client, owner):
     reg = _reg(owner, llama8b(verdict="uncertified", certified=False))
     html = client.get(reverse("quota:deploy", args=[reg.pk])).content.decode()
     assert re.findall(r'data-verdict="(\w+)"', html) == ["uncertified"]
+
+
+def test_time_series_sizing_reads_in_japanese(client, owner):
+    reg = _reg(owner, timeseries_report())
+    html = client.get(reverse("registration", args=[reg.pk]), {"users": "20", "payload": "15x40"},
+                      HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    result = re.search(r'id="ts-result"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert "15 系列 × 40 ターゲット" in result and "targets" not in result and "series" not in result
+    html = client.get(reverse("registration", args=[reg.pk]), {"users": "3"},
+                      HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    result = re.search(r'id="ts-result"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert "長さ 1000 の単変量系列 (表で最も重いものを仮定)" in result and "assumed" not in result
