@@ -273,3 +273,11 @@ def test_time_series_sizing_reads_in_japanese(client, owner):
                       HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     result = re.search(r'id="ts-result"[^>]*>(.*?)</p>', html, re.S).group(1)
     assert "長さ 1000 の単変量系列 (表で最も重いものを仮定)" in result and "assumed" not in result
+
+
+def test_the_deploy_page_says_what_each_configuration_holds_at_the_default_length(client, owner):
+    reg = _reg(owner, llama8b())
+    html = client.get(reverse("quota:deploy", args=[reg.pk])).content.decode()
+    block = re.search(r'id="deploy-memory">(.*?)</ul>', html, re.S).group(1)
+    assert "200 sequences of 2,048 tokens at once." in block and "8,192 tokens" in html
+    assert block.count("<li") == 3
