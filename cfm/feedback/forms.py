@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import cast
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -25,7 +23,8 @@ class SurveyForm(forms.ModelForm):
         # Extra large is a time-series size: a survey about an LLM does not offer it; one about no model in
         # particular offers it, saying so.
         time_series_only = [c for c in catalog.TIME_SERIES_CONFIGURATIONS if c not in catalog.GENERAL_CONFIGURATIONS]
-        field = cast(forms.ChoiceField, self.fields["configuration"])
+        field = self.fields["configuration"]
+        assert isinstance(field, forms.ChoiceField)
         if family == "general":
             field.choices = [(k, v) for k, v in Configuration.choices if k not in time_series_only]
         elif family is None:
