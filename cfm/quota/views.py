@@ -91,6 +91,9 @@ def deploy(request, registration_id: int):
         "refusal": refusal, "problem": problem, "holdings": _holdings(usage),
         "deployable": registration.deployable, "plan_ok": account.may_use_custom_models,
         "verdict": presenters.verdict_of(report) if registration.status == "done" else None,
+        # what each configuration holds at the platform's default sequence length, beside the parameters
+        "memory_rows": presenters.memory_rows(report, presenters.default_sequence_length(report)),
+        "sequence_length": presenters.default_sequence_length(report),
         "no_runtime": bool(spaces) and not any(s.runtime_instance for s in spaces),
         "unit_costs": _unit_cost_rows(usage),
         "recommended": _configuration(report.get("configuration")),
