@@ -69,7 +69,7 @@ class Prepare(JobKind):
                                      rope_accept=prep.rope_accept, max_memory=settings.CFM_PREPARE_MAX_MEMORY,
                                      time_limit=settings.CFM_PREPARE_TIME_LIMIT, limits=inspect_limits())
             with _work_folder_lock(registration.pk, job):
-                result = prepare(_source(registration), options, work_dir=work_dir_for(registration.pk),
+                result = prepare(source_spec(registration), options, work_dir=work_dir_for(registration.pk),
                                  storage=storage_backend(), key=storage_key(prep), progress=progress,
                                  cancel=job.should_stop)
         except NeedsReview as review:
@@ -161,14 +161,17 @@ def storage_key(job: PrepareJob) -> str:
     return f"prepared/{job.account_id}/{job.registration_id}/{job.number}"
 
 
-def _source(row: Registration) -> SourceSpec:
+def source_spec(row: Registration) -> SourceSpec:
+    """Where a registration's files come from, for Prepare (and for the platform, which fetches a model
+    folder the same way): the Hub with the inspection's timeout and retries, or the stored upload."""
     if row.source_kind == SourceKind.HUB:
         try:
             token = registration_token(row)
         except TokenUnreadable:
             raise PrepareError("access_denied", TOKEN_UNREADABLE_MESSAGE) from None
         return SourceSpec(kind="hub", repo_id=row.source, revision=row.resolved_commit or row.revision or None,
-                          token=token, endpoint=settings.HF_ENDPOINT)
+                          token=token, endpoint=settings.HF_ENDPOINT, hub_timeout=settings.CFM_HUB_TIMEOUT,
+                          hub_attempts=settings.CFM_HUB_MAX_RETRIES + 1)
     path = Path(row.upload_path) if row.upload_path else None
     if path is None or not path.exists():
         raise PrepareError("source_unavailable", "the uploaded files are no longer stored; upload the model again")

@@ -8,7 +8,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from cfm.jobs import runtime
+from cfm.jobs import runtime, sweeper
 
 from .models import ACTIVE_STATUSES, Registration
 
@@ -56,7 +56,7 @@ class RegistrationAdmin(admin.ModelAdmin):
     # 50 rows of 13 columns: rendering the admin's cells is most of the page's time (100 took twice as long).
     list_per_page = 50
     search_fields = ("source", "account__name", "resolved_commit")
-    list_select_related = ("account",)
+    list_select_related = ("account", "job")
     exclude = ("token_encrypted",)
     readonly_fields = [f.name for f in Registration._meta.fields if f.name != "token_encrypted"]
     actions = ["rerun", "cancel", "forget_token", "sweep_now"]
@@ -110,6 +110,6 @@ class RegistrationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Run the sweeper now"))
     def sweep_now(self, request, queryset):
-        result = runtime.sweep()
+        result = sweeper.sweep()
         self.message_user(request, _("Sweeper: %(q)d queued, %(r)d reclaimed, %(f)d failed.")
                           % {"q": result.queued, "r": result.reclaimed, "f": result.failed})

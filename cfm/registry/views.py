@@ -19,14 +19,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from cfm.accounts.selectors import accounts_for
-from cfm.preparation.services import prepare_partial_file
-from cfm.registry import selectors, services
+from cfm.registry import hooks, selectors, services
 from cfm.registry.models import SourceKind, Status
-from cfm.web.templatetags.cfm_tags import check_message
 
 from . import presenters
 from .forms import ArchiveForm, FolderForm, HubForm, plan_refusal
 from .limits import inspect_limits
+from .texts import check_message
 
 KINDS = ("hub", "folder", "archive")
 
@@ -191,6 +190,7 @@ def _report_context(request, registration, report: dict | None, partial_file) ->
         "sequence_length": sequence_length, "sequence_error": sequence_error,
         "memory_rows": presenters.memory_rows(report, sequence_length),
         "quantized": presenters.quantized_estimates(report),
+        "dtype_bars": presenters.dtype_bars(report),
         "reason": presenters.recommendation_reason(report, check_message(size_check) if size_check else None),
     }
     if report.get("family") == "time_series":
@@ -208,14 +208,12 @@ def _detail_context(request, registration) -> dict:
         counts[c.get("status", "skip")] = counts.get(c.get("status", "skip"), 0) + 1
     error_text, error_help = JOB_ERRORS.get(registration.error_code, (registration.error_message, None))
     reused_url = reverse("registration", args=[registration.reused_from_id]) if registration.reused_from_id else ""
-    # The Prepare page's own test: a folder upload that holds only the headers of a file Prepare needs is never
-    # offered Prepare, here either. Only a current report offers Prepare (and the polled fragment reads no file).
-    offers_prepare = registration.status == Status.DONE and bool((report or {}).get("preparation"))
-    partial_file = prepare_partial_file(registration=registration) if offers_prepare else None
+    # What the apps built on the registry add (Prepare: whether a folder upload can be prepared).
+    extras = hooks.detail_context(registration)
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
-            "reused_url": reused_url, "hub_url": _hub_url(registration), "prepare_partial_file": partial_file,
+            "reused_url": reused_url, "hub_url": _hub_url(registration), **extras,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help,
-            **_report_context(request, registration, report, partial_file)}
+            **_report_context(request, registration, report, extras.get("prepare_partial_file"))}
 
 
 @login_required
