@@ -699,7 +699,7 @@ class _Inspection:
             if factor is None:
                 self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor", min_transformers=version)
                 return
-            # Name the spec the user can pick (catalog data: which runtimes have transformers >= 4.43).
+            # Name the spec the user can pick (catalog data: which runtimes have the rope fix's transformers).
             newer = [s for s in self.report.software_specs if rules.SPECS_TRANSFORMERS_4_43.get(s)]
             if newer:
                 older = [s for s in self.report.software_specs if s not in newer]
