@@ -643,7 +643,8 @@ class _Inspection:
             self.size_general(confs)
         r.memory = memory(self.config, model_type=r.model_type, family=r.family,
                           serving_bytes=self.sizing_bytes if self.sizing_bytes is not None else r.serving_bytes,
-                          configurations=rules.allowed_configurations(r.model_type, r.family))
+                          configurations=rules.allowed_configurations(r.model_type, r.family),
+                          estimated=r.serving_bytes is None)
 
     def size_general(self, confs: tuple[str, ...]) -> None:
         r = self.report
