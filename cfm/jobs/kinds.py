@@ -76,8 +76,9 @@ class JobKind:
     label: ClassVar[str]
     #: the row a job is about; it has `job = ForeignKey("jobs.Job", null=True, on_delete=SET_NULL)`, the latest run
     subject: ClassVar[type[models.Model]]
-    #: the Celery queue its messages travel on (settings.CELERY_TASK_QUEUES)
-    queue: ClassVar[str] = "celery"
+    #: the Celery queue its messages travel on (settings.CELERY_TASK_QUEUES); None is the
+    #: app's default queue (task_default_queue, read on every send), where inspections go
+    queue: ClassVar[str | None] = None
 
     def time_limits(self) -> tuple[int, int]:
         """Celery's soft and hard time limits of one run, in seconds."""

@@ -135,7 +135,9 @@ def enqueue(job_id: int, *, countdown: float | None = None) -> bool:
     soft, hard = kind.time_limits()
     try:
         # No countdown is 0 to Celery, as None was (it only looks at a true one).
-        run_job.apply_async(args=(job_id,), queue=kind.queue, countdown=countdown or 0,
+        # No queue named: the app's default queue (task_default_queue, read on every send).
+        queue = kind.queue or run_job.app.conf.task_default_queue
+        run_job.apply_async(args=(job_id,), queue=queue, countdown=countdown or 0,
                             soft_time_limit=soft, time_limit=hard, retry=False)
     except broker_errors() as exc:
         log.warning("broker unavailable, %s job %s stays in the outbox for the sweeper: %s",
