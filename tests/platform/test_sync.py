@@ -38,6 +38,11 @@ def test_a_deployment_made_outside_cfm_counts_in_usage_after_one_sync(client, co
     assert dep["origin"] == "outside" and dep["configuration"] == "medium" and dep["units"] == 2
     assert dep["platform"]["deployment_id"] == outside and dep["serving_name"] == "made_elsewhere"
     assert "gpu_m" in dep["events"][0]["message"]
+    client.force_login(connected.user)
+    page = client.get(f"/quota/{connected.account.id}/usage/")
+    assert page.status_code == 200 and b"made_elsewhere" in page.content and b"outside cfm" in page.content
+    detail = client.get(f"/quota/deployments/{dep['id']}/")
+    assert detail.status_code == 200 and b"Made outside cfm" in detail.content
     assert platform_sync().found == 0  # known now: not counted twice
     assert usage(client, connected)["used_units"] == 2
     assert ledger_verify(account=connected.account).ok
