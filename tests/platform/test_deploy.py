@@ -3,6 +3,7 @@ byte for byte, the statuses, the ledger, each failure of the contract."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 from platformsupport import bucket_objects, deploy, drive
 
@@ -302,7 +303,7 @@ def test_the_latest_prepared_folder_is_what_goes_to_the_bucket(client, connected
     for run, marker in ((1, "first"), (2, "second")):
         folder = Path(settings.MEDIA_ROOT) / "prepared" / str(connected.account.id) / str(tiny_archive.id) / str(run)
         shutil.copytree(tmp_path / "tiny-llama", folder)
-        (folder / "generation_config.json").write_text('{"run": "%s"}' % marker)
+        (folder / "generation_config.json").write_text(json.dumps({"run": marker}))
         write_manifest(folder)
         PrepareJob.objects.create(registration=tiny_archive, account=connected.account, status="done",
                                   storage_backend="local", storage_location=str(folder),
@@ -314,5 +315,5 @@ def test_the_latest_prepared_folder_is_what_goes_to_the_bucket(client, connected
     manifest = (folder / "SHA256SUMS").read_bytes()
     base = f"cfm/{connected.account.id}/{tiny_archive.id}/{hashlib.sha256(manifest).hexdigest()[:12]}"
     assert objects[f"{base}/SHA256SUMS"] == manifest
-    assert objects[f"{base}/generation_config.json"] == b'{"run": "second"}'
+    assert json.loads(objects[f"{base}/generation_config.json"]) == {"run": "second"}
     assert set(objects) == {f"{base}/{p.name}" for p in folder.iterdir()}
