@@ -93,3 +93,18 @@ def test_the_admin_sees_drift(admin_client, connected, platform):
     assert r.status_code == 200 and b"drifted" in r.content and b"outside cfm" in r.content
     r = admin_client.get("/admin/quota/deployment/?origin__exact=cfm")
     assert r.status_code == 200 and b"drifted" not in r.content
+
+
+def test_deleting_a_deployment_made_outside_cfm_removes_it_but_keeps_its_asset(client, connected, platform):
+    from platformsupport import drive
+
+    from cfm.platform.sync import platform_sync
+
+    outside = platform.add_outside("theirs", size="gpu_s")
+    platform_sync()
+    [dep] = usage(client, connected)["deployments"]
+    assert client.delete(f"/api/v1/deployments/{dep['id']}", **connected.auth).status_code == 202
+    assert drive(dep["id"]).state == "deleted"
+    calls = [(q.method, q.path) for q in platform.requests if q.method == "DELETE"]
+    assert calls == [("DELETE", f"/ml/v4/deployments/{outside}")]
+    assert usage(client, connected)["used_units"] == 0
