@@ -54,7 +54,7 @@ def _fetch(dep: Deployment, registration: Registration) -> Path:
     from django.conf import settings
 
     from cfm.preparation import download as dl
-    from cfm.preparation.jobs import _source
+    from cfm.preparation.jobs import source_spec
     from cfm.preparation.pipeline import PrepareError, PrepareOptions, prepare
     from cfm.preparation.storage import LocalStorage, write_manifest
     from cfm.registry.limits import inspect_limits
@@ -64,7 +64,7 @@ def _fetch(dep: Deployment, registration: Registration) -> Path:
     if (folder / MANIFEST_NAME).is_file():
         return folder  # fetched by an earlier attempt
     try:
-        source = _source(registration)
+        source = source_spec(registration)
         if source.kind == "archive":
             limits = inspect_limits()
             listing, prefix = dl.archive_listing(Path(source.path), limits)
