@@ -108,3 +108,15 @@ def test_deleting_a_deployment_made_outside_cfm_removes_it_but_keeps_its_asset(c
     calls = [(q.method, q.path) for q in platform.requests if q.method == "DELETE"]
     assert calls == [("DELETE", f"/ml/v4/deployments/{outside}")]
     assert usage(client, connected)["used_units"] == 0
+
+
+def test_the_operator_command_syncs_now(connected, platform):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    platform.add_outside("cmd_found", size="gpu_s")
+    out = StringIO()
+    call_command("cfm_platform_sync", stdout=out)
+    assert json.loads(out.getvalue()) == {"spaces": 1, "gone": 0, "found": 1, "changed": 0, "errors": []}
