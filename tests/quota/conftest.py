@@ -1,7 +1,5 @@
-from quotafactory import *  # noqa: F401,F403
-
-
 import pytest  # noqa: E402
+from quotafactory import *  # noqa: F401,F403
 
 
 @pytest.fixture(autouse=True)
