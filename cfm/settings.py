@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ _known_cfm = {
     "CFM_TOKEN_KEY", "CFM_MEDIA_DIR", "CFM_S3_ENDPOINT", "CFM_S3_BUCKET", "CFM_S3_ACCESS_KEY",
     "CFM_S3_SECRET_KEY", "CFM_S3_REGION", "CFM_PREPARE_MAX_MEMORY", "CFM_PREPARE_TIME_LIMIT",
     "CFM_DEFAULT_LIMIT_UNITS", "CFM_EAGER_CELERY", "CFM_TEST_REQUIRE_SERVICES",
+    "CFM_LOGIN_FAILURE_LIMIT", "CFM_LOGIN_LOCKOUT_SECONDS",
 }
 _misspelt = sorted(k for k in os.environ if k.startswith("CFM_") and k not in _known_cfm)
 if _misspelt:
@@ -104,6 +106,7 @@ INSTALLED_APPS = [
     "cfm.quota",
     "cfm.feedback",
     "cfm.preparation",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -117,6 +120,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out login into the page that says so (cfm.accounts.throttle).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cfm.urls"
@@ -173,6 +178,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Login throttling (django-axes; cfm/accounts/throttle.py) ----------------
+# The throttle comes first: a locked account or address is refused before its password is hashed.
+AUTHENTICATION_BACKENDS = ["cfm.accounts.throttle.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+CFM_LOGIN_FAILURE_LIMIT = env_int("CFM_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+CFM_LOGIN_LOCKOUT_SECONDS = env_int("CFM_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+AXES_FAILURE_LIMIT = CFM_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=CFM_LOGIN_LOCKOUT_SECONDS)
+# Either one locks: an account attacked from many addresses, an address trying many accounts.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "cfm.accounts.throttle.login_locked_out"
+# A success does not wipe the failures: else logging into one's own account from the same address
+# between guesses would reset the address's count. They expire after the lockout time.
+AXES_RESET_ON_SUCCESS = False
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "home"
