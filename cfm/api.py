@@ -12,7 +12,10 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import Http404, HttpResponseNotAllowed
+from django.http.multipartparser import MultiPartParserError
 from django.urls import re_path
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -88,6 +91,24 @@ def _auth(request, exc):
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     return error_response(request, 404, "not_found", "No such object.")
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    return error_response(request, 413, "too_large", _("A field of the request is over %(cap)s bytes.")
+                          % {"cap": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
+
+
+@api.exception_handler(TooManyFilesSent)
+def _too_many_files(request, exc):
+    return error_response(request, 400, "invalid", _("The request has more than %(cap)s files.")
+                          % {"cap": settings.DATA_UPLOAD_MAX_NUMBER_FILES}, fields={"body": "too many files"})
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request, exc):
+    return error_response(request, 400, "invalid", _("The multipart body could not be read."),
+                          fields={"body": "not a valid multipart body"})
 
 
 @api.exception_handler(HttpError)

@@ -65,7 +65,7 @@ _known_cfm = {
     "CFM_TOKEN_KEY", "CFM_MEDIA_DIR", "CFM_S3_ENDPOINT", "CFM_S3_BUCKET", "CFM_S3_ACCESS_KEY",
     "CFM_S3_SECRET_KEY", "CFM_S3_REGION", "CFM_PREPARE_MAX_MEMORY", "CFM_PREPARE_TIME_LIMIT",
     "CFM_DEFAULT_LIMIT_UNITS", "CFM_EAGER_CELERY", "CFM_TEST_REQUIRE_SERVICES",
-    "CFM_LOGIN_FAILURE_LIMIT", "CFM_LOGIN_LOCKOUT_SECONDS",
+    "CFM_LOGIN_FAILURE_LIMIT", "CFM_LOGIN_LOCKOUT_SECONDS", "CFM_ANON_BODY_MAX_BYTES", "CFM_BODY_MAX_BYTES",
 }
 _misspelt = sorted(k for k in os.environ if k.startswith("CFM_") and k not in _known_cfm)
 if _misspelt:
@@ -110,6 +110,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer under /api/v1/, also Django's own 400s, leaves as the JSON error envelope.
+    "cfm.web.middleware.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,6 +119,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Its __call__ runs before any process_view, so before CsrfViewMiddleware reads request.POST.
+    "cfm.web.middleware.BodyCapMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -299,7 +303,14 @@ CFM_ARCHIVE_MAX_FILES = env_int("CFM_ARCHIVE_MAX_FILES", 10_000, minimum=1)
 CFM_ARCHIVE_MAX_RATIO = env_int("CFM_ARCHIVE_MAX_RATIO", 200, minimum=1)
 CFM_UPLOAD_MAX_BYTES = env_int("CFM_UPLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temp file
-DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000_000
+# Bodies are refused by their Content-Length before a byte is read (cfm.web.middleware.BodyCapMiddleware):
+# anyone not logged in may send CFM_ANON_BODY_MAX_BYTES (a login form is a few hundred bytes), a logged-in
+# user CFM_BODY_MAX_BYTES, and a multipart POST to an upload endpoint CFM_UPLOAD_MAX_BYTES.
+CFM_ANON_BODY_MAX_BYTES = env_int("CFM_ANON_BODY_MAX_BYTES", 16_384, minimum=1024)
+CFM_BODY_MAX_BYTES = env_int("CFM_BODY_MAX_BYTES", 2_621_440, minimum=CFM_ANON_BODY_MAX_BYTES)
+# The non-file fields of one request: the folder upload's manifest (20 MB at most) is the largest.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 24_000_000
+FILE_UPLOAD_PERMISSIONS = 0o600
 # A folder snapshot posts one part per small file and per safetensors header
 # (a 405B model: ~200 shards); Django's default of 100 parts would refuse it.
 DATA_UPLOAD_MAX_NUMBER_FILES = 5000
