@@ -66,6 +66,7 @@ _known_cfm = {
     "CFM_S3_SECRET_KEY", "CFM_S3_REGION", "CFM_PREPARE_MAX_MEMORY", "CFM_PREPARE_TIME_LIMIT",
     "CFM_DEFAULT_LIMIT_UNITS", "CFM_EAGER_CELERY", "CFM_TEST_REQUIRE_SERVICES",
     "CFM_LOGIN_FAILURE_LIMIT", "CFM_LOGIN_LOCKOUT_SECONDS", "CFM_ANON_BODY_MAX_BYTES", "CFM_BODY_MAX_BYTES",
+    "CFM_SSL_REDIRECT", "CFM_HSTS_SECONDS", "CFM_SECURE_COOKIES", "CFM_PROXY_SSL_HEADER",
 }
 _misspelt = sorted(k for k in os.environ if k.startswith("CFM_") and k not in _known_cfm)
 if _misspelt:
@@ -113,6 +114,7 @@ MIDDLEWARE = [
     # First: every answer under /api/v1/, also Django's own 400s, leaves as the JSON error envelope.
     "cfm.web.middleware.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "cfm.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -340,6 +342,23 @@ LOGGING = {
                 "httpx": {"level": "WARNING"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "DENY"
+# --- HTTPS (production: gunicorn behind a TLS proxy; see the README) -----------------------------------------
+# On by default whenever DEBUG is off; `make run` (DEBUG=1) and the tests serve plain http.
+CFM_SSL_REDIRECT = env_bool("CFM_SSL_REDIRECT", not DEBUG)
+CFM_HSTS_SECONDS = env_int("CFM_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+CFM_SECURE_COOKIES = env_bool("CFM_SECURE_COOKIES", not DEBUG)
+#: The header the TLS proxy sets to the client's scheme; empty: no proxy, trust no such header.
+CFM_PROXY_SSL_HEADER = os.environ.get("CFM_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto").strip()
+SECURE_SSL_REDIRECT = CFM_SSL_REDIRECT
+# Load balancers probe over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = CFM_HSTS_SECONDS
+SECURE_HSTS_INCLUDE_SUBDOMAINS = CFM_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = CFM_HSTS_SECONDS > 0
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = CFM_SECURE_COOKIES
+if CFM_PROXY_SSL_HEADER:
+    if not all(c.isalnum() or c == "-" for c in CFM_PROXY_SSL_HEADER):
+        raise ImproperlyConfigured(f"CFM_PROXY_SSL_HEADER={CFM_PROXY_SSL_HEADER!r} is not a header name")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + CFM_PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
