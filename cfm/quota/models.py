@@ -144,8 +144,13 @@ class LedgerEntry(models.Model):
     units = models.IntegerField(_("units"))
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="ledger_entries")
+    # Who acted is kept twice: the reference, for the admin's links, and the username as it was when the entry
+    # was written, which outlives the user. Deleting a user (the admin must be able to) empties the reference
+    # only, so the ledger never forgets who reserved, released or granted; PROTECT would instead forbid
+    # deleting anyone who ever deployed.
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="+")
+    actor_name = models.CharField(_("actor"), max_length=150, blank=True, default="")
     reason = models.TextField(_("reason"), blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -166,6 +171,8 @@ class LedgerEntry(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise AppendOnlyError("ledger entries are append-only; write an adjustment instead")
+        if self.actor is not None and not self.actor_name:
+            self.actor_name = self.actor.get_username()
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
