@@ -13,7 +13,7 @@ from django.utils.translation import ngettext_lazy
 
 from cfm import catalog
 
-from .models import LIMIT_REQUEST_MAX_UNITS, LIMIT_REQUEST_REASON_MAX, Configuration
+from .models import LIMIT_REQUEST_MAX_UNITS, LIMIT_REQUEST_REASON_MAX, QUOTA_MAX_UNITS, Configuration
 
 
 def _param_label(name: str):
@@ -147,7 +147,8 @@ class AnswerForm(forms.Form):
 
 
 class AdjustForm(forms.Form):
-    units = forms.IntegerField(label=_("Change to the limit (units, may be negative)"))
+    units = forms.IntegerField(label=_("Change to the limit (units, may be negative)"),
+                               min_value=-QUOTA_MAX_UNITS, max_value=QUOTA_MAX_UNITS)
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
     def clean_units(self):

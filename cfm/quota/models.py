@@ -11,6 +11,7 @@ written in its `reserve` entry, even when the unit costs change later.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -26,12 +27,19 @@ class Configuration(models.TextChoices):
     EXTRA_LARGE = "extra_large", _("Extra large")
 
 
+#: The most units a limit, a unit cost or one adjustment may be: far beyond any account, far below the database's
+#: integer (2^31 used to reach PostgreSQL: "integer out of range", a 500).
+QUOTA_MAX_UNITS = 1_000_000
+
+
 class UnitCost(models.Model):
     """Units one deployment of a configuration reserves (admin-editable;
     seeded from cfm.catalog.UNIT_COSTS)."""
 
     configuration = models.CharField(_("configuration"), max_length=12, choices=Configuration.choices, unique=True)
-    units = models.PositiveIntegerField(_("units"))
+    # A deployment that costs nothing would escape the quota altogether.
+    units = models.PositiveIntegerField(_("units"),
+                                        validators=[MinValueValidator(1), MaxValueValidator(QUOTA_MAX_UNITS)])
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -46,7 +54,8 @@ class QuotaSettings(models.Model):
     """One row: the default limit every account starts with (admin-editable;
     seeded from the CFM_DEFAULT_LIMIT_UNITS setting)."""
 
-    default_limit_units = models.PositiveIntegerField(_("default limit (units)"))
+    default_limit_units = models.PositiveIntegerField(_("default limit (units)"),
+                                                      validators=[MaxValueValidator(QUOTA_MAX_UNITS)])
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

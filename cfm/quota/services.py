@@ -29,6 +29,7 @@ from cfm.registry.models import Status as RegistrationStatus
 from .models import (
     LIMIT_REQUEST_MAX_UNITS,
     LIMIT_REQUEST_REASON_MAX,
+    QUOTA_MAX_UNITS,
     Deployment,
     DeploymentStatus,
     EntryKind,
@@ -648,6 +649,8 @@ def ledger_adjust(*, user, account: Account, units: int, reason: str) -> LedgerE
     """Move the account's limit by `units` (either sign), with a reason."""
     if not units:
         raise QuotaRuleError(_("An adjustment moves the limit by at least one unit."))
+    if abs(units) > QUOTA_MAX_UNITS:
+        raise QuotaRuleError(_("An adjustment moves the limit by at most %(max)s units.") % {"max": QUOTA_MAX_UNITS})
     if not reason or not reason.strip():
         raise QuotaRuleError(_("An adjustment needs a reason."))
     with transaction.atomic():

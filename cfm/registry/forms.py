@@ -5,7 +5,6 @@ browser by static/js/folder-upload.js), or an archive upload.
 Forms only validate input; registry.services.registration_create writes."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import PurePosixPath
 
@@ -14,7 +13,9 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
-from .limits import inspect_limits
+from cfm.inspection.jsonsafe import JsonProblem, loads_bounded
+
+from .limits import FOLDER_FILE_MAX_BYTES, inspect_limits
 
 #: "org/name" (or a single-segment legacy id such as "gpt2"), optionally
 #: "hf://"-prefixed: the Hub's own rules for repo names.
@@ -131,9 +132,11 @@ class FolderForm(forms.Form):
         return name
 
     def clean_manifest(self) -> list:
+        raw = self.cleaned_data["manifest"].encode()
         try:
-            entries = json.loads(self.cleaned_data["manifest"])
-        except ValueError:
+            # [{"path", "size", "part"}]: two levels; deeper input used to reach the parser's recursion limit.
+            entries = loads_bounded(raw, max_bytes=len(raw), max_depth=2)
+        except JsonProblem:
             raise forms.ValidationError(_("The folder's file list could not be read."), code="invalid") from None
         if not isinstance(entries, list):
             raise forms.ValidationError(_("The folder's file list could not be read."), code="invalid")
@@ -162,6 +165,10 @@ class FolderForm(forms.Form):
             path, size, part = _safe_path(entry.get("path")), entry.get("size"), entry.get("part")
             if path is None or not isinstance(size, int) or isinstance(size, bool) or size < 0 or path in sizes:
                 raise forms.ValidationError(bad, code="invalid")
+            if size > FOLDER_FILE_MAX_BYTES:
+                raise forms.ValidationError(_("%(path)s is listed at %(size)s bytes; no model file is over %(cap)s."),
+                                            code="too_large",
+                                            params={"path": path, "size": size, "cap": _mb(FOLDER_FILE_MAX_BYTES)})
             sizes[path] = size
             if part is None:
                 continue

@@ -17,6 +17,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from django.utils.translation import gettext as _
 from cfm.accounts.models import Account, Membership
 from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, _safe_member_name, _wants_whole
 
-from .limits import inspect_limits
+from .limits import FOLDER_FILE_MAX_BYTES, inspect_limits
 from .models import ACTIVE_STATUSES, Registration, SourceKind, Status
 from .secrets import token_encrypt
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 DEFAULT_REVISION = "main"
 
 #: HTTP status of each RegistrationError code (anything else: 400)
-ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413}
+ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "disk_full": 507}
 
 # A Hub repo id: `name` (legacy) or `org/name`; letters, digits, `-`, `_`, `.`,
 # no leading or trailing `-`/`.`, no `--` or `..`, at most 96 characters each.
@@ -53,7 +54,8 @@ class RegistrationError(Exception):
     """A registration refused for its input. `code`: plan_not_allowed (403),
     not_found (404), too_large (413), or a 400 reason: invalid_source,
     invalid_revision, invalid_token, not_an_archive, empty_folder,
-    invalid_folder, not_active. `field` names the input at fault."""
+    invalid_folder, not_active; disk_full (507) when the server has no room
+    for the upload. `field` names the input at fault."""
 
     def __init__(self, code: str, message: str, field: str | None = None):
         super().__init__(message)
@@ -204,10 +206,11 @@ def registration_create(
         _check_access(account=account, user=user)
         if source_kind == SourceKind.HUB:
             return _create_hub(account=account, user=user, source=source, revision=revision, token=token)
-    if source_kind == SourceKind.ARCHIVE:
-        return _create_archive(account=account, user=user, source=source, archive=archive)
-    return _create_folder(account=account, user=user, source=source, files=folder_files or {},
-                          sizes=folder_sizes or {})
+    with _no_room_is_a_refusal():  # each one removes its half-written upload before this answers
+        if source_kind == SourceKind.ARCHIVE:
+            return _create_archive(account=account, user=user, source=source, archive=archive)
+        return _create_folder(account=account, user=user, source=source, files=folder_files or {},
+                              sizes=folder_sizes or {})
 
 
 def _create_hub(*, account, user, source, revision, token) -> tuple[Registration, bool]:
@@ -242,6 +245,23 @@ def _create_hub(*, account, user, source, revision, token) -> tuple[Registration
 def _archive_name(source: str, archive: Any) -> str:
     name = (getattr(archive, "name", "") or source or "").replace("\\", "/").rsplit("/", 1)[-1]
     return name[:300]
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def _no_room_is_a_refusal():
+    """A full disk while an upload is stored is the server's fault, said plainly
+    and without a path; the caller's `finally` removes what was half written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE:
+            raise
+        log.error("upload refused: the disk is full (%s)", exc)
+        raise RegistrationError("disk_full", _("The server ran out of disk space while storing the upload; nothing "
+                                               "was kept. Try again later.")) from None
 
 
 def _create_archive(*, account, user, source, archive) -> tuple[Registration, bool]:
@@ -283,6 +303,11 @@ def _create_folder(*, account, user, source, files, sizes) -> tuple[Registration
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise RegistrationError("invalid_folder", _("The size given for %(path)s is not a byte count.")
                                     % {"path": clean}, field="folder")
+        if size > FOLDER_FILE_MAX_BYTES:
+            raise RegistrationError("too_large", _("%(path)s is listed at %(size)s bytes; no model file is over "
+                                                   "%(cap)s bytes.") % {"path": clean, "size": size,
+                                                                        "cap": FOLDER_FILE_MAX_BYTES},
+                                    field="folder")
         clean_sizes[clean] = size
     unknown = [p for p in files if _folder_path(p) not in clean_sizes]
     if unknown:
