@@ -1,4 +1,4 @@
-"""API v1: the user's accounts and their spaces (shared/docs/api-contract.md).
+"""API v1: the user's accounts and their spaces (docs/api.md).
 Also `account_or_404`, which every app's API uses for an account id;
 pagination and ISO times live in cfm.api (re-exported here)."""
 from __future__ import annotations
