@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cfm import catalog
 from cfm.accounts.models import Account, Space
+from cfm.textcaps import FREE_TEXT_MAX, free_text_validators
 
 
 class Configuration(models.TextChoices):
@@ -160,7 +161,8 @@ class LedgerEntry(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="+")
     actor_name = models.CharField(_("actor"), max_length=150, blank=True, default="")
-    reason = models.TextField(_("reason"), blank=True, default="")
+    reason = models.TextField(_("reason"), blank=True, default="", max_length=FREE_TEXT_MAX,
+                              validators=free_text_validators())
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -197,7 +199,7 @@ class RequestStatus(models.TextChoices):
 #: A limit request asks for at most this total, with a reason of at most this
 #: many characters: the API and the page both refuse more (services.limit_request_create).
 LIMIT_REQUEST_MAX_UNITS = 10_000
-LIMIT_REQUEST_REASON_MAX = 2000
+LIMIT_REQUEST_REASON_MAX = FREE_TEXT_MAX
 
 
 class LimitRequest(models.Model):
@@ -207,10 +209,11 @@ class LimitRequest(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                                      related_name="+")
     units = models.PositiveIntegerField(_("requested total limit (units)"))
-    reason = models.TextField(_("reason"))
+    reason = models.TextField(_("reason"), max_length=FREE_TEXT_MAX, validators=free_text_validators())
     status = models.CharField(_("status"), max_length=10, choices=RequestStatus.choices,
                               default=RequestStatus.PENDING, db_index=True)
-    answer = models.TextField(_("answer"), blank=True, default="")
+    answer = models.TextField(_("answer"), blank=True, default="", max_length=FREE_TEXT_MAX,
+                              validators=free_text_validators())
     answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                     related_name="+")
     answered_at = models.DateTimeField(null=True, blank=True)

@@ -42,4 +42,19 @@ class Migration(migrations.Migration):
                                                           django.core.validators.MaxValueValidator(1000000)],
                                               verbose_name='units'),
         ),
+        migrations.AlterField(
+            model_name='ledgerentry',
+            name='reason',
+            field=models.TextField(blank=True, default='', max_length=2000, validators=[django.core.validators.MaxLengthValidator(2000)], verbose_name='reason'),
+        ),
+        migrations.AlterField(
+            model_name='limitrequest',
+            name='answer',
+            field=models.TextField(blank=True, default='', max_length=2000, validators=[django.core.validators.MaxLengthValidator(2000)], verbose_name='answer'),
+        ),
+        migrations.AlterField(
+            model_name='limitrequest',
+            name='reason',
+            field=models.TextField(max_length=2000, validators=[django.core.validators.MaxLengthValidator(2000)], verbose_name='reason'),
+        ),
     ]
