@@ -39,14 +39,14 @@ from huggingface_hub.errors import (  # noqa: E402
     DisabledRepoError,
     GatedRepoError,
     HfHubHTTPError,
-    HFValidationError,
     OfflineModeIsEnabled,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id  # noqa: E402
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status  # noqa: E402
 
+from .hubids import is_repo_id, is_revision  # noqa: E402
 from .limits import InspectLimits  # noqa: E402
 from .sources import FileTooLarge, ProgressFn, Source, SourceError  # noqa: E402
 
@@ -68,7 +68,6 @@ RETRY_AFTER_MAX = 10.0
 DEFAULT_TIMEOUT = 10.0
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_REVISION_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 
 T = TypeVar("T")
 
@@ -108,17 +107,13 @@ def parse_repo_spec(spec: str, revision: str | None = None) -> tuple[str, str | 
                               f"{_show(spec)} names revision {pinned!r} but the revision given is {revision!r}; "
                               "give only one")
         revision = pinned or revision
-    try:
-        validate_repo_id(repo_id)
-        if not repo_id:
-            raise HFValidationError("empty")
-    except HFValidationError:
+    if not is_repo_id(repo_id):
         raise SourceError(
             "source_unreadable",
             f"{_show(spec)} is neither an existing folder or archive nor a Hub repo id "
             "(org/name, hf://org/name or a single name such as gpt2)",
         ) from None
-    if revision is not None and not _REVISION_RE.match(revision):
+    if revision is not None and not is_revision(revision):
         raise SourceError("source_unreadable", f"{_show(revision)} is not a valid revision (branch, tag or commit)")
     return repo_id, revision
 

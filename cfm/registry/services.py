@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
+from cfm.inspection.hubids import is_repo_id, is_revision
 from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, _safe_member_name, _wants_whole
 
 from .limits import FOLDER_FILE_MAX_BYTES, inspect_limits
@@ -41,11 +42,6 @@ DEFAULT_REVISION = "main"
 #: HTTP status of each RegistrationError code (anything else: 400)
 ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "disk_full": 507}
 
-# A Hub repo id: `name` (legacy) or `org/name`; letters, digits, `-`, `_`, `.`,
-# no leading or trailing `-`/`.`, no `--` or `..`, at most 96 characters each.
-_REPO_PART = r"(?!.*(?:--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
-_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,199}$")
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,400}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -81,7 +77,7 @@ def normalize_repo_id(source: str) -> str:
     repo = (source or "").strip()
     if repo.lower().startswith("hf://"):
         repo = repo[5:]
-    if not _REPO_ID.match(repo):
+    if not is_repo_id(repo):
         raise RegistrationError(
             "invalid_source",
             _("“%(source)s” is not a Hugging Face repo id: use org/name (letters, digits, “-”, “_”, “.”).")
@@ -217,7 +213,7 @@ def _create_hub(*, account, user, source, revision, token) -> tuple[Registration
     repo = normalize_repo_id(source)
     # Stored as the contract's default, so that "main" given or left out is one registration.
     revision = (revision or "").strip() or DEFAULT_REVISION
-    if not _REVISION.match(revision):
+    if not is_revision(revision):
         raise RegistrationError("invalid_revision", _("“%(rev)s” is not a branch, tag or commit name.")
                                 % {"rev": revision[:100]}, field="revision")
     token = (token or "").strip() or None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from cfm.accounts.selectors import accounts_for
+from cfm.inspection.hubids import is_revision
 from cfm.preparation.services import prepare_partial_file
 from cfm.registry import selectors, services
 from cfm.registry.models import SourceKind, Status
@@ -166,9 +168,10 @@ def _steps(registration) -> list[tuple[str, str]]:
 
 
 def _hub_url(registration) -> str:
-    url = f"{settings.HF_ENDPOINT}/{registration.source}"
+    # A row stored before the revision validator (say "main/../../x") must not turn the link into another page.
+    url = f"{settings.HF_ENDPOINT}/{quote(registration.source, safe='/')}"
     revision = registration.resolved_commit or registration.revision
-    return f"{url}/tree/{revision}" if revision else url
+    return f"{url}/tree/{quote(revision, safe='/')}" if revision and is_revision(revision) else url
 
 
 def _detail_context(registration) -> dict:
