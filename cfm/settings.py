@@ -362,3 +362,6 @@ if CFM_PROXY_SSL_HEADER:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + CFM_PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# `make run` has DEBUG on: its error page must not show the Redis or database password in a URL.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "cfm.web.errors.SecretMaskingReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "cfm.web.errors.SecretMaskingExceptionReporter"
