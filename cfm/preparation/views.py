@@ -31,7 +31,7 @@ ERRORS = {
     "worker_crashed": _("The conversion process stopped unexpectedly."),
     "tokenizer_failed": _("The tokenizer files could not be read or converted to tokenizer.json: check that they "
                           "are complete and not corrupt."),
-    "disk_full": _("There is not enough disk space to prepare this model; the partial files were removed."),
+    "disk_full": _("The server ran out of disk space while preparing this model; the partial files were removed."),
     "download_failed": _("Downloading the model failed. Prepare again to resume where it stopped."),
     "access_denied": _("The Hub refused access to the model: give the registration a token with access."),
     "source_unavailable": _("The model's files could not be read."),
