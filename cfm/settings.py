@@ -66,7 +66,7 @@ _known_cfm = {
     "CFM_S3_SECRET_KEY", "CFM_S3_REGION", "CFM_PREPARE_MAX_MEMORY", "CFM_PREPARE_TIME_LIMIT",
     "CFM_DEFAULT_LIMIT_UNITS", "CFM_EAGER_CELERY", "CFM_TEST_REQUIRE_SERVICES",
     "CFM_LOGIN_FAILURE_LIMIT", "CFM_LOGIN_LOCKOUT_SECONDS", "CFM_ANON_BODY_MAX_BYTES", "CFM_BODY_MAX_BYTES",
-    "CFM_SSL_REDIRECT", "CFM_HSTS_SECONDS", "CFM_SECURE_COOKIES", "CFM_PROXY_SSL_HEADER",
+    "CFM_SSL_REDIRECT", "CFM_HSTS_SECONDS", "CFM_SECURE_COOKIES", "CFM_PROXY_SSL_HEADER", "CFM_HEARTBEAT_INTERVAL",
 }
 _misspelt = sorted(k for k in os.environ if k.startswith("CFM_") and k not in _known_cfm)
 if _misspelt:
@@ -266,6 +266,8 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CFM_JOB_TIME_LIMIT must be above CFM_JOB_SOFT_TIME_LIMIT")
 CFM_JOB_LEASE_SECONDS = env_int("CFM_JOB_LEASE_SECONDS", 120, minimum=5)
 CFM_SWEEP_INTERVAL = env_int("CFM_SWEEP_INTERVAL", 30, minimum=1)
+# Each worker writes a heartbeat this often (s); /healthz counts it live for a minute (or three beats).
+CFM_HEARTBEAT_INTERVAL = env_int("CFM_HEARTBEAT_INTERVAL", 15, minimum=1)
 # Attempts of one inspection job (transient Hub faults, lost workers) before it fails.
 CFM_JOB_MAX_ATTEMPTS = env_int("CFM_JOB_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds before the first retry of a transient fault (then doubling, with jitter).

@@ -23,6 +23,7 @@ from cfm.inspection.hubids import is_revision
 from cfm.preparation.services import prepare_partial_file
 from cfm.registry import selectors, services
 from cfm.registry.models import SourceKind, Status
+from cfm.web.heartbeat import workers_live
 
 from .forms import ArchiveForm, FolderForm, HubForm, plan_refusal
 from .limits import inspect_limits
@@ -174,6 +175,14 @@ def _hub_url(registration) -> str:
     return f"{url}/tree/{quote(revision, safe='/')}" if revision and is_revision(revision) else url
 
 
+def _waiting_for_worker(registration) -> bool:
+    """Queued, and no worker that takes inspections has written a heartbeat
+    for a minute: nothing will start it until one is back."""
+    if registration.status != Status.QUEUED or settings.CFM_EAGER_CELERY:
+        return False
+    return not workers_live(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
 def _detail_context(registration) -> dict:
     report = registration.report or None
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
@@ -187,7 +196,8 @@ def _detail_context(registration) -> dict:
     partial_file = prepare_partial_file(registration=registration) if offers_prepare else None
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
             "reused_url": reused_url, "hub_url": _hub_url(registration), "prepare_partial_file": partial_file,
-            "error_text": error_text or _("The inspection failed."), "error_help": error_help}
+            "error_text": error_text or _("The inspection failed."), "error_help": error_help,
+            "waiting_for_worker": _waiting_for_worker(registration)}
 
 
 @login_required
