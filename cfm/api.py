@@ -23,6 +23,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import ValidationError as PydanticError
 
+from cfm.accounts.permissions import OwnerOnly
 from cfm.accounts.tokens import token_user
 from cfm.inspection.jsonsafe import JsonProblem, loads_bounded
 
@@ -137,6 +138,11 @@ def _auth(request, exc):
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     return error_response(request, 404, "not_found", "No such object.")
+
+
+@api.exception_handler(OwnerOnly)
+def _owner_only(request, exc: OwnerOnly):
+    return error_response(request, 403, "owner_only", exc.message)
 
 
 @api.exception_handler(RequestDataTooBig)

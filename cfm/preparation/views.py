@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from cfm.accounts.permissions import OwnerOnly
 from cfm.registry import selectors
 
 from . import services
@@ -161,7 +162,7 @@ def prepare_cancel(request, pk: int, job_id: int):
     job = _job_or_404(registration, job_id)
     try:
         services.prepare_cancel(job=job, user=request.user)
-    except services.PrepareServiceError as exc:
+    except (services.PrepareServiceError, OwnerOnly) as exc:
         messages.error(request, exc.message)
     return redirect("prepare", pk=registration.pk)
 
@@ -173,6 +174,6 @@ def prepare_review(request, pk: int, job_id: int):
     job = _job_or_404(registration, job_id)
     try:
         services.prepare_review(job=job, user=request.user, accept=request.POST.get("accept") == "1")
-    except services.PrepareServiceError as exc:
+    except (services.PrepareServiceError, OwnerOnly) as exc:
         messages.error(request, exc.message)
     return redirect("prepare", pk=registration.pk)

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Account, Membership, Space
+from cfm.accounts.permissions import require_may_change
 from cfm.registry.models import Status as RegistrationStatus
 from cfm.textcaps import FREE_TEXT_MAX
 
@@ -544,7 +545,9 @@ def deployment_request(*, user, registration, space: Space | None, configuration
 
 def deployment_delete(*, user, deployment: Deployment, reason: str = "") -> bool:
     """Release a deployment's units (exactly those it reserved). Deleting an
-    already released deployment is a no-op that reports False."""
+    already released deployment is a no-op that reports False. The member who
+    made it, an owner of the account or staff may (else OwnerOnly)."""
+    require_may_change(user=user, account_id=deployment.account_id, created_by_id=deployment.created_by_id)
     with transaction.atomic():
         _lock_account(deployment.account_id)
         dep = Deployment.objects.select_for_update().get(pk=deployment.pk)

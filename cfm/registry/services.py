@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
+from cfm.accounts.permissions import require_may_change
 from cfm.inspection.hubids import is_repo_id, is_revision
 from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, _safe_member_name, _wants_whole
 
@@ -223,7 +224,9 @@ def _create_hub(*, account, user, source, revision, token) -> tuple[Registration
     existing = _existing(account, source_kind=SourceKind.HUB, source=repo, revision=revision)
     if existing is not None:
         if token is not None:
-            # A new token for the same repo (say, after access_denied) replaces the old one.
+            # A new token for the same repo (say, after access_denied) replaces the old one: the maker's or an
+            # owner's to change.
+            require_may_change(user=user, account_id=existing.account_id, created_by_id=existing.created_by_id)
             existing.token_encrypted = token_encrypt(token)
             existing.save(update_fields=["token_encrypted", "updated_at"])
         if existing.status == Status.FAILED:
@@ -405,6 +408,8 @@ def registration_rerun(*, registration: Registration, user, token: str | None = 
     with transaction.atomic():
         row = _locked(registration, user)
         if token:
+            # A new token replaces the stored one: the maker's or an owner's to change.
+            require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
             if not _TOKEN.match(token.strip()):
                 raise RegistrationError("invalid_token", _("The access token has characters a Hub token never has."),
                                         field="token")
@@ -455,6 +460,7 @@ def registration_cancel(*, registration: Registration, user) -> Registration:
     progress write and stops. A finished job is left as it is."""
     with transaction.atomic():
         row = _locked(registration, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         if row.status in ACTIVE_STATUSES:
             row.status = Status.FAILED
             row.error_code = "cancelled"
@@ -471,6 +477,7 @@ def registration_delete(*, registration: Registration, user) -> None:
     """Deletes the registration, its stored upload and its Hub token."""
     with transaction.atomic():
         row = _locked(registration, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         folder = upload_dir(row)
         row.delete()
         transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
@@ -480,6 +487,7 @@ def registration_forget_token(*, registration: Registration, user) -> Registrati
     """Deletes the stored Hub token at the user's request."""
     with transaction.atomic():
         row = _locked(registration, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         if row.token_encrypted:
             row.token_encrypted = ""
             row.save(update_fields=["token_encrypted", "updated_at"])

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.accounts.selectors import accounts_for
 from cfm.inspection.hubids import is_revision
 from cfm.preparation.services import prepare_partial_file
@@ -74,6 +75,9 @@ def _register_post(request, account, kind: str, form, wants_json: bool):
         except services.RegistrationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, _error_text(exc))
             status = 403 if exc.code == "plan_not_allowed" else 400
+        except OwnerOnly as exc:
+            form.add_error("token" if "token" in form.fields else None, exc.message)
+            status = 403
         else:
             url = reverse("registration", args=[registration.pk])
             if created:
@@ -183,7 +187,7 @@ def _waiting_for_worker(registration) -> bool:
     return not workers_live(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-def _detail_context(registration) -> dict:
+def _detail_context(registration, user) -> dict:
     report = registration.report or None
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
     for c in (report or {}).get("checks", []):
@@ -197,13 +201,16 @@ def _detail_context(registration) -> dict:
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
             "reused_url": reused_url, "hub_url": _hub_url(registration), "prepare_partial_file": partial_file,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help,
-            "waiting_for_worker": _waiting_for_worker(registration)}
+            "waiting_for_worker": _waiting_for_worker(registration),
+            # Members see every registration of the account; cancel, delete and the token are the maker's or an owner's.
+            "may_change": may_change(user=user, account_id=registration.account_id,
+                                     created_by_id=registration.created_by_id)}
 
 
 @login_required
 def registration_detail(request, pk: int):
     registration = _get_or_404(request, pk)
-    return render(request, "registry/detail.html", _detail_context(registration))
+    return render(request, "registry/detail.html", _detail_context(registration, request.user))
 
 
 @login_required
@@ -211,7 +218,7 @@ def registration_live(request, pk: int):
     """The polled fragment: progress while the job runs; once it has ended,
     the report (or the error) without the polling trigger, so polling stops."""
     registration = _get_or_404(request, pk)
-    return render(request, "registry/_live.html", _detail_context(registration))
+    return render(request, "registry/_live.html", _detail_context(registration, request.user))
 
 
 @login_required
@@ -232,6 +239,9 @@ def _action(request, pk: int, service, done_message: str, *, to_list: bool = Fal
         service(registration=registration, user=request.user)
     except services.RegistrationError as exc:
         messages.error(request, _error_text(exc))
+        return redirect("registration", pk=pk)
+    except OwnerOnly as exc:
+        messages.error(request, exc.message)
         return redirect("registration", pk=pk)
     messages.success(request, done_message)
     if to_list:
