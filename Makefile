@@ -12,11 +12,11 @@ $(VENV)/bin/python:
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[web]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[test,convert]'
+	$(PY) -m pip install --quiet -e '.[web,test,convert]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -33,10 +33,11 @@ run: install
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## make lint: ruff, then mypy with django-stubs on cfm/ (configured in pyproject.toml).
+## make lint: ruff, mypy with django-stubs on cfm/, then the import rules (import-linter); all in pyproject.toml.
 lint: install-test
 	$(PY) -m ruff check cfm tests benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 messages: install
 	$(PY) manage.py makemessages -l ja --no-location -i '.venv/*' -i 'var/*' -i 'tests/*' -i 'benchmarks/*'

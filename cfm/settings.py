@@ -16,6 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
+from cfm import catalog
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CFM_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -102,27 +104,30 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "cfm.web",
+    "cfm.jobs",
     "cfm.accounts",
     "cfm.registry",
     "cfm.quota",
     "cfm.feedback",
     "cfm.preparation",
+    "cfm.workers",
     "axes",
 ]
 
 MIDDLEWARE = [
     # First: every answer under /api/v1/, also Django's own 400s, leaves as the JSON error envelope.
-    "cfm.web.middleware.ApiErrorEnvelopeMiddleware",
+    "cfm.web.guards.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "cfm.web.middleware.ContentSecurityPolicyMiddleware",
+    "cfm.web.guards.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "cfm.web.middleware.ReaderTimezoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Its __call__ runs before any process_view, so before CsrfViewMiddleware reads request.POST.
-    "cfm.web.middleware.BodyCapMiddleware",
+    "cfm.web.guards.BodyCapMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -268,25 +273,23 @@ CFM_JOB_LEASE_SECONDS = env_int("CFM_JOB_LEASE_SECONDS", 120, minimum=5)
 CFM_SWEEP_INTERVAL = env_int("CFM_SWEEP_INTERVAL", 30, minimum=1)
 # Each worker writes a heartbeat this often (s); /healthz counts it live for a minute (or three beats).
 CFM_HEARTBEAT_INTERVAL = env_int("CFM_HEARTBEAT_INTERVAL", 15, minimum=1)
-# Attempts of one inspection job (transient Hub faults, lost workers) before it fails.
+# Attempts of one job of any kind (transient Hub faults, lost workers) before it fails.
 CFM_JOB_MAX_ATTEMPTS = env_int("CFM_JOB_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds before the first retry of a transient fault (then doubling, with jitter).
 CFM_JOB_RETRY_BACKOFF = env_int("CFM_JOB_RETRY_BACKOFF", 5, minimum=1)
 # The sweeper: queues the outbox, re-queues lost messages, reclaims expired leases.
 CELERY_BEAT_SCHEDULE = {
-    "cfm-sweep": {"task": "cfm.registry.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
+    "cfm-sweep": {"task": "cfm.jobs.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
                   "options": {"expires": float(CFM_SWEEP_INTERVAL)}},
-    "cfm-prepare-sweep": {"task": "cfm.preparation.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
-                          "options": {"expires": float(CFM_SWEEP_INTERVAL)}},
 }
 CELERY_TIMEZONE = "UTC"
 # Prepare jobs (downloads, conversions: minutes to hours) have a queue of their
 # own, so that a worker started with `-Q celery` answers inspections and runs
-# the sweepers however many Prepare jobs run elsewhere. A worker started without
+# the sweeper however many Prepare jobs run elsewhere. A worker started without
 # -Q consumes both queues: one `celery -A cfm worker -B` is still a complete back end.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Each job's message names its kind's queue (cfm.jobs.runtime.JobKind.queue).
 CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("cfm-prepare", routing_key="cfm-prepare"))
-CELERY_TASK_ROUTES = {"cfm.preparation.prepare_run": {"queue": "cfm-prepare", "routing_key": "cfm-prepare"}}
 
 # --- The Hub ---------------------------------------------------------------
 HF_ENDPOINT = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
@@ -307,7 +310,7 @@ CFM_ARCHIVE_MAX_FILES = env_int("CFM_ARCHIVE_MAX_FILES", 10_000, minimum=1)
 CFM_ARCHIVE_MAX_RATIO = env_int("CFM_ARCHIVE_MAX_RATIO", 200, minimum=1)
 CFM_UPLOAD_MAX_BYTES = env_int("CFM_UPLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temp file
-# Bodies are refused by their Content-Length before a byte is read (cfm.web.middleware.BodyCapMiddleware):
+# Bodies are refused by their Content-Length before a byte is read (cfm.web.guards.BodyCapMiddleware):
 # anyone not logged in may send CFM_ANON_BODY_MAX_BYTES (a login form is a few hundred bytes), a logged-in
 # user CFM_BODY_MAX_BYTES, and a multipart POST to an upload endpoint CFM_UPLOAD_MAX_BYTES.
 CFM_ANON_BODY_MAX_BYTES = env_int("CFM_ANON_BODY_MAX_BYTES", 16_384, minimum=1024)
@@ -320,7 +323,7 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 DATA_UPLOAD_MAX_NUMBER_FILES = 5000
 
 # --- Quota ---------------------------------------------------------------
-CFM_DEFAULT_LIMIT_UNITS = env_int("CFM_DEFAULT_LIMIT_UNITS", 4, minimum=0)
+CFM_DEFAULT_LIMIT_UNITS = env_int("CFM_DEFAULT_LIMIT_UNITS", catalog.DEFAULT_LIMIT_UNITS, minimum=0)
 
 # --- Secrets at rest (Hub tokens) -------------------------------------------
 CFM_TOKEN_KEY = os.environ.get("CFM_TOKEN_KEY", "")

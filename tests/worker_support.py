@@ -69,9 +69,33 @@ class Worker:
     log: Path
     media: Path
     hub: object
+    args: list[str]
+    env: dict[str, str]
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """kill -9 of the whole worker: the main process, its pool and beat."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """A new worker process, as a supervisor would start after a crash."""
+        self.proc = _spawn(self.args, self.env, self.log)
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    ready_before = log.read_text(errors="replace").count(" ready.") if log.exists() else 0
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while log.read_text(errors="replace").count(" ready.") <= ready_before:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the Celery worker did not start:\n" + log.read_text(errors="replace")[-3000:])
+        time.sleep(0.1)
+    return proc
 
 
 @pytest.fixture(scope="session")
@@ -99,22 +123,14 @@ def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
         env.pop(name, None)
     celery = Path(sys.executable).parent / "celery"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(celery), "-A", "cfm", "worker", "-B", "--loglevel=INFO", "--pool=prefork", "--concurrency=2",
-             "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"tests-{os.getpid()}@%h",
-             f"--schedule={base / 'beat-schedule'}"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while " ready." not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the Celery worker did not start:\n" + log.read_text(errors="replace")[-3000:])
-        time.sleep(0.1)
-    yield Worker(proc, log, base / "media", session_hub)
+    args = [str(celery), "-A", "cfm", "worker", "-B", "--loglevel=INFO", "--pool=prefork", "--concurrency=2",
+            "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"tests-{os.getpid()}@%h",
+            f"--schedule={base / 'beat-schedule'}"]
+    worker = Worker(_spawn(args, env, log), log, base / "media", session_hub, args, env)
+    yield worker
     # Nothing left to finish, and the job rows are the truth anyway.
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    if worker.proc.poll() is None:
+        worker.kill()
 
 
 @pytest.fixture(scope="session")
@@ -150,9 +166,11 @@ def _delete_all() -> None:
     from django.contrib.auth import get_user_model
 
     from cfm.accounts.models import Account
+    from cfm.jobs.models import Job
     from cfm.registry.models import Registration
 
     Registration.objects.all().delete()
+    Job.objects.all().delete()
     Account.objects.all().delete()
     get_user_model().objects.all().delete()
 
@@ -191,6 +209,16 @@ def wait_status(registration, statuses=("done", "failed"), timeout: float = 20.0
         return row if row is not None and row.status in statuses else None
 
     return wait_for(check, timeout, what=f"registration {registration.pk} to be {'/'.join(statuses)}")
+
+
+@pytest.fixture
+def own_broker():
+    """A broker of this process's own (kombu's in-memory transport), for
+    tests that run jobs in this process on committed rows: the messages they
+    send reach no worker of the session, which would otherwise run the job
+    first."""
+    with broker_at("memory://"):
+        yield
 
 
 @contextmanager

@@ -1,13 +1,13 @@
 """API v1: the user's accounts and their spaces (docs/api.md).
 Also `account_or_404`, which every app's API uses for an account id;
-pagination and ISO times live in cfm.api (re-exported here)."""
+pagination and ISO times live in cfm.apitools (re-exported here)."""
 from __future__ import annotations
 
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
 
-from cfm.api import ApiError, iso, paginate
+from cfm.apitools import ApiError, iso, paginate
 
 from .models import Membership
 from .selectors import account_get, accounts_for

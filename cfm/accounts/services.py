@@ -59,11 +59,5 @@ def membership_add(*, account: Account, user, role: str = Role.MEMBER) -> Member
     return membership
 
 
-def account_set_plan(*, account: Account, plan: str) -> Account:
-    account.plan = _plan(plan)
-    account.save(update_fields=["plan"])
-    return account
-
-
 def space_create(*, account: Account, name: str, runtime_instance: bool = True) -> Space:
     return Space.objects.create(account=account, name=_name(name), runtime_instance=runtime_instance)

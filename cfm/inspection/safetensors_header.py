@@ -31,13 +31,8 @@ class TensorInfo:
     dtype: str
     shape: tuple[int, ...]
     nbytes: int
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+    #: elements (the product of shape), computed once by the parser that checks the shape anyway
+    numel: int = 1
 
 
 @dataclass
@@ -64,9 +59,10 @@ def _pairs_to_dict(pairs: tuple, what: str) -> dict:
     return obj
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
+#: A Git LFS pointer file starts "version https://git-lfs.github.com/spec/v1" and is
+#: under 1024 bytes (the LFS specification's own bound).
+LFS_POINTER_START = b"version "
+LFS_POINTER_MAX = 1024
 
 #: The safetensors reader holds sizes in 64-bit integers; beyond, a value is no size.
 _U64 = 2**64
@@ -74,6 +70,10 @@ _U64 = 2**64
 def header_length(prefix: bytes, path: str, file_size: int, limits: InspectLimits) -> int:
     if file_size < 8 or len(prefix) < 8:
         raise HeaderProblem("header_file_too_small", size=file_size)
+    if prefix[:8] == LFS_POINTER_START and file_size <= LFS_POINTER_MAX:
+        # A clone made without git-lfs holds the pointer text, not the weights: its first
+        # 8 bytes read as a header length of 2336927755350992246 bytes, which helps nobody.
+        raise HeaderProblem("header_lfs_pointer", size=file_size)
     (n,) = struct.unpack("<Q", prefix[:8])
     if n > file_size - 8:
         raise HeaderProblem("header_length_past_file", length=n, size=file_size)
@@ -135,12 +135,16 @@ def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) 
     for name, entry in doc.items():
         if type(entry) is not tuple_:
             raise HeaderProblem("header_bad_entry", tensor=name[:120])
-        pairs, entry = entry, dict(entry)
-        if len(entry) != len(pairs):
-            _pairs_to_dict(pairs, f"{name[:120]}.")  # raises, naming the repeated key
-        dtype = entry.get("dtype")
-        shape = entry.get("shape")
-        offsets = entry.get("data_offsets")
+        if len(entry) == 3 and entry[0][0] == "dtype" and entry[1][0] == "shape" and entry[2][0] == "data_offsets":
+            # The order every writer uses: no dict to build (and no key can repeat in three distinct ones).
+            dtype, shape, offsets = entry[0][1], entry[1][1], entry[2][1]
+        else:
+            pairs, entry = entry, dict(entry)
+            if len(entry) != len(pairs):
+                _pairs_to_dict(pairs, f"{name[:120]}.")  # raises, naming the repeated key
+            dtype = entry.get("dtype")
+            shape = entry.get("shape")
+            offsets = entry.get("data_offsets")
         if type(dtype) is not str_:
             raise HeaderProblem("header_bad_entry", tensor=name[:120])
         bits = bits_of(dtype)
@@ -166,7 +170,7 @@ def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) 
             raise HeaderProblem("header_size_mismatch", tensor=name[:120], shape=_show(shape), dtype=dtype,
                                 expected=(expected_bits + 7) // 8, actual=end - begin)
         append((begin, end, name))
-        tensors[name] = tensor_info(dtype, tuple_(shape), end - begin)
+        tensors[name] = tensor_info(dtype, tuple_(shape), end - begin, numel)
     spans.sort()
     pos = 0
     for begin, end, name in spans:

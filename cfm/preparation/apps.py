@@ -5,3 +5,13 @@ class PreparationConfig(AppConfig):
     name = "cfm.preparation"
     label = "preparation"
     verbose_name = "Model preparation"
+
+    def ready(self) -> None:
+        from cfm.jobs.runtime import register
+        from cfm.registry import hooks
+
+        from .jobs import Prepare
+        from .services import detail_partial_file
+
+        register(Prepare())
+        hooks.add_detail_context("prepare_partial_file", detail_partial_file)

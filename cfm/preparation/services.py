@@ -1,5 +1,6 @@
 """Writes on Prepare jobs: start, cancel, answer the rope_scaling review.
-Views, the API and commands call these; the worker side is jobs.py."""
+Views, the API and commands call these; the run itself is a job of the one
+runtime (cfm.jobs; the Prepare kind is jobs.py)."""
 from __future__ import annotations
 
 import json
@@ -8,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Membership
 from cfm.accounts.permissions import require_may_change
+from cfm.jobs import runtime
 from cfm.registry.models import Registration, SourceKind
 from cfm.registry.models import Status as RegStatus
 
@@ -55,10 +56,16 @@ def prepare_partial_file(*, registration: Registration) -> str | None:
     return partial[0] if partial else None
 
 
-def _enqueue_on_commit(job_id: int) -> None:
-    from .jobs import enqueue
-
-    transaction.on_commit(lambda: enqueue(job_id=job_id))
+def detail_partial_file(registration: Registration) -> str | None:
+    """`prepare_partial_file` for the registration page (added to it in
+    apps.py): the Prepare page's own test, so a folder upload that holds
+    only the headers of a file Prepare needs is never offered Prepare there
+    either. Only a current report offers Prepare, and the polled fragment
+    of a running job reads no file."""
+    report = registration.report or {}
+    if registration.status != RegStatus.DONE or not report.get("preparation"):
+        return None
+    return prepare_partial_file(registration=registration)
 
 
 def _member(user, account_id: int) -> bool:
@@ -98,7 +105,10 @@ def prepare_start(*, registration: Registration, user, cast_to_16bit: bool = Fal
         job = PrepareJob.objects.create(
             registration=registration, account_id=registration.account_id, created_by=user, steps=list(steps),
             cast_to_16bit=bool(cast_to_16bit), old_report=report)
-        _enqueue_on_commit(job.pk)
+        from .jobs import KIND
+
+        runtime.submit(KIND, subject_id=job.pk, owner=user)
+        job.refresh_from_db()
     return job
 
 
@@ -116,16 +126,9 @@ def prepare_cancel(*, job: PrepareJob, user) -> PrepareJob:
     with transaction.atomic():
         row = _locked(job, user)
         require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
-        if row.status in (PrepareStatus.QUEUED, PrepareStatus.REVIEW):
-            row.status = PrepareStatus.CANCELLED
-            row.error_code = "cancelled"
-            row.claim = ""
-            row.finished_at = timezone.now()
-            row.cancel_requested = True
-            row.save()
-        elif row.status == PrepareStatus.RUNNING:
-            row.cancel_requested = True
-            row.save(update_fields=["cancel_requested", "updated_at"])
+        if row.job_id and row.status in (*ACTIVE, PrepareStatus.REVIEW):
+            runtime.cancel(row.job_id)
+            row.refresh_from_db()
     return row
 
 
@@ -138,7 +141,8 @@ def prepare_review(*, job: PrepareJob, user, accept: bool) -> PrepareJob:
         if row.status != PrepareStatus.REVIEW:
             raise PrepareServiceError("not_in_review", _("This preparation is not waiting for a review."))
         row.rope_accept = bool(accept)
-        row.status = PrepareStatus.QUEUED
-        row.save(update_fields=["rope_accept", "status", "updated_at"])
-        _enqueue_on_commit(row.pk)
+        row.save(update_fields=["rope_accept", "updated_at"])
+        if row.job_id:
+            runtime.resume(row.job_id)
+        row.refresh_from_db()
     return row

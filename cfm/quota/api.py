@@ -7,7 +7,7 @@ from ninja import Router, Schema, Status
 from cfm.accounts.api import account_or_404
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import accounts_for
-from cfm.api import ApiError, iso, paginate
+from cfm.apitools import ApiError, iso, paginate
 
 from . import selectors, services
 from .models import Deployment, LimitRequest

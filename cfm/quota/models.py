@@ -20,12 +20,10 @@ from cfm import catalog
 from cfm.accounts.models import Account, Space
 from cfm.textcaps import FREE_TEXT_MAX, free_text_validators
 
-
-class Configuration(models.TextChoices):
-    SMALL = "small", _("Small")
-    MEDIUM = "medium", _("Medium")
-    LARGE = "large", _("Large")
-    EXTRA_LARGE = "extra_large", _("Extra large")
+#: The catalog's configurations (cfm.catalog.CONFIGURATIONS), as model choices.
+# (django-stubs types only the class form of TextChoices, not Enum's functional one)
+Configuration = models.TextChoices(  # type: ignore[call-overload]
+    "Configuration", [(key.upper(), (key, _(conf.label))) for key, conf in catalog.CONFIGURATIONS.items()])
 
 
 #: The most units a limit, a unit cost or one adjustment may be: far beyond any account, far below the database's

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -21,11 +22,12 @@ from django.views.decorators.http import require_POST
 from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.accounts.selectors import accounts_for
 from cfm.inspection.hubids import is_revision
-from cfm.preparation.services import prepare_partial_file
-from cfm.registry import selectors, services
+from cfm.registry import hooks, selectors, services
 from cfm.registry.models import SourceKind, Status
-from cfm.web.heartbeat import workers_live
+from cfm.web.templatetags.cfm_tags import check_message
+from cfm.workers.heartbeat import workers_live
 
+from . import presenters
 from .forms import ArchiveForm, FolderForm, HubForm, plan_refusal
 from .limits import inspect_limits
 
@@ -187,30 +189,56 @@ def _waiting_for_worker(registration) -> bool:
     return not workers_live(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-def _detail_context(registration, user) -> dict:
+def _report_context(request, registration, report: dict | None, partial_file) -> dict:
+    """What the report shows beyond the stored JSON: the verdict's badge and
+    buttons, the memory per configuration at the reader's sequence length,
+    the time-series sizing for the reader's figures (GET parameters)."""
+    if not report:
+        return {"verdict": None}
+    verdict = presenters.verdict_of(report)
+    size_check = next((c for c in report.get("checks") or [] if c.get("id") == "size"), None)
+    sequence_length, sequence_error = presenters.parse_sequence_length(request.GET.get("sequence_length"), report)
+    ctx: dict[str, Any] = {
+        "verdict": verdict, "badge": presenters.badge(verdict), "headline": presenters.headline(verdict),
+        "actions": presenters.actions(report, current=registration.status == Status.DONE,
+                                      prepare_possible=not partial_file),
+        "weights_summary": presenters.weights_summary(report),
+        "sequence_length": sequence_length, "sequence_error": sequence_error,
+        "memory_rows": presenters.memory_rows(report, sequence_length),
+        "quantized": presenters.quantized_estimates(report),
+        "reason": presenters.recommendation_reason(report, check_message(size_check) if size_check else None),
+    }
+    if report.get("family") == "time_series":
+        ts = presenters.time_series_sizing(request.GET.get("users"), request.GET.get("payload"))
+        ctx["ts"] = ts
+        ctx["ts_users"] = request.GET.get("users", "")
+        ctx["ts_payload"] = request.GET.get("payload", "")
+    return ctx
+
+
+def _detail_context(request, registration) -> dict:
     report = registration.report or None
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
     for c in (report or {}).get("checks", []):
         counts[c.get("status", "skip")] = counts.get(c.get("status", "skip"), 0) + 1
     error_text, error_help = JOB_ERRORS.get(registration.error_code, (registration.error_message, None))
     reused_url = reverse("registration", args=[registration.reused_from_id]) if registration.reused_from_id else ""
-    # The Prepare page's own test: a folder upload that holds only the headers of a file Prepare needs is never
-    # offered Prepare, here either. Only a current report offers Prepare (and the polled fragment reads no file).
-    offers_prepare = registration.status == Status.DONE and bool((report or {}).get("preparation"))
-    partial_file = prepare_partial_file(registration=registration) if offers_prepare else None
+    # What the apps built on the registry add (Prepare: whether a folder upload can be prepared).
+    extras = hooks.detail_context(registration)
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
-            "reused_url": reused_url, "hub_url": _hub_url(registration), "prepare_partial_file": partial_file,
+            "reused_url": reused_url, "hub_url": _hub_url(registration), **extras,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help,
             "waiting_for_worker": _waiting_for_worker(registration),
             # Members see every registration of the account; cancel, delete and the token are the maker's or an owner's.
-            "may_change": may_change(user=user, account_id=registration.account_id,
-                                     created_by_id=registration.created_by_id)}
+            "may_change": may_change(user=request.user, account_id=registration.account_id,
+                                     created_by_id=registration.created_by_id),
+            **_report_context(request, registration, report, extras.get("prepare_partial_file"))}
 
 
 @login_required
 def registration_detail(request, pk: int):
     registration = _get_or_404(request, pk)
-    return render(request, "registry/detail.html", _detail_context(registration, request.user))
+    return render(request, "registry/detail.html", _detail_context(request, registration))
 
 
 @login_required
@@ -218,7 +246,7 @@ def registration_live(request, pk: int):
     """The polled fragment: progress while the job runs; once it has ended,
     the report (or the error) without the polling trigger, so polling stops."""
     registration = _get_or_404(request, pk)
-    return render(request, "registry/_live.html", _detail_context(registration, request.user))
+    return render(request, "registry/_live.html", _detail_context(request, registration))
 
 
 @login_required

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 from django.views.defaults import server_error as django_server_error
 
-from .middleware import API_PREFIX, envelope
+from .guards import API_PREFIX, envelope
 
 
 def _disk_full() -> bool:

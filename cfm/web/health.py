@@ -3,7 +3,7 @@ load balancers and operators. 200 while the database answers (registrations
 are accepted even with the broker down: they wait in the outbox); 503 when
 the database does not. `degraded` when the broker is down, or when work is
 queued and no worker that takes it has written a heartbeat for a minute
-(cfm.web.heartbeat): then nothing would ever run it."""
+(cfm.workers.heartbeat): then nothing would ever run it."""
 from __future__ import annotations
 
 import logging
@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .heartbeat import workers_live
+from cfm.workers.heartbeat import workers_live
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,7 @@ def _database() -> dict:
 
 def _broker() -> dict:
     from cfm.celery import app
-    from cfm.registry.jobs import _broker_errors
-    from cfm.registry.models import Registration, Status
+    from cfm.jobs.runtime import broker_errors, outbox_count
 
     kind = "redis" if settings.REDIS_URL else "filesystem"
     started = time.monotonic()
@@ -44,35 +43,41 @@ def _broker() -> dict:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=0, timeout=1)
         ok, error = True, None
-    except _broker_errors() as exc:
+    except broker_errors() as exc:
         ok, error = False, type(exc).__name__
     state = {"ok": ok, "kind": kind, "ms": round((time.monotonic() - started) * 1000, 1)}
     if error:
         state["error"] = error
     try:
-        # Registrations waiting in the outbox for the broker (or the sweeper).
-        state["outbox"] = Registration.objects.filter(status=Status.QUEUED, enqueued_at__isnull=True).count()
+        # Jobs (inspections, Prepare runs ...) waiting in the outbox for the broker (or the sweeper).
+        state["outbox"] = outbox_count()
     except DatabaseError:
         pass
     return state
 
 
 def queued_work() -> dict[str, dict]:
-    """Per Celery queue: how many jobs wait for a worker and the age (s) of
-    the oldest, from the job rows (registrations, Prepare jobs)."""
-    from django.db.models import Count, Min
+    """Per Celery queue: how many jobs are due and wait for a worker, and
+    the age (s) of the oldest, from the job runtime's rows (read only)."""
+    from django.db.models import Count, Min, Q
 
-    from cfm.preparation.models import PrepareJob, PrepareStatus
-    from cfm.registry.models import Registration, Status
+    from cfm.jobs.models import Job, JobStatus
+    from cfm.jobs.runtime import kind_of
 
     now = timezone.now()
-    # A queued registration's row is not written again until a worker claims it: updated_at is when it was queued.
-    inspections = Registration.objects.filter(status=Status.QUEUED).aggregate(n=Count("id"), oldest=Min("updated_at"))
-    prepares = PrepareJob.objects.filter(status=PrepareStatus.QUEUED).aggregate(n=Count("id"), oldest=Min("created_at"))
-    out = {}
-    for queue, agg in (("celery", inspections), ("cfm-prepare", prepares)):
-        oldest = agg["oldest"]
-        out[queue] = {"queued": agg["n"], "oldest_age_s": round((now - oldest).total_seconds(), 1) if oldest else None}
+    out: dict[str, dict] = {queue.name: {"queued": 0, "oldest_age_s": None} for queue in settings.CELERY_TASK_QUEUES}
+    # Due (no retry or poll delay ahead). A queued row is not written again until a worker claims it: updated_at
+    # is when it was queued (submitted, retried, resumed).
+    due = Job.objects.filter(Q(run_after__isnull=True) | Q(run_after__lte=now), status=JobStatus.QUEUED)
+    for row in due.values("kind").annotate(n=Count("id"), oldest=Min("updated_at")):
+        try:
+            queue = kind_of(row["kind"]).queue
+        except KeyError:  # a kind no longer registered: the sweeper's concern, not a worker's
+            continue
+        entry = out.setdefault(queue, {"queued": 0, "oldest_age_s": None})
+        entry["queued"] += row["n"]
+        age = round((now - row["oldest"]).total_seconds(), 1)
+        entry["oldest_age_s"] = max(age, entry["oldest_age_s"] or 0)
     return out
 
 

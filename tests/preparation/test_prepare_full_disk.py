@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 from diskfull import small_disk
+from jobrun import run_prepare
 from prep_builders import archive_registration, make_ttm
 from safetensors.numpy import save_file
 
-from cfm.preparation import jobs
 from cfm.preparation.errors import PrepareError
 from cfm.preparation.models import PrepareJob
 from cfm.preparation.storage import LocalStorage
@@ -51,7 +51,7 @@ def test_a_prepare_job_on_a_full_disk_fails_clearly(client, alice, tmp_path, set
     assert started.status_code == 202, started.content
     (settings.MEDIA_ROOT / "prepared").mkdir(parents=True, exist_ok=True)
     with small_disk(settings.MEDIA_ROOT / "prepared", 64):
-        assert jobs.run(job_id=started.json()["id"]) == "failed"
+        assert run_prepare(started.json()["id"]) == "failed"
     job = PrepareJob.objects.get()
     assert job.error_code == "disk_full"
     body = client.get(f"/api/v1/prepare-jobs/{job.pk}", **alice.auth).json()

@@ -12,10 +12,12 @@ from actors import alice  # noqa: F401
 from django.utils import timezone
 from worker_support import worker  # noqa: F401
 
+from cfm.jobs import runtime
+from cfm.jobs.models import Job
 from cfm.preparation.models import PrepareJob
 from cfm.registry.models import Registration, SourceKind, Status
-from cfm.web.heartbeat import HeartbeatThread, heartbeat_write, workers_live
-from cfm.web.models import WorkerHeartbeat
+from cfm.workers.heartbeat import HeartbeatThread, heartbeat_write, workers_live
+from cfm.workers.models import WorkerHeartbeat
 
 
 @pytest.fixture(autouse=True)
@@ -31,10 +33,12 @@ def no_workers(request):
 
 
 def _queued(actor, minutes_ago: float = 2) -> Registration:
+    """A registration whose inspection job was submitted `minutes_ago` (in this test's transaction, never sent)."""
     reg = Registration.objects.create(account=actor.account, created_by=actor.user, source_kind=SourceKind.HUB,
                                       source="org/waiting", revision="main", status=Status.QUEUED)
-    Registration.objects.filter(pk=reg.pk).update(updated_at=timezone.now() - timedelta(minutes=minutes_ago))
-    return reg
+    job = runtime.submit("inspection", subject_id=reg.pk, owner=actor.user)
+    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=minutes_ago))
+    return Registration.objects.get(pk=reg.pk)
 
 
 def _beat(name: str, queues: list[str], seconds_ago: float) -> None:
@@ -63,7 +67,8 @@ def test_a_heartbeat_older_than_a_minute_does_not_count(client, alice):
 def test_a_prepare_job_needs_a_worker_on_its_own_queue(client, alice):
     reg = Registration.objects.create(account=alice.account, created_by=alice.user, source_kind=SourceKind.HUB,
                                       source="org/p", revision="main", status=Status.DONE, report={})
-    PrepareJob.objects.create(registration=reg, account=alice.account, created_by=alice.user)
+    prep = PrepareJob.objects.create(registration=reg, account=alice.account, created_by=alice.user)
+    runtime.submit("prepare", subject_id=prep.pk, owner=alice.user)
     _beat("celery@inspections", ["celery"], seconds_ago=1)
     assert client.get("/healthz").json()["workers"]["stalled"] == ["cfm-prepare"]
 

@@ -1,5 +1,5 @@
 """Worker heartbeats: each Celery worker writes its row every
-CFM_HEARTBEAT_INTERVAL seconds (cfm.web.heartbeat), so `/healthz` and the
+CFM_HEARTBEAT_INTERVAL seconds (cfm.workers.heartbeat), so `/healthz` and the
 pages know whether anyone will ever take the queued work. Independent of
 the job runtime: it knows workers, not jobs."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Worker heartbeats (cfm.web.models.WorkerHeartbeat): the service a worker
+"""Worker heartbeats (cfm.workers.models.WorkerHeartbeat): the service a worker
 calls, the thread that calls it, and the selectors `/healthz` and the pages
 read. A worker is live while its row was written within LIVE_SECONDS; a
 worker that stops cleanly removes its row, one that dies stops writing it."""
