@@ -161,7 +161,7 @@ def _mount() -> None:
     import importlib
 
     for module in ("cfm.accounts.api", "cfm.registry.api", "cfm.quota.api", "cfm.feedback.api",
-                   "cfm.preparation.api"):
+                   "cfm.preparation.api", "cfm.platform.api"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -85,7 +85,7 @@ LIST_PATHS = ("/accounts", "/accounts/{account_id}/spaces", "/registrations", "/
 
 
 def _page_parameters() -> list[dict]:
-    from cfm.api import MAX_OFFSET, MAX_PAGE_SIZE, PAGE_SIZE
+    from cfm.apitools import MAX_OFFSET, MAX_PAGE_SIZE, PAGE_SIZE
 
     return [
         {"in": "query", "name": "offset", "required": False,

@@ -63,6 +63,32 @@ def session_hub():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def session_s3():
+    """A real S3-compatible server (moto) on loopback, for the session."""
+    import socket
+
+    pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def session_platform():
+    """The platform imitation (tests/platformserver.py) the session's worker may reach."""
+    from platformserver import PlatformServer
+
+    server = PlatformServer(api_key="test-api-key-123", ready_after=0.3).start()
+    yield server
+    server.stop()
+
+
 @dataclass
 class Worker:
     proc: subprocess.Popen
@@ -71,6 +97,8 @@ class Worker:
     hub: object
     args: list[str]
     env: dict[str, str]
+    platform: object = None
+    s3: str = ""
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -99,7 +127,7 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_hub):
+def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_hub, session_platform, session_s3):
     """`celery -A cfm worker -B` in a subprocess: the real broker (REDIS_URL),
     the test database, the session's Hub, a shared media folder."""
     redis_url = os.environ.get("REDIS_URL", "")
@@ -119,14 +147,16 @@ def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_
     env = {**os.environ, **WORKER_ENV, "DATABASE_URL": db_url, "CFM_MEDIA_DIR": str(base / "media"),
            # its own work folders (Prepare), the test process's keys (stored Hub tokens)
            "CFM_VAR_DIR": str(base / "var"), "SECRET_KEY": settings.SECRET_KEY,
-           "HF_ENDPOINT": session_hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(base / "hf-home")}
+           "HF_ENDPOINT": session_hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(base / "hf-home"),
+           # the platform imitation and the bucket server are the only platform hosts it may call
+           "CFM_PLATFORM_URLS": session_platform.url, "CFM_STORAGE_URLS": session_s3}
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
         env.pop(name, None)
     celery = Path(sys.executable).parent / "celery"
     args = [str(celery), "-A", "cfm", "worker", "-B", "--loglevel=INFO", "--pool=prefork", "--concurrency=2",
             "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"tests-{os.getpid()}@%h",
             f"--schedule={base / 'beat-schedule'}"]
-    worker = Worker(_spawn(args, env, log), log, base / "media", session_hub, args, env)
+    worker = Worker(_spawn(args, env, log), log, base / "media", session_hub, args, env, session_platform, session_s3)
     yield worker
     # Nothing left to finish, and the job rows are the truth anyway.
     if worker.proc.poll() is None:
@@ -167,8 +197,13 @@ def _delete_all() -> None:
 
     from cfm.accounts.models import Account
     from cfm.jobs.models import Job
+    from cfm.quota.models import Deployment, LedgerEntry, LimitRequest
     from cfm.registry.models import Registration
 
+    # The ledger and deployments protect their account: they go first (in bulk, as a test's teardown may).
+    LimitRequest.objects.all().delete()
+    LedgerEntry.objects.all().delete()
+    Deployment.objects.all().delete()
     Registration.objects.all().delete()
     Job.objects.all().delete()
     Account.objects.all().delete()

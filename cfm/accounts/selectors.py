@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Account, Membership
+from .models import Account, Membership, Role
 
 
 def accounts_for(*, user) -> QuerySet[Account]:
@@ -23,3 +23,7 @@ def account_get(*, user, account_id) -> Account | None:
 def role_in(*, user, account: Account) -> str | None:
     m = Membership.objects.filter(user=user, account=account).only("role").first()
     return m.role if m else None
+
+
+def is_owner(*, user, account: Account) -> bool:
+    return role_in(user=user, account=account) == Role.OWNER

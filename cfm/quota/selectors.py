@@ -14,7 +14,7 @@ def deployments_for(*, user, account=None) -> QuerySet[Deployment]:
     qs = Deployment.objects.filter(account__in=accounts_for(user=user), status=DeploymentStatus.ACTIVE)
     if account is not None:
         qs = qs.filter(account=account)
-    return qs.select_related("registration", "space", "account")
+    return qs.select_related("registration", "space", "account").prefetch_related("events")
 
 
 def deployment_get(*, user, deployment_id, active_only: bool = True) -> Deployment | None:

@@ -18,6 +18,7 @@ from cfm import catalog
 from cfm.accounts.models import Space
 from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.accounts.selectors import account_get, accounts_for, role_in
+from cfm.platform import services as platform_services
 from cfm.registry import presenters
 
 from . import charts, selectors, services
@@ -66,7 +67,7 @@ def deploy(request, registration_id: int):
     elif request.method == "POST":
         space = next((s for s in spaces if str(s.id) == form.cleaned_data["space"]), None)
         try:
-            outcome = services.deployment_request(
+            outcome = platform_services.deployment_start(
                 user=request.user, registration=registration, space=space,
                 configuration=form.cleaned_data["configuration"], software_spec=form.cleaned_data["software_spec"],
                 serving_name=form.cleaned_data["serving_name"], parameters=form.parameters(),
@@ -162,12 +163,16 @@ def deployment_delete(request, deployment_id: int):
     if dep is None:
         raise Http404
     try:
-        services.deployment_delete(user=request.user, deployment=dep)
+        outcome = platform_services.deployment_remove(user=request.user, deployment=dep)
     except OwnerOnly as exc:
         messages.error(request, exc.message)
         return redirect("quota:deployment", dep.pk)
-    messages.success(request, _("Deployment %(name)s was deleted; %(units)s units are free again.")
-                     % {"name": dep.serving_name, "units": dep.units})
+    if outcome == "deleting":
+        messages.success(request, _("Deployment %(name)s is being deleted from the platform; its %(units)s units are "
+                                    "free once it is gone.") % {"name": dep.serving_name, "units": dep.units})
+    else:
+        messages.success(request, _("Deployment %(name)s was deleted; %(units)s units are free again.")
+                         % {"name": dep.serving_name, "units": dep.units})
     return redirect("quota:usage", dep.account_id)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
@@ -42,10 +43,17 @@ log = logging.getLogger(__name__)
 DEFAULT_REVISION = "main"
 
 #: HTTP status of each RegistrationError code (anything else: 400)
-ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "disk_full": 507}
+ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "registration_in_use": 409,
+                "disk_full": 507}
 
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,400}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+#: Sent once a registration is deleted (after commit), for the apps that
+#: keep files for it: kwargs registration_id, account_id, prepared (its
+#: Prepare results: [{"backend", "location"}]), deployment_ids.
+registration_deleted = Signal()
 
 
 class RegistrationError(Exception):
@@ -55,9 +63,9 @@ class RegistrationError(Exception):
     invalid_folder, not_active; disk_full (507) when the server has no room
     for the upload. `field` names the input at fault."""
 
-    def __init__(self, code: str, message: str, field: str | None = None):
+    def __init__(self, code: str, message: str, field: str | None = None, **extra):
         super().__init__(message)
-        self.code, self.message, self.field = code, message, field
+        self.code, self.message, self.field, self.extra = code, message, field, extra
 
     @property
     def status(self) -> int:
@@ -445,13 +453,36 @@ def registration_cancel(*, registration: Registration, user) -> Registration:
 
 
 def registration_delete(*, registration: Registration, user) -> None:
-    """Deletes the registration, its stored upload and its Hub token."""
+    """Deletes the registration, its Hub token and every file cfm holds for
+    it: its upload here, and (through `registration_deleted`, which the
+    apps that keep files for it answer) Prepare's work folder and prepared
+    folders. Refused (409 registration_in_use, with the list) while
+    deployments of it are live: they may still need those files, and the
+    user should decide about them first."""
     with transaction.atomic():
         row = _locked(registration, user)
         require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
-        folder = upload_dir(row)
+        # The reverse relations of the apps above (quota, preparation): read, never imported.
+        live = list(row.deployments.filter(status="active").order_by("id")
+                    .values("id", "serving_name", "state"))
+        if live:
+            raise RegistrationError("registration_in_use", _(
+                "This model has %(count)s live deployment(s): %(names)s. Delete them first; then the registration "
+                "and its files can go.") % {"count": len(live), "names": ", ".join(d["serving_name"] for d in live)},
+                deployments=[{"id": d["id"], "serving_name": d["serving_name"], "status": d["state"]}
+                             for d in live])
+        prepared = [{"backend": b, "location": loc} for b, loc in row.prepare_jobs.exclude(
+            storage_location="").values_list("storage_backend", "storage_location")]
+        deployment_ids = list(row.deployments.values_list("id", flat=True))
+        folder, pk, account_id = upload_dir(row), row.pk, row.account_id
         row.delete()
-        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+        def release_files() -> None:
+            shutil.rmtree(folder, ignore_errors=True)
+            registration_deleted.send(sender=Registration, registration_id=pk, account_id=account_id,
+                                      prepared=prepared, deployment_ids=deployment_ids)
+
+        transaction.on_commit(release_files)
 
 
 def registration_forget_token(*, registration: Registration, user) -> Registration:

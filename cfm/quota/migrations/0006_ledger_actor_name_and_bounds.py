@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('quota', '0004_deployment_outlives_registration'),
+        ('quota', '0005_deployment_platform_lifecycle'),
     ]
 
     operations = [
