@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from cfm.accounts.permissions import OwnerOnly
+from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.registry import selectors
 
 from . import services
@@ -98,7 +98,7 @@ def _stages(job: PrepareJob) -> list[tuple[str, str]]:
     return [(s, "done" if i < index else ended if i == index else "todo") for i, s in enumerate(wanted)]
 
 
-def _context(registration, job: PrepareJob | None) -> dict:
+def _context(registration, job: PrepareJob | None, user) -> dict:
     report = registration.report or {}
     missing = services.prepare_missing_packages(registration=registration)
     diff_lines = []
@@ -114,6 +114,8 @@ def _context(registration, job: PrepareJob | None) -> dict:
     return {
         "reg": registration, "report": report, "steps": report.get("preparation") or [], "job": job,
         "job_number": job.number if job else None,
+        # Cancelling or answering a job is for the member who started it and the account's owners.
+        "may_change": job is None or may_change(user=user, account_id=job.account_id, created_by_id=job.created_by_id),
         "missing": missing, "install_hint": INSTALL_HINT, "s3": services.s3_configured(),
         "partial_file": partial_file,
         "register_archive_url": f"{reverse('register')}?via=archive&account={registration.account_id}",
@@ -143,7 +145,7 @@ def prepare_page(request, pk: int):
             messages.error(request, exc.message)
         return redirect("prepare", pk=registration.pk)
     job = PrepareJob.objects.filter(registration=registration).select_related("job").first()
-    return render(request, "preparation/prepare.html", _context(registration, job))
+    return render(request, "preparation/prepare.html", _context(registration, job, request.user))
 
 
 @login_required
@@ -152,7 +154,7 @@ def prepare_live(request, pk: int, job_id: int):
     polling trigger, so polling stops."""
     registration = _registration_or_404(request, pk)
     job = _job_or_404(registration, job_id)
-    return render(request, "preparation/_live.html", _context(registration, job))
+    return render(request, "preparation/_live.html", _context(registration, job, request.user))
 
 
 @login_required

@@ -119,6 +119,8 @@ def test_the_pages_refuse_and_hide_what_a_member_may_not_do(team):
     mia = Client()
     mia.force_login(p["mia"].user)
     page = mia.get(f"/models/{running.pk}/").content.decode()
+    prepare_page = mia.get(f"/models/{reg.pk}/prepare/").content.decode()
+    assert 'id="rope-accept"' not in prepare_page and "answers it" in prepare_page
     assert f"/models/{running.pk}/delete/" not in page and f"/models/{running.pk}/cancel/" not in page
     assert f"/deployments/{dep.pk}/delete/" not in mia.get(f"/quota/deployments/{dep.pk}/").content.decode()
     assert f"/deployments/{dep.pk}/delete/" not in mia.get(f"/quota/{account.pk}/usage/").content.decode()
