@@ -75,6 +75,11 @@ class BodyCapMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # A NUL in the path or the query reaches PostgreSQL through a lookup or a search ("A string literal
+        # cannot contain NUL"): a 500. No URL of cfm has a use for one.
+        if "\x00" in request.path_info or "\x00" in request.META.get("QUERY_STRING", "") or any(
+                "\x00" in k or any("\x00" in v for v in vs) for k, vs in request.GET.lists()):
+            return _refuse(request, 400, "invalid", _("The address may not contain NUL characters."))
         raw = request.META.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         if raw.strip() == "":
