@@ -14,7 +14,7 @@ from ninja import Status as Answer
 from cfm.accounts.api import account_or_404
 from cfm.apitools import ApiError, iso, paginate, parse_body
 
-from . import presenters, selectors, services
+from . import selectors, services
 from .models import Registration, SourceKind, Status
 
 router = Router(tags=["registrations"])
@@ -48,8 +48,10 @@ class RegistrationOut(Schema):
     progress: Progress
     error: ErrorOut | None
     report_url: str | None
-    #: the report's one-word verdict (the badge on every page); null until the inspection is done
+    #: the report's one-word verdict (the badge on every page) and its configuration; null until the
+    #: inspection is done. Columns written with the report: a list of any length reads no report JSON.
     verdict: Literal["ready", "prepare", "uncertified", "refused"] | None
+    configuration: Literal["small", "medium", "large", "extra_large"] | None
     has_token: bool
     attempts: int
     created_at: str
@@ -93,7 +95,8 @@ def registration_json(request, r: Registration) -> dict[str, Any]:
                      "bytes_done": r.bytes_done, "bytes_total": r.bytes_total},
         "error": {"code": r.error_code, "message": r.error_message} if r.status == Status.FAILED else None,
         "report_url": request.build_absolute_uri(report_url) if done else None,
-        "verdict": _verdict(r) if done else None,
+        "verdict": (r.verdict or None) if done else None,
+        "configuration": (r.configuration or None) if done else None,
         "has_token": _has_token(r),
         "attempts": r.attempts,
         "created_at": iso(r.created_at),
@@ -102,20 +105,12 @@ def registration_json(request, r: Registration) -> dict[str, Any]:
     }
 
 
-def _verdict(r: Registration) -> str | None:
-    # Lists read it in SQL (the report is never loaded there); one registration has its report.
-    annotated: Any = r
-    if hasattr(annotated, "report_verdict"):
-        return presenters.list_verdict(annotated.report_verdict, annotated.report_deployable)
-    return presenters.verdict_of(r.report)
-
-
 def _has_token(r: Registration) -> bool:
     annotated = getattr(r, "has_token", None)  # lists: annotated, the token itself is never loaded
     return bool(r.token_encrypted) if annotated is None else bool(annotated)
 
 
-def _get_or_404(request, registration_id) -> Registration:
+def registration_or_404(request, registration_id) -> Registration:
     r = selectors.registration_get(user=request.user, pk=registration_id)
     if r is None:
         raise ApiError(404, "not_found", _("No such registration."))
@@ -215,13 +210,13 @@ def registration_list(request, filters: Query[ListFilter]):
 @router.get("/registrations/{registration_id}", response=RegistrationOut, url_name="registration_detail",
             summary="A registration and the state of its inspection job")
 def registration_detail(request, registration_id: int):
-    return registration_json(request, _get_or_404(request, registration_id))
+    return registration_json(request, registration_or_404(request, registration_id))
 
 
 @router.get("/registrations/{registration_id}/report", response=dict, url_name="registration_report",
             summary="The compatibility report (report-contract.md); 404 until the inspection is done")
 def registration_report(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     if r.status != Status.DONE or r.report is None:
         raise ApiError(404, "not_found", _("The report is not ready: the registration is %(status)s.")
                        % {"status": r.status}, registration_status=r.status)
@@ -233,7 +228,7 @@ def registration_report(request, registration_id: int):
              openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {
                  "type": "object", "properties": {"token": {"type": "string"}}}}}}})
 def registration_rerun(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     token = parse_body(request, RerunIn, required=False).token or None  # optional: replaces the stored token
     try:
         r = services.registration_rerun(registration=r, user=request.user, token=token)
@@ -245,7 +240,7 @@ def registration_rerun(request, registration_id: int):
 @router.post("/registrations/{registration_id}/cancel", response={202: RegistrationOut},
              summary="Stop a queued or running inspection (status failed, code cancelled)")
 def registration_cancel(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     try:
         r = services.registration_cancel(registration=r, user=request.user)
     except services.RegistrationError as exc:
@@ -256,7 +251,7 @@ def registration_cancel(request, registration_id: int):
 @router.delete("/registrations/{registration_id}", response={204: None},
                summary="Delete a registration, its upload and its stored Hub token")
 def registration_delete(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     try:
         services.registration_delete(registration=r, user=request.user)
     except services.RegistrationError as exc:
@@ -267,7 +262,7 @@ def registration_delete(request, registration_id: int):
 @router.delete("/registrations/{registration_id}/token", response={204: None},
                summary="Delete the stored Hub token of a registration")
 def registration_token_delete(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     services.registration_forget_token(registration=r, user=request.user)
     return Answer(204, None)
 
