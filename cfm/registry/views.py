@@ -186,7 +186,10 @@ def _waiting_for_worker(registration) -> bool:
     for a minute: nothing will start it until one is back."""
     if registration.status != Status.QUEUED or settings.CFM_EAGER_CELERY:
         return False
-    return not workers_live(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    from celery import current_app
+
+    # The queue inspections are sent on: the app's default, read on every send as the runtime does.
+    return not workers_live(queue=current_app.conf.task_default_queue)
 
 
 def _report_context(request, registration, report: dict | None, partial_file) -> dict:

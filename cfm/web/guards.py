@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.utils.translation import gettext as _
 
 API_PREFIX = "/api/v1/"
@@ -76,10 +76,18 @@ class BodyCapMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # A NUL in the path or the query reaches PostgreSQL through a lookup or a search ("A string literal
-        # cannot contain NUL"): a 500. No URL of cfm has a use for one.
-        if "\x00" in request.path_info or "\x00" in request.META.get("QUERY_STRING", "") or any(
-                "\x00" in k or any("\x00" in v for v in vs) for k, vs in request.GET.lists()):
+        # cannot contain NUL"): a 500. No URL of cfm has a use for one: the API refuses it (400), the pages
+        # read the query without it (a page number "\x00" is no number: the first page, as before).
+        if "\x00" in request.path_info:
             return _refuse(request, 400, "invalid", _("The address may not contain NUL characters."))
+        if any("\x00" in k or any("\x00" in v for v in vs) for k, vs in request.GET.lists()):
+            if _is_api(request):
+                return _refuse(request, 400, "invalid", _("The address may not contain NUL characters."))
+            clean = QueryDict(mutable=True)
+            for k, vs in request.GET.lists():
+                clean.setlist(k.replace("\x00", ""), [v.replace("\x00", "") for v in vs])
+            clean._mutable = False
+            request.GET = clean
         raw = request.META.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         if raw.strip() == "":

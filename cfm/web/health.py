@@ -60,6 +60,7 @@ def _broker() -> dict:
 def queued_work() -> dict[str, dict]:
     """Per Celery queue: how many jobs are due and wait for a worker, and
     the age (s) of the oldest, from the job runtime's rows (read only)."""
+    from celery import current_app
     from django.db.models import Count, Min, Q
 
     from cfm.jobs.models import Job, JobStatus
@@ -72,7 +73,8 @@ def queued_work() -> dict[str, dict]:
     due = Job.objects.filter(Q(run_after__isnull=True) | Q(run_after__lte=now), status=JobStatus.QUEUED)
     for row in due.values("kind").annotate(n=Count("id"), oldest=Min("updated_at")):
         try:
-            queue = kind_of(row["kind"]).queue
+            # None: the app's default queue (task_default_queue), as the runtime sends it.
+            queue = kind_of(row["kind"]).queue or current_app.conf.task_default_queue
         except KeyError:  # a kind no longer registered: the sweeper's concern, not a worker's
             continue
         entry = out.setdefault(queue, {"queued": 0, "oldest_age_s": None})
