@@ -19,6 +19,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 API_PREFIX = "/api/v1/"
@@ -83,11 +84,8 @@ class BodyCapMiddleware:
         if any("\x00" in k or any("\x00" in v for v in vs) for k, vs in request.GET.lists()):
             if _is_api(request):
                 return _refuse(request, 400, "invalid", _("The address may not contain NUL characters."))
-            clean = QueryDict(mutable=True)
-            for k, vs in request.GET.lists():
-                clean.setlist(k.replace("\x00", ""), [v.replace("\x00", "") for v in vs])
-            clean._mutable = False
-            request.GET = clean
+            pairs = [(k.replace("\x00", ""), v.replace("\x00", "")) for k, vs in request.GET.lists() for v in vs]
+            request.GET = QueryDict(urlencode(pairs))
         raw = request.META.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         if raw.strip() == "":
