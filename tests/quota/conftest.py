@@ -1,4 +1,4 @@
-import pytest  # noqa: E402
+import pytest
 from quotafactory import *  # noqa: F401,F403
 
 
