@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Membership
+from cfm.accounts.permissions import require_may_change
 from cfm.jobs import runtime
 from cfm.registry.models import Registration, SourceKind
 from cfm.registry.models import Status as RegStatus
@@ -124,6 +125,7 @@ def prepare_cancel(*, job: PrepareJob, user) -> PrepareJob:
     folder is kept, so a new Prepare resumes the downloads."""
     with transaction.atomic():
         row = _locked(job, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         if row.job_id and row.status in (*ACTIVE, PrepareStatus.REVIEW):
             runtime.cancel(row.job_id)
             row.refresh_from_db()
@@ -135,6 +137,7 @@ def prepare_review(*, job: PrepareJob, user, accept: bool) -> PrepareJob:
     what is left: the edit, the re-inspection, storage)."""
     with transaction.atomic():
         row = _locked(job, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         if row.status != PrepareStatus.REVIEW:
             raise PrepareServiceError("not_in_review", _("This preparation is not waiting for a review."))
         row.rope_accept = bool(accept)
