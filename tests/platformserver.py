@@ -15,7 +15,8 @@ Served:
 - /ml/v4/... needs `Authorization: Bearer <a token it gave>` (else 401) and
   `?version=` (else 400); a space in `forbidden_spaces` → 403.
 - POST /ml/v4/models → 201 (`model_status`) {"metadata": {"id"}, "entity"}; DELETE /ml/v4/models/{id} → 204 / 404.
-- POST /ml/v4/deployments → 202 (`deployment_status`) {"metadata": {"id"}, "entity": {"status": {"state": "initializing"}}};
+- POST /ml/v4/deployments → 202 (`deployment_status`)
+  {"metadata": {"id"}, "entity": {"status": {"state": "initializing"}}};
   GET /ml/v4/deployments/{id} moves `initializing` → `ready` after `ready_after` seconds
   (with `entity.status.inference[0].url` unless `inference_url` is off);
   GET /ml/v4/deployments?space_id= lists them (`page_size` per page, `next.href`: `next_style`
@@ -290,8 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
         model_id = str(uuid.uuid4())
         with p.lock:
             p.models[model_id] = body
-        self._answer(p.model_status, {"metadata": {"id": model_id, "space_id": body["space_id"], "name": body.get("name")},
-                           "entity": {k: v for k, v in body.items() if k not in ("name", "space_id")}})
+        self._answer(p.model_status, {"metadata": {"id": model_id, "space_id": body["space_id"],
+                                                   "name": body.get("name")},
+                                      "entity": {k: v for k, v in body.items() if k not in ("name", "space_id")}})
 
     def _create_deployment(self, body) -> None:
         p = self.server_owner
