@@ -26,7 +26,12 @@ VERSION = "2025-07-03"
 GRANT_TYPE = "urn:ibm:params:oauth:grant-type:apikey"
 #: a token is replaced this long before it expires
 TOKEN_MARGIN = 60
-_LIMIT_RE = re.compile(r"\blimit\b|\bquota\b|limit_exceeded|limit_reached", re.I)
+#: the account's own limit: a code naming a limit or quota, or words tying a limit to deployments, the
+#: account, its plan or instance (a parameter "exceeds the limit of 4096" is an ordinary refusal)
+_LIMIT_CODE_RE = re.compile(r"limit|quota", re.I)
+_LIMIT_RE = re.compile(r"\bquotas?\b"
+                       r"|\b(deployments?|account|instance|plan|capacity|units?)\b[^.;]{0,60}\blimits?\b"
+                       r"|\blimits?\b[^.;]{0,60}\b(deployments?|account|instance|plan|capacity|units?)\b", re.I)
 _INSUFFICIENT_RE = re.compile(r"insufficient[ _]resources", re.I)
 
 
@@ -46,7 +51,8 @@ def classify(message: str, code: str = "") -> str:
     a lack of resources for the size asked, or another refusal."""
     if _INSUFFICIENT_RE.search(message) or _INSUFFICIENT_RE.search(code):
         return "insufficient_resources"
-    if _LIMIT_RE.search(code) or _LIMIT_RE.search(message):
+    limit_code = bool(_LIMIT_CODE_RE.search(code)) and not re.search(r"param|invalid", code, re.I)
+    if limit_code or _LIMIT_RE.search(message):
         return "limit"
     return "rejected"
 

@@ -342,3 +342,11 @@ def test_a_400_from_the_platform_says_its_first_error(client, judged, tiny, plat
                                               {"code": "other", "message": "second error"}]})
     body = failed(client, judged, tiny, "bad_param")
     assert "max_sequence_length too big" in body["status_message"] and "second error" not in body["status_message"]
+
+
+def test_a_parameter_over_its_limit_is_the_platforms_message_not_the_accounts_limit(client, judged, tiny, platform):
+    """Only the account's own limit gets the limit notice; a parameter's limit is an ordinary refusal."""
+    platform.fail_deployment("max_new_tokens 9000 exceeds the limit of 4096", code="invalid_parameter", on="create")
+    body = failed(client, judged, tiny, "param_limit")
+    assert body["error"] == {"code": "platform_rejected"}
+    assert "max_new_tokens 9000 exceeds the limit of 4096" in body["status_message"]
