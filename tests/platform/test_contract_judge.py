@@ -14,6 +14,7 @@ import json
 
 import pytest
 from platformsupport import ACCESS_KEY, API_KEY, SECRET_KEY, bucket_objects, connection_body, drive
+from worker_support import alice, wait_for, worker  # noqa: F401  (fixtures of the worker test)
 
 from cfm import catalog
 
@@ -350,3 +351,67 @@ def test_a_parameter_over_its_limit_is_the_platforms_message_not_the_accounts_li
     body = failed(client, judged, tiny, "param_limit")
     assert body["error"] == {"code": "platform_rejected"}
     assert "max_new_tokens 9000 exceeds the limit of 4096" in body["status_message"]
+
+
+# --- the same journey on the real worker ---------------------------------------------------------------------------
+
+
+@pytest.mark.services
+def test_on_the_worker_deploy_delete_and_one_sync_after_changes_behind_cfms_back(client, worker, alice,  # noqa: F811
+                                                                                 tmp_path, settings):
+    """The judge's journey with nothing run here: the session's Celery
+    worker tracks, deletes and syncs (the periodic task, sent once)."""
+    import boto3
+    from modelfactory import make_tiny_real
+    from preparation.prep_builders import archive_registration
+
+    from cfm.celery import app
+    from cfm.quota.models import Deployment
+
+    alice.space = alice.account.spaces.get()
+    platform = worker.platform
+    platform.reset(api_key=API_KEY)
+    platform.ready_after = 0.3
+    settings.CFM_PLATFORM_URLS, settings.CFM_STORAGE_URLS = [platform.url], [worker.s3]
+    s3 = boto3.client("s3", endpoint_url=worker.s3, region_name="us-east-1", aws_access_key_id=ACCESS_KEY,
+                      aws_secret_access_key=SECRET_KEY)
+    s3.name = f"judge-{tmp_path.name[-12:].lower().replace('_', '-')}"
+    s3.create_bucket(Bucket=s3.name)
+    r = api(client, alice, "put", f"/api/v1/spaces/{alice.space.id}/platform",
+            connection_body(platform, worker.s3, s3))
+    assert r.status_code == 200, r.content
+    reg = archive_registration(alice, make_tiny_real(tmp_path / "tiny"), tmp_path)
+
+    def settled(dep_id: int, *states):
+        row = Deployment.objects.filter(pk=dep_id).first()
+        return row if row is not None and row.state in states else None
+
+    ids = {}
+    for name in ("first", "kept", "vanishing"):
+        r = deploy(client, alice, reg, name)
+        assert r.status_code == 201, r.content
+        ids[name] = r.json()["id"]
+    deps = {n: wait_for(lambda i=i: settled(i, "ready", "failed"), timeout=60, what=f"{n} ready")
+            for n, i in ids.items()}
+    assert {n: d.state for n, d in deps.items()} == dict.fromkeys(ids, "ready")
+    assert len({d.platform["file_path"] for d in deps.values()}) == 1  # one folder in the bucket, uploaded once
+    assert sum(1 for q in platform.requests if q.path == "/ml/v4/models") == 3
+    assert usage(client, alice)["used_units"] == 3
+
+    r = api(client, alice, "delete", f"/api/v1/deployments/{ids['first']}")
+    assert r.status_code == 202 and r.json()["status"] == "deleting"
+    first = wait_for(lambda: settled(ids["first"], "deleted"), timeout=30, what="first deleted")
+    deletes = [(q.method, q.path) for q in platform.requests if q.method == "DELETE"]
+    assert deletes == [("DELETE", f"/ml/v4/deployments/{first.platform['deployment_id']}"),
+                       ("DELETE", f"/ml/v4/models/{first.platform['asset_id']}")]
+
+    platform.delete_behind(deps["vanishing"].platform["deployment_id"])
+    elsewhere = platform.add_outside("by_hand", size="gpu_l")
+    app.send_task("cfm.platform.sync")
+    wait_for(lambda: settled(ids["vanishing"], "deleted"), timeout=30, what="the sync")
+    u = wait_for(lambda: (lambda u: u if u["used_units"] == 5 else None)(usage(client, alice)), timeout=10,
+                 what="usage after the sync")
+    live = {d["platform"]["deployment_id"]: d["units"] for d in u["deployments"]
+            if d["status"] not in ("deleted", "failed")}
+    assert live == {deps["kept"].platform["deployment_id"]: 1, elsewhere: 4}
+    assert set(platform.deployments) == set(live)
