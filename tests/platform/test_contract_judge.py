@@ -184,9 +184,11 @@ def test_a_prepared_copy_is_what_goes_up(client, judged, tiny, platform, bucket,
     assert model.body["foundation_model"]["model_location"]["location"] == {"bucket": bucket.name, "file_path": base}
 
 
-def prepared_copy(settings, reg, files: dict[str, bytes]) -> bytes:
+def prepared_copy(settings, reg, files: dict[str, bytes], report: dict | None = None) -> bytes:
     """A successful Prepare's output for `reg`, as the Prepare job leaves it; its manifest."""
     from pathlib import Path
+
+    from django.utils import timezone
 
     from cfm.preparation.models import PrepareJob
 
@@ -197,8 +199,27 @@ def prepared_copy(settings, reg, files: dict[str, bytes]) -> bytes:
     manifest = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(files.items())).encode()
     (prepared / "SHA256SUMS").write_bytes(manifest)
     PrepareJob.objects.create(registration=reg, account=reg.account, status="done", storage_backend="local",
-                              storage_location=str(prepared), new_report=reg.report)
+                              storage_location=str(prepared), new_report=report or reg.report,
+                              finished_at=timezone.now())
     return manifest
+
+
+@pytest.mark.xfail(strict=True, reason="prepared means deployable: deployment_validate reads the registration's own "
+                                      "report; the prepared copy's report decides on the platformui branch")
+def test_a_model_that_needs_prepare_deploys_its_prepared_copy(client, judged, platform, bucket, settings):
+    from quotafactory import llama_report, make_registration
+
+    reg = make_registration(judged.account, llama_report(deployable=False), source="org/needs-prepare")
+    files = {"config.json": b'{"model_type": "llama"}', "model.safetensors": b"fixed-weights"}
+    manifest = prepared_copy(settings, reg, files, report=llama_report())
+    r = deploy(client, judged, reg, "after_prepare")
+    assert r.status_code == 201, r.content
+    dep = drive(r.json()["id"])
+    assert dep.state == "ready", dep.message_params
+    base = f"cfm/{judged.account.id}/{reg.id}/{hashlib.sha256(manifest).hexdigest()[:12]}"
+    assert bucket_objects(bucket) == {**{f"{base}/{n}": d for n, d in files.items()}, f"{base}/SHA256SUMS": manifest}
+    model = next(q for q in platform.requests if q.path == "/ml/v4/models")
+    assert model.body["name"] == model.body["foundation_model"]["model_id"] == "org/needs-prepare"
 
 
 def test_a_time_series_deployment_asks_for_a_hardware_spec(client, judged, platform, bucket, settings):
