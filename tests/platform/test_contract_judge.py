@@ -436,3 +436,16 @@ def test_on_the_worker_deploy_delete_and_one_sync_after_changes_behind_cfms_back
             if d["status"] not in ("deleted", "failed")}
     assert live == {deps["kept"].platform["deployment_id"]: 1, elsewhere: 4}
     assert set(platform.deployments) == set(live)
+
+
+def test_a_slow_start_is_seen_within_ten_seconds_of_ready(client, judged, tiny, platform):
+    """The polls back off from 1 s but never wait more than 10 s: a platform
+    that takes minutes is seen ready at most 10 s late."""
+    from cfm.platform import tracking
+    from cfm.quota.models import Deployment
+
+    platform.ready_after = 3600
+    dep_id = deploy(client, judged, tiny, "slow_start").json()["id"]
+    delays = [tracking.step(Deployment.objects.get(pk=dep_id)) for _ in range(8)]
+    assert delays[:4] == [1.0, 2.0, 4.0, 8.0] and set(delays[4:]) == {10.0}
+    assert Deployment.objects.get(pk=dep_id).state == "initializing"
