@@ -121,6 +121,31 @@ def test_the_connection_through_the_api_keeps_secrets_checks_hosts_and_roles(cli
         assert list(bad.json()["error"]["fields"]) == [field]
 
 
+@pytest.mark.xfail(strict=True, reason="the spaces API (POST /accounts/{id}/spaces, GET/PATCH/DELETE /spaces/{id}) "
+                                      "is the platformui branch's")
+def test_a_space_made_through_the_api_is_connected_and_shows_its_connection(client, owner, platform, s3_url, bucket,
+                                                                            tiny_archive):
+    member = member_of(owner, "mia")
+    spaces = f"/api/v1/accounts/{owner.account.id}/spaces"
+    r = api(client, member, "post", spaces, {"name": "m", "runtime_instance": True})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "owner_only"
+    r = api(client, owner, "post", spaces, {"name": "judged space", "runtime_instance": True})
+    assert r.status_code == 201, r.content
+    space = r.json()
+    assert {k: space[k] for k in ("account", "name", "runtime_instance", "platform")} == {
+        "account": owner.account.id, "name": "judged space", "runtime_instance": True, "platform": None}
+    assert api(client, owner, "put", f"/api/v1/spaces/{space['id']}/platform",
+               connection_body(platform, s3_url, bucket)).status_code == 200
+    got = api(client, member, "get", f"/api/v1/spaces/{space['id']}").json()
+    assert got["platform"]["space_id"] == "space-1" and got["platform"]["api_key_set"] is True
+    assert API_KEY not in json.dumps(got) and SECRET_KEY not in json.dumps(got)
+    r = api(client, member, "post", "/api/v1/deployments",
+            {"registration": tiny_archive.id, "space": space["id"], "serving_name": "in_new_space"})
+    assert r.status_code == 201 and r.json()["status"] == "uploading"
+    gone = api(client, owner, "delete", f"/api/v1/spaces/{space['id']}")
+    assert gone.status_code == 409 and gone.json()["error"]["code"] == "space_in_use"
+
+
 # --- deploying: what reaches the imitation and the bucket ------------------------------------------------------
 
 
