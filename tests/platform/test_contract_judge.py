@@ -209,7 +209,7 @@ def test_a_prepared_copy_is_what_goes_up(client, judged, tiny, platform, bucket,
     assert model.body["foundation_model"]["model_location"]["location"] == {"bucket": bucket.name, "file_path": base}
 
 
-def prepared_copy(settings, reg, files: dict[str, bytes], report: dict | None = None) -> bytes:
+def prepared_copy(settings, reg, files: dict[str, bytes], report: dict | None = None, run: int = 1) -> bytes:
     """A successful Prepare's output for `reg`, as the Prepare job leaves it; its manifest."""
     from pathlib import Path
 
@@ -217,7 +217,7 @@ def prepared_copy(settings, reg, files: dict[str, bytes], report: dict | None = 
 
     from cfm.preparation.models import PrepareJob
 
-    prepared = Path(settings.MEDIA_ROOT) / "prepared" / str(reg.account_id) / str(reg.id) / "1"
+    prepared = Path(settings.MEDIA_ROOT) / "prepared" / str(reg.account_id) / str(reg.id) / str(run)
     prepared.mkdir(parents=True)
     for name, data in files.items():
         (prepared / name).write_bytes(data)
@@ -439,7 +439,8 @@ def test_on_the_worker_deploy_delete_and_one_sync_after_changes_behind_cfms_back
         ids[name] = r.json()["id"]
     deps = {n: wait_for(lambda i=i: settled(i, "ready", "failed"), timeout=60, what=f"{n} ready")
             for n, i in ids.items()}
-    assert {n: d.state for n, d in deps.items()} == dict.fromkeys(ids, "ready")
+    assert {n: d.state for n, d in deps.items()} == dict.fromkeys(ids, "ready"), {
+        n: (d.message_key, d.message_params) for n, d in deps.items()}
     assert len({d.platform["file_path"] for d in deps.values()}) == 1  # one folder in the bucket, uploaded once
     assert sum(1 for q in platform.requests if q.path == "/ml/v4/models") == 3
     assert usage(client, alice)["used_units"] == 3
@@ -474,3 +475,24 @@ def test_a_slow_start_is_seen_within_ten_seconds_of_ready(client, judged, tiny, 
     delays = [tracking.step(Deployment.objects.get(pk=dep_id)) for _ in range(8)]
     assert delays[:4] == [1.0, 2.0, 4.0, 8.0] and set(delays[4:]) == {10.0}
     assert Deployment.objects.get(pk=dep_id).state == "initializing"
+
+
+def test_the_prepared_copy_deployed_is_the_one_that_finished_last(client, judged, tiny, platform, bucket, settings):
+    """Two Prepare runs: the copy that finished last is the model's current
+    state (its report decides deployability on the model's page), so it is
+    the one uploaded, whichever run was started first."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cfm.preparation.models import PrepareJob
+
+    later = prepared_copy(settings, tiny, {"config.json": b"{}", "model.safetensors": b"finished-last"})
+    first = PrepareJob.objects.get()
+    first_dir = first.storage_location
+    earlier = prepared_copy(settings, tiny, {"config.json": b"{}", "model.safetensors": b"finished-first"}, run=2)
+    PrepareJob.objects.filter(pk=first.pk).update(finished_at=timezone.now() + timedelta(seconds=5))
+    assert later != earlier and first_dir != PrepareJob.objects.exclude(pk=first.pk).get().storage_location
+    dep = drive(deploy(client, judged, tiny, "latest_copy").json()["id"])
+    assert dep.state == "ready", dep.message_params
+    assert dep.platform["file_path"].endswith("/" + hashlib.sha256(later).hexdigest()[:12])
