@@ -106,12 +106,16 @@ def _attach_errors(form, exc: services.DeploymentRefused, skip: frozenset[str] |
     mapping = {"serving_name_taken": "serving_name", "configuration_too_small": "configuration",
                "configuration_not_allowed": "configuration", "spec_not_allowed": "software_spec",
                "runtime_missing": "space"}
-    if exc.code in mapping and mapping[exc.code] not in skip:
+    done = set(skip)  # a field's own error already says what is wrong with it; one message per field
+    if exc.code in mapping and mapping[exc.code] not in done:
         form.add_error(mapping[exc.code], exc.message)
+        done.add(mapping[exc.code])
     for name, message in fields.items():
+        # The service names every field at fault at once (`fields`), the first refusal's field included.
         target = "param_" + name.split(".", 1)[1] if name.startswith("parameters.") else name
-        if target in skip:  # the field's own error already says what is wrong with it
+        if target in done:
             continue
+        done.add(target)
         form.add_error(target if target in form.fields else None, message)
     if not fields and exc.code not in mapping:
         form.add_error(None, exc.message)

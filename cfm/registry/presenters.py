@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from cfm import catalog
+from cfm.inspection.memory import default_sequence_length as memory_default_sequence_length
+from cfm.inspection.report import verdict_of as report_verdict_of
 from cfm.inspection.timeseries import parse_payload, size_time_series
 
 from .texts import bignum, filesize
@@ -42,29 +44,10 @@ _BADGES = {
 
 
 def verdict_of(report: dict | None) -> str | None:
-    """The report's `verdict`. A report stored before the field existed gets
-    the contract's precedence over the fields it has (refused > uncertified
-    > prepare > ready), so old rows and new rows read the same."""
-    if not report:
-        return None
-    verdict = report.get("verdict")
-    if verdict in catalog.VERDICTS:
-        return verdict
-    if not report.get("deployable"):
-        return "refused"
-    checks = {c.get("id"): c.get("status") for c in report.get("checks") or [] if isinstance(c, dict)}
-    if report.get("certified") is False or checks.get("quantization") == "warn":
-        return "uncertified"
-    return "prepare" if report.get("preparation") else "ready"
-
-
-def list_verdict(verdict: str | None, deployable: bool | None) -> str | None:
-    """A list row reads the verdict in SQL; a row stored before the field existed has only `deployable`."""
-    if verdict in catalog.VERDICTS:
-        return verdict
-    if deployable is None:
-        return None
-    return "ready" if deployable else "refused"
+    """The report's `verdict`; a report stored before the field existed gets
+    the contract's precedence over the fields it has (one rule, in the engine's
+    report module, which the list columns use too)."""
+    return report_verdict_of(report) if report else None
 
 
 def badge(verdict: str | None) -> Badge | None:
@@ -141,11 +124,10 @@ def weights_summary(report: dict) -> str | None:
 
 
 def default_sequence_length(report: dict) -> int:
-    """The platform's default max_sequence_length, bounded by the model's context length."""
-    default = next(p.default for p in catalog.DEPLOYMENT_PARAMETERS if p.name == "max_sequence_length")
-    assert isinstance(default, int)
+    """The platform's default max_sequence_length, bounded by the model's context length (the
+    deployment's own default: one rule, cfm.inspection.memory)."""
     context = report.get("context_length")
-    return min(default, context) if isinstance(context, int) and context > 0 else default
+    return memory_default_sequence_length(context if isinstance(context, int) and context > 0 else None)
 
 
 def parse_sequence_length(raw: str | None, report: dict) -> tuple[int, str | None]:

@@ -44,6 +44,7 @@ def _labels():
         "size": gettext_noop("Size"),
         "software_spec": gettext_noop("Software specification"),
         "known_issues": gettext_noop("Known issues"),
+        "context": gettext_noop("Context and KV cache"),
     }
 
 
