@@ -462,6 +462,8 @@ def test_on_the_worker_deploy_delete_and_one_sync_after_changes_behind_cfms_back
             if d["status"] not in ("deleted", "failed")}
     assert live == {deps["kept"].platform["deployment_id"]: 1, elsewhere: 4}
     assert set(platform.deployments) == set(live)
+    log = worker.text()
+    assert "cfm.platform.sync" in log and API_KEY not in log and SECRET_KEY not in log and ACCESS_KEY not in log
 
 
 def test_a_slow_start_is_seen_within_ten_seconds_of_ready(client, judged, tiny, platform):
