@@ -160,24 +160,28 @@ TEMPLATES = [
 # --- Database: DATABASE_URL, default SQLite in WAL mode -------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES: dict[str, Any]  # dj_database_url gives a TypedDict, SQLite a plain dict
+#: The web server and the worker write concurrently: WAL lets readers go on
+#: during a write, IMMEDIATE takes the write lock at BEGIN so two writers
+#: queue instead of deadlocking. Also for a SQLite named by DATABASE_URL
+#: (without them concurrent deployments failed with "database is locked").
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if DATABASE_URL:
     try:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, **(DATABASES["default"].get("OPTIONS") or {})}
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "cfm.sqlite3",
-            "OPTIONS": {
-                # The web server and the worker write concurrently: WAL lets
-                # readers go on during a write, IMMEDIATE takes the write lock
-                # at BEGIN so two writers queue instead of deadlocking.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": dict(_SQLITE_OPTIONS),
         }
     }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
