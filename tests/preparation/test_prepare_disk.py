@@ -48,7 +48,7 @@ def huge_reg(alice, tmp_path):
 def test_the_page_says_what_prepare_downloads_and_the_disk_it_needs(client, alice, tmp_path):
     reg = archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
     download = reg.report["files"]["needed_bytes"]
-    assert download == (tmp_path / "ttm/config.json").stat().st_size + (tmp_path / "ttm/model.safetensors").stat().st_size
+    assert download == sum((tmp_path / "ttm" / n).stat().st_size for n in ("config.json", "model.safetensors"))
     client.force_login(alice.user)
     html = client.get(reverse("prepare", args=[reg.pk])).content.decode()
     assert f"Prepare will download about {filesize(download)}" in html
