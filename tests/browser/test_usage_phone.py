@@ -84,3 +84,47 @@ def test_the_usage_pages_deployments_stack_on_a_phone(live_server, page, transac
             else:
                 assert rows.first.evaluate("el => getComputedStyle(el).display") == "table-row", where
                 assert table.locator("thead").is_visible(), where
+
+
+def test_the_prepare_pages_disk_figures_and_refusal_fit_a_phone(live_server, page, transactional_db, settings,
+                                                                 tmp_path):
+    """The Prepare page of a `.bin`-only model larger than the free disk: the
+    download and disk figures, the refusal and the disabled button, at 390 and
+    1280 px, in English and Japanese."""
+    import shutil
+
+    from modelfactory import LLAMA_TOKENIZER, llama_config, write_json
+
+    from cfm.inspection import inspect
+    from cfm.registry.models import Registration, SourceKind, Status
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.VAR_DIR = tmp_path / "var"
+    owner = make_actor("pia")
+    owner.user.set_password(PASSWORD)
+    owner.user.save()
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    write_json(folder / "config.json", llama_config())
+    write_json(folder / "tokenizer.json", LLAMA_TOKENIZER)
+    with open(folder / "pytorch_model.bin", "wb") as fh:
+        fh.truncate(shutil.disk_usage(tmp_path).free // 2 + 10**9)
+    reg = Registration.objects.create(account=owner.account, created_by=owner.user, source_kind=SourceKind.HUB,
+                                      source="meta-llama/Meta-Llama-3-8B", status=Status.DONE,
+                                      report=inspect(str(folder)).to_dict())
+    page.set_default_timeout(15_000)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server.url, "pia")
+    for language in ("en", "ja"):
+        if language == "ja":
+            page.locator('#langswitch button[lang="ja"]').click()
+            page.locator('html[lang="ja"]').wait_for()
+        for width in (390, 1280):
+            where = (language, width)
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{live_server.url}/models/{reg.pk}/prepare/")
+            assert page.locator("#prepare-disk").is_visible(), where
+            assert page.locator("#prepare-disk-full").is_visible(), where
+            assert page.locator("#prepare-start").is_disabled(), where
+            assert (off := _off_screen(page)) == [], (where, "; ".join(off))
+            page.screenshot(path=str(SHOTS / f"prepare-disk-{language}-{width}.png"), full_page=True)
