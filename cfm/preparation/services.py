@@ -120,8 +120,8 @@ def prepare_disk_plan(*, registration: Registration) -> DiskPlan | None:
     written before the listing's sizes were kept (the job still checks the
     disk before it writes)."""
     report = registration.report or {}
-    files = report.get("files") if isinstance(report.get("files"), dict) else {}
-    download = files.get("needed_bytes")
+    files = report.get("files")
+    download = files.get("needed_bytes") if isinstance(files, dict) else None
     if not isinstance(download, int) or isinstance(download, bool) or download < 0:
         return None
     steps = report.get("preparation") or []
