@@ -94,3 +94,10 @@ def test_the_hub_listing_gives_the_size_in_the_same_requests(hub_server, tmp_pat
     weights = [e for e in hub_server.log if ".bin" in e["path"] and not e["path"].endswith(".json")]
     assert weights == []
     assert hub_server.bytes_sent < 100_000
+
+
+def test_the_readable_summary_gives_the_listed_size(tmp_path):
+    from cfm.inspection.cli import summary
+
+    d = run(_bin_only(tmp_path / "cli"))
+    assert "weights        - stored, - served   (16.10 GB of .bin files, size from the file list)" in summary(d)
