@@ -40,9 +40,8 @@ OPERATION_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
     },
     ("post", "/limit-requests"): {403: ("plan_not_allowed",), 409: ("limit_request_pending",)},
     ("post", "/registrations/{registration_id}/prepare"): {
-        409: ("nothing_to_do", "not_inspected", "unsupported"), 503: ("missing_extras",)},
+        409: ("nothing_to_do", "not_inspected", "unsupported", "disk_full"), 503: ("missing_extras",)},
     ("post", "/prepare-jobs/{job_id}/review"): {403: ("owner_only",), 409: ("not_in_review",)},
-
     ("post", "/accounts/{account_id}/spaces"): {403: ("owner_only",)},
     ("patch", "/spaces/{space_id}"): {403: ("owner_only",)},
     ("delete", "/spaces/{space_id}"): {403: ("owner_only",), 409: ("space_in_use",)},

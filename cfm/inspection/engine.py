@@ -17,6 +17,7 @@ from typing import Any, TypeGuard
 
 from cfm import catalog as rules
 
+from . import weightfiles
 from .estimate import estimate_parameters
 from .jsonsafe import JsonProblem, loads_bounded, no_gc
 from .limits import InspectLimits
@@ -135,7 +136,9 @@ class _Inspection:
         r.preparation = [step for step in rules.PREPARATION_STEPS if step in self.prep]
         r.extra["limitations"] = list(rules.LIMITATIONS)
         r.extra["files"] = {"count": len(self.files), "bytes_read": self.source.bytes_read,
-                            "requests": self.source.requests}
+                            "requests": self.source.requests,
+                            # what Prepare would download, from the same listing
+                            "needed_bytes": sum(weightfiles.needed_files(self.files).values())}
         return r
 
     def read_ahead(self) -> None:
@@ -250,11 +253,27 @@ class _Inspection:
             shard_names = [n for n in named if n in root_files]
             self.incomplete = len(shard_names) < len(named)
         self.shards = [_Shard(p, root_files[p]) for p in shard_names]
+        self.files_bytes(root_files, bool(safetensors))
         self.read_headers()
         self.weights_format(root_files, bool(safetensors))
         self.header_checks()
         self.index_check(index_name, weight_map, index_problem, safetensors)
         self.metadata_and_dtypes()
+
+    def files_bytes(self, root_files: dict[str, int], has_safetensors: bool) -> None:
+        """The weight files' sizes as listed (beyond the contract): a size for a
+        `.bin`-only model, whose pickles are never opened. The shards the model is
+        served from (or, without safetensors, its PyTorch files); null when the
+        index names shards that are not there."""
+        r = self.report
+        by_format = weightfiles.bytes_by_format(root_files)
+        if has_safetensors:
+            total: int | None = None if self.incomplete else sum(s.size for s in self.shards)
+        else:
+            pickles = [s for p, s in root_files.items() if weightfiles.is_weight_pickle(p)]
+            total = sum(pickles) if pickles else None
+        r.extra["files_bytes"] = total
+        r.extra["files_bytes_by_format"] = by_format
 
     def read_headers(self) -> None:
         total = len(self.shards)

@@ -111,6 +111,8 @@ def _context(registration, job: PrepareJob | None, user) -> dict:
     summary_steps = ((job.summary or {}).get("steps") or {}) if job else {}
     progress = (job.progress or {}) if job else {}
     partial_file = services.prepare_partial_file(registration=registration)
+    steps = report.get("preparation") or []
+    disk = services.prepare_disk_plan(registration=registration) if steps and not partial_file else None
     return {
         "reg": registration, "report": report, "steps": report.get("preparation") or [], "job": job,
         "job_number": job.number if job else None,
@@ -120,8 +122,10 @@ def _context(registration, job: PrepareJob | None, user) -> dict:
         "partial_file": partial_file,
         "register_archive_url": f"{reverse('register')}?via=archive&account={registration.account_id}",
         "register_hub_url": f"{reverse('register')}?via=hub&account={registration.account_id}",
-        "can_start": bool(report.get("preparation")) and registration.status == "done" and not missing
-        and not partial_file and not (job and (job.is_active or job.status == PrepareStatus.REVIEW)),
+        "disk": disk,
+        "can_start": bool(steps) and registration.status == "done" and not missing
+        and not partial_file and not (disk is not None and not disk.enough)
+        and not (job and (job.is_active or job.status == PrepareStatus.REVIEW)),
         "has_convert": "convert_weights_to_safetensors" in (report.get("preparation") or []),
         "files": _files(job) if job else [], "stages": _stages(job) if job else [],
         "stage_labels": STAGE_LABELS, "stage_label": STAGE_LABELS.get(job.stage, job.stage) if job else "",

@@ -206,6 +206,7 @@ def _report_context(request, registration, report: dict | None, partial_file) ->
         "actions": presenters.actions(report, current=registration.status == Status.DONE,
                                       prepare_possible=not partial_file),
         "weights_summary": presenters.weights_summary(report),
+        "files_summary": presenters.files_summary(report),
         "sequence_length": sequence_length, "sequence_error": sequence_error,
         "memory_rows": presenters.memory_rows(report, sequence_length),
         "quantized": presenters.quantized_estimates(report),
