@@ -89,6 +89,11 @@ def _text(data: dict, name: str, errors: dict, *, required: bool, default: str |
         errors[name] = _("Must be a string.")
         return None
     value = value.strip()
+    # A lone surrogate cannot be encoded as UTF-8 (to encrypt or store it), a NUL cannot be stored in
+    # PostgreSQL's text: both used to reach the database or the cipher as a 500.
+    if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+        errors[name] = _("Contains a character that is not allowed.")
+        return None
     if len(value) > _MAX[name]:
         errors[name] = _("At most %(max)s characters.") % {"max": _MAX[name]}
         return None

@@ -146,3 +146,29 @@ def test_check_says_which_part_fails(client, connected, platform, bucket):
     body = client.post(f"/api/v1/spaces/{connected.space.id}/platform/check", **connected.auth).json()
     assert [c["ok"] for c in body["checks"]] == [True, False, False]
     assert "space-1" in body["checks"][1]["message"] and "no-such-bucket" in body["checks"][2]["message"]
+
+
+def test_a_deep_body_is_a_400_not_a_500(client, owner, platform):
+    # The PUT read its body with json.loads: 5,000 levels reached the recursion limit (the probe's 500).
+    for raw in ("[" * 5000 + "]" * 5000, '{"a":' * 3000 + "1" + "}" * 3000):
+        r = client.put(f"/api/v1/spaces/{owner.space.id}/platform", data=raw, content_type="application/json",
+                       **owner.auth)
+        assert r.status_code == 400, r.content
+        assert r.json()["error"]["code"] == "invalid" and r.json()["error"]["fields"] == {"body": "too deep"}
+
+
+def test_a_lone_surrogate_or_nul_in_any_field_is_a_400_naming_it(client, owner, platform, s3_url, bucket):
+    # "\ud800" could not be encrypted (UTF-8) nor stored: the probe's 500 on api_key, space_id, the bucket keys.
+    for field in ("api_key", "space_id", "storage.access_key_id", "storage.secret_access_key",
+                  "storage.bucket", "storage.connection_id", "storage.prefix"):
+        for bad in ("\ud800", "ab\udfffcd", "a\u0000b"):
+            body = connection_body(platform, s3_url, bucket)
+            where = body["storage"] if field.startswith("storage.") else body
+            where[field.split(".")[-1]] = bad
+            raw = json.dumps(body)  # ensure_ascii: the surrogate travels as \\ud800, as a client would send it
+            r = client.put(f"/api/v1/spaces/{owner.space.id}/platform", data=raw,
+                           content_type="application/json", **owner.auth)
+            assert r.status_code == 400, (field, bad, r.content)
+            assert field in r.json()["error"]["fields"] or "\u0000" in bad, (field, r.content)
+    from cfm.platform.models import Connection
+    assert not Connection.objects.filter(space=owner.space).exists()
