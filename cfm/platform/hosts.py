@@ -25,6 +25,12 @@ def _clean(url: str) -> str | None:
         return None
     if parts.query or parts.fragment:
         return None
+    # Dot segments (plain or percent-encoded) and encoded slashes: the HTTP client would resolve them and
+    # leave a prefix that has a path.
+    if "%2e" in parts.path.lower() or "%2f" in parts.path.lower() or "%5c" in parts.path.lower():
+        return None
+    if any(segment in (".", "..") for segment in parts.path.split("/")):
+        return None
     return url.rstrip("/")
 
 

@@ -172,3 +172,16 @@ def test_a_lone_surrogate_or_nul_in_any_field_is_a_400_naming_it(client, owner, 
             assert field in r.json()["error"]["fields"] or "\u0000" in bad, (field, r.content)
     from cfm.platform.models import Connection
     assert not Connection.objects.filter(space=owner.space).exists()
+
+
+def test_dot_segments_cannot_climb_out_of_an_allowed_prefix_with_a_path(settings):
+    # An operator may allow a prefix with a path (a gateway); "../" (or its %2e spelling) would leave it once
+    # the HTTP client normalises the path. The probe saw "https://us-south.ml.cloud.ibm.com/../../x" accepted.
+    from cfm.platform import hosts
+
+    settings.CFM_PLATFORM_URLS = ["https://gw.example/ibm/ml"]
+    assert hosts.platform_url("https://gw.example/ibm/ml/v4") == "https://gw.example/ibm/ml/v4"
+    for url in ("https://gw.example/ibm/ml/../../admin", "https://gw.example/ibm/ml/%2e%2e/x",
+                "https://gw.example/ibm/ml/%2E%2E/%2e%2e/x", "https://gw.example/ibm/ml/./../x",
+                "https://gw.example/ibm/ml/%2fx"):
+        assert hosts.platform_url(url) is None, url
