@@ -10,7 +10,7 @@ none of them computes one again, so no check depends on another having run.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cfm import catalog as rules
@@ -86,7 +86,7 @@ def derive(facts: Facts, *, concurrent_users: int | None, payload: str | None) -
                    quantization=quantization, dtypes=dtypes, dtype_bytes=dtype_bytes, dtype_first_file=first_file,
                    parameters=parameters, parameters_exact=exact, weight_bytes=weight_bytes,
                    serving_bytes=serving_bytes)
-    if cfg is None:
+    if cfg is None:  # nothing to size or serve: the checks that need config.json skip
         return base
     if arch:
         specs = list(arch.software_specs)
@@ -113,11 +113,8 @@ def derive(facts: Facts, *, concurrent_users: int | None, payload: str | None) -
     else:
         sizing = _size_general(facts, confs, serving_bytes, parameters)
     sized_on = sizing.serving if sizing.serving is not None else serving_bytes
-    return Derived(
-        model_type=model_type, architectures=architectures, arch=arch, family=family,
-        architecture_support=base.architecture_support, quantization=quantization, dtypes=dtypes,
-        dtype_bytes=dtype_bytes, dtype_first_file=first_file, parameters=parameters, parameters_exact=exact,
-        weight_bytes=weight_bytes, serving_bytes=serving_bytes,
+    return replace(
+        base, parameters=parameters, parameters_exact=exact,
         software_specs=sorted(specs, key=lambda s: (s not in (rules.SPEC_TGI, rules.SPEC_VLLM), s)),
         recommended_software_spec=min(specs, key=preferred.index) if specs else None,
         context_length=context_length(cfg), sizing=sizing,

@@ -118,6 +118,8 @@ def gather(source: Source, limits: InspectLimits, progress: StepProgress) -> Fac
 
 
 def _family(config: dict[str, Any] | None) -> str:
+    """The family, as derived.py names it: here only to know which of tokenizer.json and
+    tsfm_config.json the checks will want (a time-series model has no tokenizer)."""
     arch = rules.architecture_for(config["model_type"]) if config else None
     return arch.family if arch else "general"
 
