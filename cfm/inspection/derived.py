@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from cfm import catalog as rules
 
+from . import weightfiles
 from .estimate import estimate_parameters
 from .facts import Facts
 from .memory import context_length, memory
@@ -60,6 +61,10 @@ class Derived:
     context_length: int | None = None
     sizing: Sizing = Sizing("skip_config")
     memory: dict[str, Any] | None = None
+    #: the weight files' sizes as listed (beyond the contract): a size for a `.bin`-only model, whose
+    #: pickles are never opened; None when the index names shards that are not there
+    files_bytes: int | None = None
+    files_bytes_by_format: dict[str, int] = field(default_factory=dict)
 
 
 def derive(facts: Facts, *, concurrent_users: int | None, payload: str | None) -> Derived:
@@ -81,7 +86,8 @@ def derive(facts: Facts, *, concurrent_users: int | None, payload: str | None) -
     dtypes, dtype_bytes, first_file = _dtypes(facts)
     weights = _count_parameters(facts, quantization)
     parameters, exact, weight_bytes, serving_bytes = weights or (None, False, None, None)
-    base = Derived(model_type=model_type, architectures=architectures, arch=arch, family=family,
+    files_bytes, by_format = _files_bytes(facts)
+    base = Derived(files_bytes=files_bytes, files_bytes_by_format=by_format, model_type=model_type, architectures=architectures, arch=arch, family=family,
                    architecture_support=_architecture_support(cfg, arch, architectures),
                    quantization=quantization, dtypes=dtypes, dtype_bytes=dtype_bytes, dtype_first_file=first_file,
                    parameters=parameters, parameters_exact=exact, weight_bytes=weight_bytes,
@@ -119,7 +125,19 @@ def derive(facts: Facts, *, concurrent_users: int | None, payload: str | None) -
         recommended_software_spec=min(specs, key=preferred.index) if specs else None,
         context_length=context_length(cfg), sizing=sizing,
         memory=memory(cfg, model_type=model_type, family=family, serving_bytes=sized_on,
-                      configurations=rules.allowed_configurations(model_type, family)))
+                      configurations=rules.allowed_configurations(model_type, family),
+                      estimated=serving_bytes is None))
+
+
+def _files_bytes(facts: Facts) -> tuple[int | None, dict[str, int]]:
+    """The shards the model is served from (or, without safetensors, its
+    PyTorch files) by their listed sizes, and every weight file's bytes by format."""
+    root_files = {p: s for p, s in facts.files.items() if "/" not in p}
+    by_format = weightfiles.bytes_by_format(root_files)
+    if facts.safetensors:
+        return (None if facts.incomplete else sum(s.size for s in facts.shards)), by_format
+    pickles = [s for p, s in root_files.items() if weightfiles.is_weight_pickle(p)]
+    return (sum(pickles) if pickles else None), by_format
 
 
 def _architecture_support(cfg: dict[str, Any] | None, arch: rules.Architecture | None,

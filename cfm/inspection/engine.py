@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from cfm import catalog as rules
 
+from . import weightfiles
 from .checks import run_checks
 from .derived import Derived, derive
 from .facts import Facts, gather
@@ -84,11 +85,15 @@ def report_of(description: str, facts: Facts, model: Derived) -> Report:
         preparation=[step for step in rules.PREPARATION_STEPS if step in wanted],
         checks=[o.check for o in outcomes],
         extra={
+            "files_bytes": model.files_bytes,
+            "files_bytes_by_format": model.files_bytes_by_format,
             # Beyond the contract (which lets fields be added): the bytes behind each dtype as stored, for
             # the report page's chart; `dtypes` keeps counting tensors, as the contract says.
             "dtype_bytes": model.dtype_bytes,
             "limitations": list(rules.LIMITATIONS),
-            "files": {"count": len(facts.files), "bytes_read": facts.bytes_read, "requests": facts.requests},
+            "files": {"count": len(facts.files), "bytes_read": facts.bytes_read, "requests": facts.requests,
+                      # what Prepare would download, from the same listing
+                      "needed_bytes": sum(weightfiles.needed_files(dict(facts.files)).values())},
         })
 
 

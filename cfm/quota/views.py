@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cfm import catalog
 from cfm.accounts.models import Space
+from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.accounts.selectors import account_get, accounts_for, role_in
 from cfm.registry import presenters
 
@@ -157,6 +158,7 @@ def deployment_detail(request, deployment_id: int):
         "dep": dep, "account": dep.account,
         "asset_json": json.dumps(req.get("asset", {}), indent=2),
         "deployment_json": json.dumps(req.get("deployment", {}), indent=2),
+        "may_change": may_change(user=request.user, account_id=dep.account_id, created_by_id=dep.created_by_id),
     })
 
 
@@ -166,7 +168,12 @@ def deployment_delete(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     if dep is None:
         raise Http404
-    if backends.deployment_remove(user=request.user, deployment=dep) == "deleting":
+    try:
+        outcome = backends.deployment_remove(user=request.user, deployment=dep)
+    except OwnerOnly as exc:
+        messages.error(request, exc.message)
+        return redirect("quota:deployment", dep.pk)
+    if outcome == "deleting":
         messages.success(request, _("Deployment %(name)s is being deleted from the platform; its %(units)s units are "
                                     "free once it is gone.") % {"name": dep.serving_name, "units": dep.units})
     else:

@@ -18,7 +18,7 @@ def known_issues(facts: Facts, model: Derived) -> Outcome:
     version = rules.ROPE_FIX["min_transformers"]
     if factor is None:
         return outcome("known_issues", "warn", "known_issues.rope_llama3_no_factor", min_transformers=version)
-    # Name the spec the user can pick (catalog data: which runtimes have transformers >= 4.43).
+    # Name the spec the user can pick (catalog data: which runtimes have the rope fix's transformers).
     newer = [s for s in model.software_specs if rules.SPECS_TRANSFORMERS_4_43.get(s)]
     if newer:
         older = [s for s in model.software_specs if s not in newer]
