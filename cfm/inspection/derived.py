@@ -87,7 +87,8 @@ def derive(facts: Facts, *, concurrent_users: int | None, payload: str | None) -
     weights = _count_parameters(facts, quantization)
     parameters, exact, weight_bytes, serving_bytes = weights or (None, False, None, None)
     files_bytes, by_format = _files_bytes(facts)
-    base = Derived(files_bytes=files_bytes, files_bytes_by_format=by_format, model_type=model_type, architectures=architectures, arch=arch, family=family,
+    base = Derived(files_bytes=files_bytes, files_bytes_by_format=by_format,
+                   model_type=model_type, architectures=architectures, arch=arch, family=family,
                    architecture_support=_architecture_support(cfg, arch, architectures),
                    quantization=quantization, dtypes=dtypes, dtype_bytes=dtype_bytes, dtype_first_file=first_file,
                    parameters=parameters, parameters_exact=exact, weight_bytes=weight_bytes,
