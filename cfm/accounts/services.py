@@ -118,12 +118,16 @@ def space_update(*, space: Space, user=None, name: str | None = None,
     return space
 
 
+#: Deployment statuses that hold no units and no space any more (platform-api.md's table, and the plan-only
+#: "released"); every other status is a live deployment.
+ENDED_DEPLOYMENT_STATUSES = ("released", "deleted", "failed")
+
+
 def space_live_deployments(*, space: Space) -> list:
-    """The deployments that still hold units in `space` (anything not released, deleted or failed)."""
+    """The deployments that still hold units in `space`."""
     from cfm.quota.models import Deployment  # the quota app stands above accounts
 
-    ended = ("released", "deleted", "failed")
-    return list(Deployment.objects.filter(space_id=space.pk).exclude(status__in=ended)
+    return list(Deployment.objects.filter(space_id=space.pk).exclude(status__in=ENDED_DEPLOYMENT_STATUSES)
                 .order_by("created_at", "id"))
 
 

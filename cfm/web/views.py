@@ -6,6 +6,8 @@ from django.shortcuts import render
 
 from cfm import catalog
 from cfm.accounts.models import Membership
+from cfm.accounts.services import ENDED_DEPLOYMENT_STATUSES as ENDED_DEPLOYMENTS
+from cfm.quota.models import Deployment
 from cfm.registry.models import ACTIVE_STATUSES, Registration, Status
 from cfm.registry.selectors import registrations_for
 
@@ -73,8 +75,12 @@ def dashboard(request):
             deployable=Count("id", filter=Q(status=Status.DONE, report__deployable=True)),  # type: ignore[no-redef]
             active=Count("id", filter=Q(status__in=ACTIVE_STATUSES))))}
     empty = {"total": 0, "deployable": 0, "active": 0}
+    deployments = dict(Deployment.objects.filter(account__in=[m.account_id for m in memberships])
+                       .exclude(status__in=ENDED_DEPLOYMENTS).order_by().values("account")
+                       .annotate(n=Count("id")).values_list("account", "n"))
     accounts = [{"account": m.account, "role": m.role, "spaces": list(m.account.spaces.all()),
-                 "counts": counts.get(m.account_id, empty)} for m in memberships]
+                 "counts": counts.get(m.account_id, empty), "deployments": deployments.get(m.account_id, 0)}
+                for m in memberships]
     ctx.update(accounts=accounts, may_register=any(m.account.may_use_custom_models for m in memberships))
     return render(request, "web/dashboard.html", ctx)
 
