@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Account, Membership, Space
+from cfm.preparation.selectors import latest_prepared
 from cfm.registry.models import Status as RegistrationStatus
 
 from .models import (
@@ -307,9 +308,11 @@ def normalize_configuration(configuration: str | None) -> str | None:
     return configuration
 
 
-def _not_deployable(registration) -> DeploymentRefused:
+def _not_deployable(registration, *, prepared: bool = False) -> DeploymentRefused:
     status = registration.status
-    if status == RegistrationStatus.DONE and registration.report:
+    if prepared:
+        message = _("The prepared copy of this model cannot be deployed: see the failed checks in its report.")
+    elif status == RegistrationStatus.DONE and registration.report:
         message = _("This model cannot be deployed as it is: see the failed checks in its report.")
     elif registration.is_active:
         message = _("The inspection of this model has not finished yet, so there is no report to deploy from; "
@@ -337,9 +340,11 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
         raise DeploymentRefused(400, "invalid", _("The serving name is not valid."), fields={
             "serving_name": _("Use only a-z, 0-9 and _, at most %(max)s characters.")
             % {"max": catalog.SERVING_NAME_MAX}})
-    report = registration.report or {}
-    if not registration.deployable:
-        raise _not_deployable(registration)
+    # The prepared copy, when there is one, is what would be deployed: its report decides.
+    prepared = latest_prepared(registration)
+    report = (prepared.report if prepared is not None else registration.report) or {}
+    if not report.get("deployable"):
+        raise _not_deployable(registration, prepared=prepared is not None)
     if space is None or not space.runtime_instance:
         raise DeploymentRefused(422, "runtime_missing", _(
             "The space has no watsonx.ai Runtime instance. Associate one on the space's Manage tab, "

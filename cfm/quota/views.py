@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cfm import catalog
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import account_get, accounts_for, role_in
+from cfm.preparation.selectors import latest_prepared
 
 from . import charts, selectors, services
 from .forms import DeploymentForm, LimitRequestForm
@@ -55,8 +56,11 @@ def deploy(request, registration_id: int):
     account = registration.account
     spaces = list(Space.objects.filter(account=account))
     usage = services.quota_usage(account=account)
+    # The latest prepared copy, when there is one, is what gets deployed: its report fills the form.
+    prepared = latest_prepared(registration)
+    report = (prepared.report if prepared is not None else registration.report) or {}
     form = DeploymentForm(request.POST or None, registration=registration, spaces=spaces,
-                          unit_costs=usage.unit_costs)
+                          unit_costs=usage.unit_costs, report=report)
     refusal = None
     problem = None
     if request.method == "POST" and form.is_valid():
@@ -80,12 +84,12 @@ def deploy(request, registration_id: int):
                 messages.success(request, _("Deployment %(name)s is reserved: %(units)s units.")
                                  % {"name": outcome.deployment.serving_name, "units": outcome.deployment.units})
             return redirect("quota:deployment", outcome.deployment.id)
-    report = registration.report or {}
     return render(request, "quota/deploy.html", {
         "registration": registration, "report": report, "account": account, "form": form, "usage": usage,
+        "prepared": prepared, "is_owner": role_in(user=request.user, account=account) == "owner",
         "gauge": charts.usage_gauge(used=usage.used_units, limit=usage.limit_units, deployments=usage.deployments),
         "refusal": refusal, "problem": problem, "holdings": _holdings(usage),
-        "deployable": registration.deployable, "plan_ok": account.may_use_custom_models,
+        "deployable": bool(report.get("deployable")), "plan_ok": account.may_use_custom_models,
         "no_runtime": bool(spaces) and not any(s.runtime_instance for s in spaces),
         "unit_costs": _unit_cost_rows(usage),
         "recommended": _configuration(report.get("configuration")),

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from cfm.accounts.selectors import accounts_for
+from cfm.preparation.selectors import latest_prepared
 from cfm.preparation.services import prepare_partial_file
 from cfm.registry import selectors, services
 from cfm.registry.models import SourceKind, Status
@@ -171,8 +172,13 @@ def _hub_url(registration) -> str:
     return f"{url}/tree/{revision}" if revision else url
 
 
-def _detail_context(registration) -> dict:
-    report = registration.report or None
+def _detail_context(registration, request=None) -> dict:
+    # The latest prepared copy is the model's current state (what Deploy uses); the original report stays one
+    # click away (?report=original).
+    prepared = latest_prepared(registration)
+    original = bool(request is not None and request.GET.get("report") == "original")
+    showing_prepared = prepared is not None and not original
+    report = (prepared.report if showing_prepared and prepared is not None else registration.report) or None
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
     for c in (report or {}).get("checks", []):
         counts[c.get("status", "skip")] = counts.get(c.get("status", "skip"), 0) + 1
@@ -183,6 +189,8 @@ def _detail_context(registration) -> dict:
     offers_prepare = registration.status == Status.DONE and bool((report or {}).get("preparation"))
     partial_file = prepare_partial_file(registration=registration) if offers_prepare else None
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
+            "prepared": prepared, "showing_prepared": showing_prepared,
+            "deployable": bool((prepared.report if prepared else registration.report or {}).get("deployable")),
             "reused_url": reused_url, "hub_url": _hub_url(registration), "prepare_partial_file": partial_file,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help}
 
@@ -190,7 +198,7 @@ def _detail_context(registration) -> dict:
 @login_required
 def registration_detail(request, pk: int):
     registration = _get_or_404(request, pk)
-    return render(request, "registry/detail.html", _detail_context(registration))
+    return render(request, "registry/detail.html", _detail_context(registration, request))
 
 
 @login_required
@@ -198,7 +206,7 @@ def registration_live(request, pk: int):
     """The polled fragment: progress while the job runs; once it has ended,
     the report (or the error) without the polling trigger, so polling stops."""
     registration = _get_or_404(request, pk)
-    return render(request, "registry/_live.html", _detail_context(registration))
+    return render(request, "registry/_live.html", _detail_context(registration, request))
 
 
 @login_required

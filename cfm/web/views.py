@@ -1,12 +1,14 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models import BooleanField, Case, Count, ExpressionWrapper, OuterRef, Q, Subquery, When
+from django.db.models.functions import Coalesce
 from django.db.models.fields.json import KT
 from django.shortcuts import render
 
 from cfm import catalog
 from cfm.accounts.models import Membership
 from cfm.accounts.services import ENDED_DEPLOYMENT_STATUSES as ENDED_DEPLOYMENTS
+from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.quota.models import Deployment
 from cfm.registry.models import ACTIVE_STATUSES, Registration, Status
 from cfm.registry.selectors import registrations_for
@@ -54,9 +56,18 @@ def _registrations_context(request) -> dict:
     """One page of the user's registrations: a COUNT and one query for the
     page's rows, whatever the page size. The list defers the report JSON and
     reads the two facts it shows in SQL, not one query per row."""
+    # A prepared copy is the model's current state (cfm.preparation.selectors.latest_prepared): its verdict and
+    # configuration, when there is one, in the same single query.
+    latest = (PrepareJob.objects.filter(registration=OuterRef("pk"), status=PrepareStatus.DONE,
+                                        new_report__isnull=False).exclude(storage_location="")
+              .order_by("-finished_at", "-id"))
     regs = registrations_for(user=request.user).annotate(
-        ok=ExpressionWrapper(Q(report__deployable=True), output_field=BooleanField()),
-        conf=KT("report__configuration"))
+        prepared_ok=Subquery(latest.values("new_report__deployable")[:1]),
+        prepared_conf=Subquery(latest.annotate(c=KT("new_report__configuration")).values("c")[:1]),
+        ok=Case(When(prepared_ok__isnull=False, then=Q(prepared_ok=True)),
+                default=ExpressionWrapper(Q(report__deployable=True), output_field=BooleanField()),
+                output_field=BooleanField()),
+        conf=Coalesce("prepared_conf", KT("report__configuration")))
     page = Paginator(regs, PAGE_SIZE).get_page(_page_number(request.GET.get("page")))
     rows = list(page.object_list)
     # Polling stops once every job on this page has ended: the other pages are not on screen.
