@@ -1,8 +1,8 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, Case, Count, ExpressionWrapper, OuterRef, Q, Subquery, When
-from django.db.models.functions import Coalesce
 from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.shortcuts import render
 
 from cfm import catalog
