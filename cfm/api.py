@@ -1,4 +1,4 @@
-"""The HTTP API v1 (shared/docs/api-contract.md): one NinjaAPI; each app
+"""The HTTP API v1 (docs/api.md): one NinjaAPI; each app
 adds its Router in `_mount()`. Errors are always
 {"error": {"code", "message", ...}}, also where no endpoint is reached (a
 body that is not JSON, a method a path does not take, a path that does not

@@ -1,5 +1,5 @@
-"""API v1: the user's accounts and their spaces (shared/docs/api-contract.md,
-and platform-api.md for creating, editing and deleting spaces).
+"""API v1: the user's accounts and their spaces (docs/api.md, and
+docs/platform.md for creating, editing and deleting spaces).
 Also `account_or_404` and `space_or_404`, which every app's API uses for an
 account or space id; pagination and ISO times live in cfm.api (re-exported
 here)."""

@@ -1,4 +1,4 @@
-"""API v1: POST /surveys (shared/docs/api-contract.md)."""
+"""API v1: POST /surveys (docs/api.md)."""
 from __future__ import annotations
 
 from datetime import UTC

@@ -2,7 +2,7 @@
 
     from cfm.inspection import inspect, InspectOptions
     report = inspect("/models/llama-3-8b")
-    report.to_dict()  # the JSON of shared/docs/report-contract.md
+    report.to_dict()  # the JSON of docs/report.md
 """
 from .engine import InspectOptions, inspect, inspect_source
 from .limits import InspectLimits

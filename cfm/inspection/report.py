@@ -1,4 +1,4 @@
-"""The compatibility report: the contract of shared/docs/report-contract.md."""
+"""The compatibility report: the contract of docs/report.md."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,4 @@
-"""API v1: deployments, usage and limit requests (shared/docs/api-contract.md)."""
+"""API v1: deployments, usage and limit requests (docs/api.md)."""
 from __future__ import annotations
 
 from django.utils.translation import gettext as _

@@ -1,4 +1,4 @@
-"""API v1: registrations and their reports (shared/docs/api-contract.md)."""
+"""API v1: registrations and their reports (docs/api.md)."""
 from __future__ import annotations
 
 from pathlib import Path

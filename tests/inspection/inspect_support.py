@@ -1,5 +1,5 @@
 """Helpers for the inspection tests: run the engine in-process (fast) and
-hold every report to the contract of shared/docs/report-contract.md."""
+hold every report to the contract of docs/report.md."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
 """The HTTP API's deployment, usage and limit-request endpoints, exactly as
-shared/docs/api-contract.md words them."""
+docs/api.md words them."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
 # ruff: noqa: F811  (pytest fixtures imported from actors are redefined as arguments)
-"""The registrations API of shared/docs/api-contract.md: shapes, status
+"""The registrations API of docs/api.md: shapes, status
 codes, error codes, pagination, and three users on every endpoint (the
 owner; bob, a member of another account: 404; anonymous: 401)."""
 from __future__ import annotations

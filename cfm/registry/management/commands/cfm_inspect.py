@@ -1,4 +1,4 @@
-"""`cfm_inspect SOURCE [--json]`: the report of shared/docs/report-contract.md.
+"""`cfm_inspect SOURCE [--json]`: the report of docs/report.md.
 
 Exit status: 0 deployable, 1 not deployable, 2 the source could not be read
 (one line on stderr, nothing on stdout, never a traceback)."""
