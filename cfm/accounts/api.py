@@ -44,7 +44,7 @@ def space_or_404(request, space_id) -> Space:
 
 
 def _platform_body(space: Space) -> dict | None:
-    """The space's Connection (platform-api.md), or None while it is plan-only.
+    """The space's Connection (docs/platform.md), or None while it is plan-only.
     The platform app (above this one) owns connections and their JSON."""
     try:
         from cfm.platform.api import connection_body

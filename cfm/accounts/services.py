@@ -118,7 +118,7 @@ def space_update(*, space: Space, user=None, name: str | None = None,
     return space
 
 
-#: Deployment statuses that hold no units and no space any more (platform-api.md's table, and the plan-only
+#: Deployment statuses that hold no units and no space any more (docs/platform.md's table, and the plan-only
 #: "released"); every other status is a live deployment.
 ENDED_DEPLOYMENT_STATUSES = ("released", "deleted", "failed")
 

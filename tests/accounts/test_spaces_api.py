@@ -1,5 +1,5 @@
 # ruff: noqa: F811  (pytest fixtures imported from actors are redefined as arguments)
-"""Spaces, self-service (platform-api.md): POST /accounts/{id}/spaces, GET,
+"""Spaces, self-service (docs/platform.md): POST /accounts/{id}/spaces, GET,
 PATCH and DELETE /spaces/{id}. Owners create and edit; members see them
 (403 owner_only for the rest); a stranger gets 404 and the anonymous 401."""
 from __future__ import annotations
