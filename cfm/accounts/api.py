@@ -16,6 +16,7 @@ from cfm.api import ApiError, iso, paginate, parse_body
 
 from . import services
 from .models import Membership, Space
+from .platform_link import connection_json
 from .selectors import account_get, accounts_for, space_get
 
 router = Router(tags=["accounts"])
@@ -43,19 +44,9 @@ def space_or_404(request, space_id) -> Space:
     return space
 
 
-def _platform_body(space: Space) -> dict | None:
-    """The space's Connection (docs/platform.md), or None while it is plan-only.
-    The platform app (above this one) owns connections and their JSON."""
-    try:
-        from cfm.platform.api import connection_body
-    except ImportError:
-        return None
-    return connection_body(space=space)
-
-
 def space_body(space: Space) -> dict:
     return {"id": space.id, "account": space.account_id, "name": space.name,
-            "runtime_instance": space.runtime_instance, "platform": _platform_body(space)}
+            "runtime_instance": space.runtime_instance, "platform": connection_json(space)}
 
 
 def _raise(exc: services.AccountError) -> NoReturn:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import Account, Membership, Plan, Role, Space
+from .platform_link import connection_drop
 
 
 class AccountError(Exception):
@@ -145,15 +146,6 @@ def space_delete(*, space: Space, user=None) -> None:
                 "The space “%(space)s” holds %(n)s deployment(s): %(names)s. Delete them first.")
                 % {"space": space.name, "n": len(live), "names": ", ".join(d.serving_name for d in live)},
                 deployments=[d.pk for d in live])
-        _connection_drop(space)
+        connection_drop(space)
         space.deleted_at = timezone.now()
         space.save(update_fields=["deleted_at"])
-
-
-def _connection_drop(space: Space) -> None:
-    """The space's platform connection (cfm.platform, an app above this one) is deleted with the space."""
-    try:
-        from cfm.platform.services import connection_delete
-    except ImportError:
-        return  # no platform app: nothing is connected
-    connection_delete(space=space, user=None)

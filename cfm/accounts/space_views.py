@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from . import services
 from .forms import SpaceForm
 from .models import Role
+from .platform_link import connections_by_space
 from .selectors import account_get, accounts_for, role_in, space_get
 
 ENDED = services.ENDED_DEPLOYMENT_STATUSES
@@ -25,15 +26,6 @@ def _account_or_404(request, account_id):
     if account is None:
         raise Http404
     return account
-
-
-def _connection_of(space):
-    """The space's platform connection, or None (plan only): the platform app owns it."""
-    try:
-        from cfm.platform.selectors import connection_for
-    except ImportError:
-        return None
-    return connection_for(space=space)
 
 
 @login_required
@@ -68,7 +60,8 @@ def spaces_page(request, account_id: int):
             return redirect("spaces", account.pk)
     spaces = list(account.spaces.annotate(
         live=Count("deployments", filter=~Q(deployments__status__in=ENDED))).order_by("name", "id"))
-    rows = [{"space": s, "connection": _connection_of(s)} for s in spaces]
+    connections = connections_by_space(spaces)
+    rows = [{"space": s, "connection": connections.get(s.pk)} for s in spaces]
     first_run = not spaces and is_owner
     return render(request, "accounts/spaces.html", {
         "account": account, "accounts": accounts_for(user=request.user), "rows": rows, "form": form,
