@@ -4,15 +4,22 @@ the Space JSON names it, the Spaces page shows it, and deleting a space
 deletes it. Without the platform app every space is plan-only."""
 from __future__ import annotations
 
+import importlib
+
 from .models import Space
 
 
-def _connection_model():
+def _platform(module: str):
+    # By name, not an import statement: this app stands below cfm.platform and must not need it.
     try:
-        from cfm.platform.models import Connection
+        return importlib.import_module(f"cfm.platform.{module}")
     except ImportError:
         return None
-    return Connection
+
+
+def _connection_model():
+    models = _platform("models")
+    return models.Connection if models is not None else None
 
 
 def connection_of(space: Space):
@@ -34,9 +41,7 @@ def connection_json(space: Space) -> dict | None:
     connection = connection_of(space)
     if connection is None:
         return None
-    from cfm.platform.services import connection_body
-
-    return connection_body(connection)
+    return _platform("services").connection_body(connection)
 
 
 def connection_drop(space: Space) -> None:

@@ -25,8 +25,8 @@ class _Pipe:
         self.offset = 0
         self.held = 0
 
-    def write(self, data) -> int:
-        data = bytes(data)
+    def write(self, b: bytes, /) -> int:
+        data = bytes(b)
         self.parts.append(data)
         self.offset += len(data)
         self.held += len(data)
@@ -36,6 +36,9 @@ class _Pipe:
         return self.offset
 
     def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def take(self) -> bytes:
@@ -52,9 +55,7 @@ Member = tuple[str, int, Callable[[], Any]]
 def zip_stream(members: Iterable[Member], *, root: str = "") -> Iterator[bytes]:
     """The zip of `members`, each under `root/`, in chunks of about CHUNK bytes."""
     pipe = _Pipe()
-    # a writer, not a file (see _Pipe): zipfile needs only write, tell and flush
-    with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED,  # type: ignore[arg-type]
-                         allowZip64=True) as archive:
+    with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, size, opener in members:
             info = zipfile.ZipInfo(f"{root.strip('/')}/{name}" if root else name)
             info.compress_type = zipfile.ZIP_STORED

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from cfm.accounts.selectors import accounts_for
+from cfm.accounts.services import ENDED_DEPLOYMENT_STATUSES
 from cfm.preparation.selectors import latest_prepared
 from cfm.preparation.services import prepare_partial_file
 from cfm.registry import selectors, services
@@ -190,6 +191,9 @@ def _detail_context(registration, request=None) -> dict:
     partial_file = prepare_partial_file(registration=registration) if offers_prepare else None
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
             "prepared": prepared, "showing_prepared": showing_prepared,
+            # Deleting a model that still runs is refused: the page says so up front, with the list.
+            "live_deployments": list(registration.deployments.exclude(status__in=ENDED_DEPLOYMENT_STATUSES)
+                                     .select_related("space").order_by("created_at", "id")),
             "deployable": bool((prepared.report if prepared else registration.report or {}).get("deployable")),
             "reused_url": reused_url, "hub_url": _hub_url(registration), "prepare_partial_file": partial_file,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help}

@@ -199,3 +199,16 @@ def test_a_prepared_copy_in_a_bucket_downloads_the_same_way(client, alice, ttm_r
     root = archive.namelist()[0].split("/")[0]
     for name, meta in job.manifest.items():
         assert hashlib.sha256(archive.read(f"{root}/{name}")).hexdigest() == meta["sha256"]
+
+
+def test_the_model_page_lists_its_live_deployments_and_offers_no_delete_until_they_are_gone(client, alice, ttm_reg):
+    client.force_login(alice.user)
+    prepare(client, ttm_reg)
+    dep = quota.deployment_request(user=alice.user, registration=ttm_reg, space=alice.account.spaces.get(),
+                                   serving_name="ttm_live").deployment
+    page = client.get(reverse("registration", args=[ttm_reg.pk])).content.decode()
+    assert 'id="in-use-note"' in page and "ttm_live" in page and reverse("quota:deployment", args=[dep.pk]) in page
+    assert reverse("registration_delete", args=[ttm_reg.pk]) not in page
+    quota.deployment_delete(user=alice.user, deployment=dep)
+    page = client.get(reverse("registration", args=[ttm_reg.pk])).content.decode()
+    assert 'id="in-use-note"' not in page and reverse("registration_delete", args=[ttm_reg.pk]) in page
