@@ -12,11 +12,11 @@ $(VENV)/bin/python:
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[web]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[test,convert]'
+	$(PY) -m pip install --quiet -e '.[web,test,convert]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -1,7 +1,16 @@
 #!/usr/bin/env python3
 """What a local inspection costs: synthetic Llama 3 8B, 70B and Llama 3.1
 405B folders (sparse safetensors shards: real headers, holes for the
-weights, as tests/modelfactory.py builds them), inspected in-process.
+weights, as tests/modelfactory.py builds them).
+
+First, side by side with huggingface_hub's `get_local_safetensors_metadata`
+(the reference: it reads each shard's 8-byte length and header, as cfm does),
+interleaved round by round, the order alternating: in this process (both
+warm), and as whole processes (`cfm-inspect FOLDER --json` against a Python
+that imports huggingface_hub and calls the function). Medians, the spread
+(min-max) and the ratio cfm / reference.
+
+Then, cfm alone:
 
 For each model it prints the wall time, the peak memory (tracemalloc's peak
 of Python allocations and the growth of the process's max RSS), the bytes
@@ -12,7 +21,7 @@ the small files the engine reads whole (config.json, tokenizer.json, the
 index). Each model is inspected cold (its files evicted from the page
 cache with posix_fadvise, so read_bytes is real disk traffic) and warm.
 
-    .venv/bin/python benchmarks/inspect_local.py [--huge-header]
+    .venv/bin/python benchmarks/inspect_local.py [--rounds 15] [--huge-header] [--no-memory]
 
 --huge-header adds one shard whose header is ~95 MB (700,000 tensors),
 the largest the format allows, to show the time and memory it costs.
@@ -23,6 +32,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import struct
 import subprocess
 import sys
@@ -139,6 +149,53 @@ def huge_header_folder(base: Path) -> Path:
     return folder
 
 
+CFM_PROCESS = "import sys; from cfm.inspection.cli import main; sys.exit(main())"
+REF_PROCESS = ("import sys; from huggingface_hub import get_local_safetensors_metadata; "
+               "get_local_safetensors_metadata(sys.argv[1])")
+
+
+def side_by_side(folders: list[tuple[str, Path, float]], rounds: int) -> None:
+    from huggingface_hub import get_local_safetensors_metadata
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    limits = InspectLimits()
+
+    def cfm_in(folder: Path) -> None:
+        with open_source(str(folder), limits=limits) as source:
+            inspect_source(source, InspectOptions(limits=limits))
+
+    def proc(code: str, *args: str) -> None:
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"{args} failed: {done.stderr[-2000:]}")
+
+    print(f"{'model':<22} {'run':<40} {'median':>9} {'spread':>19} {'ratio':>6}")
+    for name, folder, _built in folders:
+        cfm_in(folder)  # warm: imports, page cache
+        get_local_safetensors_metadata(folder)
+        steps = {"cfm_in": lambda f=folder: cfm_in(f), "ref_in": lambda f=folder: get_local_safetensors_metadata(f),
+                 "cfm_proc": lambda f=folder: proc(CFM_PROCESS, str(f), "--json"),
+                 "ref_proc": lambda f=folder: proc(REF_PROCESS, str(f))}
+        times: dict[str, list[float]] = {k: [] for k in steps}
+        for i in range(rounds):
+            order = list(steps) if i % 2 == 0 else ["ref_in", "cfm_in", "ref_proc", "cfm_proc"]
+            for key in order:
+                t0 = time.perf_counter()
+                steps[key]()
+                times[key].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        label = name
+        for key, title, ref in (("cfm_in", "cfm inspect_source, in-process", "ref_in"),
+                                ("ref_in", "get_local_safetensors_metadata, in-proc", None),
+                                ("cfm_proc", "cfm-inspect --json, whole process", "ref_proc"),
+                                ("ref_proc", "get_local_safetensors_metadata, process", None)):
+            ratio = f"{med[key] / med[ref]:.2f}" if ref else ""
+            print(f"{label:<22} {title:<40} {med[key] * 1000:>7.1f}ms {min(times[key]) * 1000:>8.1f}-"
+                  f"{max(times[key]) * 1000:<8.1f}ms {ratio:>6}")
+            label = ""
+    print()
+
+
 def mb(n: int) -> str:
     return f"{n / 1e6:,.2f} MB"
 
@@ -146,6 +203,8 @@ def mb(n: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--huge-header", action="store_true", help="also inspect a ~95 MB header")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds of the side-by-side runs (default 15)")
+    parser.add_argument("--no-memory", action="store_true", help="only the side-by-side comparison")
     parser.add_argument("--measure", nargs=2, metavar=("FOLDER", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -162,7 +221,11 @@ def main() -> int:
             t0 = time.perf_counter()
             folders.append(("huge-header (700k tensors)", huge_header_folder(base), time.perf_counter() - t0))
         print(f"cfm local inspection benchmark (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-              f"load average {os.getloadavg()[0]:.1f}); each run in a fresh process\n")
+              f"load average {os.getloadavg()[0]:.1f}), {args.rounds} rounds side by side\n")
+        side_by_side([f for f in folders if not f[0].startswith("huge")], args.rounds)
+        if args.no_memory:
+            return 0
+        print("cfm alone, each run in a fresh process\n")
         for name, folder, built in folders:
             headers, small, shards = physical_minimum(folder)
             logical = sum(p.stat().st_size for p in folder.iterdir())

@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
+from cfm import catalog
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CFM_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -99,6 +101,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "cfm.web",
+    "cfm.jobs",
     "cfm.accounts",
     "cfm.registry",
     "cfm.quota",
@@ -111,6 +114,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "cfm.web.middleware.ReaderTimezoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -240,16 +244,14 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CFM_JOB_TIME_LIMIT must be above CFM_JOB_SOFT_TIME_LIMIT")
 CFM_JOB_LEASE_SECONDS = env_int("CFM_JOB_LEASE_SECONDS", 120, minimum=5)
 CFM_SWEEP_INTERVAL = env_int("CFM_SWEEP_INTERVAL", 30, minimum=1)
-# Attempts of one inspection job (transient Hub faults, lost workers) before it fails.
+# Attempts of one job of any kind (transient Hub faults, lost workers) before it fails.
 CFM_JOB_MAX_ATTEMPTS = env_int("CFM_JOB_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds before the first retry of a transient fault (then doubling, with jitter).
 CFM_JOB_RETRY_BACKOFF = env_int("CFM_JOB_RETRY_BACKOFF", 5, minimum=1)
 # The sweeper: queues the outbox, re-queues lost messages, reclaims expired leases.
 CELERY_BEAT_SCHEDULE = {
-    "cfm-sweep": {"task": "cfm.registry.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
+    "cfm-sweep": {"task": "cfm.jobs.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
                   "options": {"expires": float(CFM_SWEEP_INTERVAL)}},
-    "cfm-prepare-sweep": {"task": "cfm.preparation.sweep", "schedule": float(CFM_SWEEP_INTERVAL),
-                          "options": {"expires": float(CFM_SWEEP_INTERVAL)}},
 }
 CELERY_TIMEZONE = "UTC"
 # Prepare jobs (downloads, conversions: minutes to hours) have a queue of their
@@ -257,8 +259,8 @@ CELERY_TIMEZONE = "UTC"
 # the sweepers however many Prepare jobs run elsewhere. A worker started without
 # -Q consumes both queues: one `celery -A cfm worker -B` is still a complete back end.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Each job's message names its kind's queue (cfm.jobs.runtime.JobKind.queue).
 CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("cfm-prepare", routing_key="cfm-prepare"))
-CELERY_TASK_ROUTES = {"cfm.preparation.prepare_run": {"queue": "cfm-prepare", "routing_key": "cfm-prepare"}}
 
 # --- The Hub ---------------------------------------------------------------
 HF_ENDPOINT = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
@@ -285,7 +287,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000_000
 DATA_UPLOAD_MAX_NUMBER_FILES = 5000
 
 # --- Quota ---------------------------------------------------------------
-CFM_DEFAULT_LIMIT_UNITS = env_int("CFM_DEFAULT_LIMIT_UNITS", 4, minimum=0)
+CFM_DEFAULT_LIMIT_UNITS = env_int("CFM_DEFAULT_LIMIT_UNITS", catalog.DEFAULT_LIMIT_UNITS, minimum=0)
 
 # --- Secrets at rest (Hub tokens) -------------------------------------------
 CFM_TOKEN_KEY = os.environ.get("CFM_TOKEN_KEY", "")

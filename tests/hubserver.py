@@ -28,8 +28,17 @@ Served:
 Knobs: `latency` (seconds slept before each answer), `ignore_range`, `fail_next(n, kind)`
 (the next n requests answer 503/429/500 or a connection reset), `fail_always`.
 Counters: `requests`, `bytes_sent` (body bytes), `log` (one entry per
-request) and `served` (file content sent, one (repo, path, start, end)
-per chunk of at most 64 kB).
+request), `served` (file content sent, one (repo, path, start, end)
+per chunk of at most 64 kB), `connections` (TCP connections accepted) and
+`peak_connections` (most open at once).
+
+As a script it serves folders until it is stopped, for a client in another
+process or another venv (CI runs `cfm-inspect` of a core-only install
+against it):
+
+    python tests/hubserver.py [--latency 0.05] org/name=FOLDER ...
+
+It prints its URL on the first line of stdout.
 """
 from __future__ import annotations
 
@@ -135,6 +144,7 @@ class HubServer:
         self._failures: list[tuple[str | int, dict]] = []
         self.fail_always: str | int | None = None  # e.g. 503 or "reset"
         self._cdn: dict[str, tuple[Repo, str, _File]] = {}
+        self._open_connections = 0
         self.reset_counters()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -177,6 +187,8 @@ class HubServer:
         with self._lock:
             self.requests = 0
             self.bytes_sent = 0
+            self.connections = 0  # opened since the reset
+            self.peak_connections = self._open_connections  # those still open count from now
             self.log: list[dict] = []
             self.served: list[tuple[str, str, int, int]] = []  # repo, path, start, end (exclusive)
 
@@ -268,6 +280,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # quiet
         pass
+
+    # One handler per TCP connection (keep-alive: many requests each): counting
+    # here counts the connections a client opens, as a TLS handshake costs against the Hub.
+    def setup(self) -> None:
+        super().setup()
+        hub = self.server_hub
+        with hub._lock:
+            hub.connections += 1
+            hub._open_connections += 1
+            hub.peak_connections = max(hub.peak_connections, hub._open_connections)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            hub = self.server_hub
+            with hub._lock:
+                hub._open_connections -= 1
 
     def do_GET(self) -> None:
         self._handle(head=False)
@@ -497,3 +527,30 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     if start >= size or end <= start:
         return None
     return start, end
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(description="Serve model folders as a local Hugging Face Hub.")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds slept before each answer")
+    parser.add_argument("repos", nargs="*", metavar="ORG/NAME=FOLDER")
+    args = parser.parse_args(argv)
+    hub = HubServer(latency=args.latency).start()
+    for spec in args.repos:
+        repo_id, _, folder = spec.partition("=")
+        hub.add_repo(repo_id, folder)
+    print(hub.url, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hub.stop()
+
+
+if __name__ == "__main__":
+    main()

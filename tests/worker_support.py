@@ -150,9 +150,11 @@ def _delete_all() -> None:
     from django.contrib.auth import get_user_model
 
     from cfm.accounts.models import Account
+    from cfm.jobs.models import Job
     from cfm.registry.models import Registration
 
     Registration.objects.all().delete()
+    Job.objects.all().delete()
     Account.objects.all().delete()
     get_user_model().objects.all().delete()
 

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cfm.catalog import DEFAULT_PLAN
+
 from .models import Account, Membership, Plan, Role
 
 
@@ -26,7 +28,7 @@ class SignUpForm(UserCreationForm):
         label=_("Account name"), max_length=120, required=False,
         help_text=_("Needed when you create a new account: for example your team or project."),
         widget=forms.TextInput(attrs={"autocomplete": "organization"}))
-    plan = forms.ChoiceField(label=_("Plan"), choices=Plan.choices, initial=Plan.STANDARD, required=False,
+    plan = forms.ChoiceField(label=_("Plan"), choices=Plan.choices, initial=DEFAULT_PLAN, required=False,
                              help_text=_("Only the Standard plan may register and deploy custom foundation "
                                          "models."))
 

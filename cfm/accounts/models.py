@@ -5,13 +5,12 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from cfm.catalog import PLANS_ALLOWED_TO_DEPLOY
+from cfm.catalog import DEFAULT_PLAN, PLANS, PLANS_ALLOWED_TO_DEPLOY
 
-
-class Plan(models.TextChoices):
-    LITE = "lite", _("Lite")
-    ESSENTIALS = "essentials", _("Essentials")
-    STANDARD = "standard", _("Standard")
+#: The plans of the catalog (cfm.catalog.PLANS), as model choices.
+# (django-stubs types only the class form of TextChoices, not Enum's functional one)
+Plan = models.TextChoices(  # type: ignore[call-overload]
+    "Plan", [(key.upper(), (key, _(label))) for key, label in PLANS.items()])
 
 
 class Role(models.TextChoices):
@@ -21,7 +20,7 @@ class Role(models.TextChoices):
 
 class Account(models.Model):
     name = models.CharField(_("name"), max_length=120)
-    plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.STANDARD)
+    plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=DEFAULT_PLAN)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="accounts")
 

@@ -5,6 +5,7 @@ revision), never adding an `if` in the engine.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,6 +23,11 @@ __all__ = [
     "ROPE_FIX", "DEFAULT_TIED_EMBEDDINGS", "UNGATED_MLP", "LEARNED_POSITIONS", "UNCERTIFIED_CONFIGURATIONS",
 ]
 
+def gettext_noop(s: str) -> str:
+    """Marks a label for Django's makemessages; the catalog itself never imports Django."""
+    return s
+
+
 GUIDE_DATE = "2025-07-03"
 #: The guide's date and cfm's revision of this data: bump the revision when
 #: a row changes so that stored reports can be re-checked.
@@ -34,7 +40,7 @@ SPEC_TSFM = "watsonx-tsfm-runtime-1.0"
 SOFTWARE_SPECS: dict[str, tuple[str, str]] = {
     SPEC_VLLM: ("1.1", "vLLM"),
     SPEC_TGI: ("1.0", "TGI"),
-    SPEC_TSFM: ("tsfm-runtime-1.0", "time-series runtime"),
+    SPEC_TSFM: ("tsfm-runtime-1.0", gettext_noop("time-series runtime")),
 }
 
 _S, _M, _L, _XL = "small", "medium", "large", "extra_large"
@@ -172,14 +178,15 @@ class Configuration:
     #: inclusive upper bound in 16-bit-equivalent parameters (general family)
     max_parameters: int | None
     hardware_request: dict
-    units: int
 
 
+#: Units a deployment reserves are UNIT_COSTS (below), the seed of the
+#: administrators' table: not a field here, so that no page reads a stale copy.
 CONFIGURATIONS: dict[str, Configuration] = {
-    _S: Configuration(_S, "Small", "S", 26_000_000_000, {"size": "gpu_s", "num_nodes": 1}, 1),
-    _M: Configuration(_M, "Medium", "M", 53_000_000_000, {"size": "gpu_m", "num_nodes": 1}, 2),
-    _L: Configuration(_L, "Large", "L", 106_000_000_000, {"size": "gpu_l", "num_nodes": 1}, 4),
-    _XL: Configuration(_XL, "Extra large", "XL", None, {"name": "XL", "num_nodes": 1}, 8),
+    _S: Configuration(_S, gettext_noop("Small"), "S", 26_000_000_000, {"size": "gpu_s", "num_nodes": 1}),
+    _M: Configuration(_M, gettext_noop("Medium"), "M", 53_000_000_000, {"size": "gpu_m", "num_nodes": 1}),
+    _L: Configuration(_L, gettext_noop("Large"), "L", 106_000_000_000, {"size": "gpu_l", "num_nodes": 1}),
+    _XL: Configuration(_XL, gettext_noop("Extra large"), "XL", None, {"name": "XL", "num_nodes": 1}),
 }
 GENERAL_CONFIGURATIONS = (_S, _M, _L)
 TIME_SERIES_CONFIGURATIONS = (_S, _M, _L, _XL)
@@ -229,11 +236,24 @@ def allowed_configurations(model_type: str | None, family: str) -> tuple[str, ..
     return UNCERTIFIED_CONFIGURATIONS
 
 
-__all__ += ["CONFIGURATION_ORDER", "allowed_configurations"]
+def configuration_for_serving_bytes(serving_bytes: int, confs: tuple[str, ...]) -> str | None:
+    """The smallest of `confs` whose bound holds these serving bytes (the
+    memory-based sizing decision). Bytes are compared, not floor(bytes / 2):
+    an odd serving size is half a parameter over an inclusive bound. Extra
+    large has no bound: it is a time-series size only."""
+    return next((c for c in CONFIGURATION_ORDER if c in confs
+                 and (bound := CONFIGURATIONS[c].max_parameters) is not None and serving_bytes <= 2 * bound), None)
+
+
+__all__ += ["CONFIGURATION_ORDER", "allowed_configurations", "configuration_for_serving_bytes"]
 
 # --- Section 5: accounts and limits ------------------------------------------------------------------
-PLANS = ("lite", "essentials", "standard")
+#: plan -> label (the accounts' plan choices)
+PLANS = {"lite": gettext_noop("Lite"), "essentials": gettext_noop("Essentials"), "standard": gettext_noop("Standard")}
 PLANS_ALLOWED_TO_DEPLOY = ("standard",)
+DEFAULT_PLAN = "standard"
+#: The seed of the default limit: the CFM_DEFAULT_LIMIT_UNITS setting's
+#: default, then the administrators' QuotaSettings row (the live value).
 DEFAULT_LIMIT_UNITS = 4
 UNIT_COSTS = {_S: 1, _M: 2, _L: 4, _XL: 8}
 
@@ -356,7 +376,45 @@ SERVING_NAME_PATTERN = r"^[a-z0-9_]{1,36}$"
 SERVING_NAME_MAX = 36
 
 #: Llama 3.1 rope_scaling: runtimes with transformers < 4.43 reject it.
-ROPE_FIX = {"min_transformers": "4.43", "replacement_type": "dynamic"}
+ROPE_FIX = {"min_transformers": "4.43", "replacement_type": "dynamic", "rope_type": "llama3"}
+
+
+def llama3_rope_scaling(config: dict) -> tuple[bool, int | float | None]:
+    """Whether config.json sets the Llama 3.1 rope_scaling that older
+    runtimes reject, and its factor when it is a usable number (the edit
+    keeps the model's own factor; with none there is nothing to keep).
+    NaN/Infinity (Python's json accepts them) are not usable: they would make
+    the report invalid JSON. Read by the engine and by Prepare alike."""
+    rope = config.get("rope_scaling")
+    if not isinstance(rope, dict) or ROPE_FIX["rope_type"] not in (rope.get("rope_type"), rope.get("type")):
+        return False, None
+    factor = rope.get("factor")
+    ok = (isinstance(factor, float) and math.isfinite(factor)) or (
+        isinstance(factor, int) and not isinstance(factor, bool) and abs(factor) < 10**9)
+    return True, factor if ok else None
+
+
+__all__ += ["llama3_rope_scaling"]
 
 # --- Section 7 -----------------------------------------------------------------------------------------
 LIMITATIONS = ("no_tuning", "no_prompt_governance")
+
+# --- Hardware behind the configurations (platform-rules section 4, a decision) -------------------------
+#: Derived, not stated by the platform: the guide sizes by GPU memory with
+#: 1 GPU = 80 GB, and its 26B/53B/106B bands match 1, 2 and 4 of them.
+CONFIGURATION_GPUS = {_S: 1, _M: 2, _L: 4}
+GPU_MEMORY_BYTES = 80_000_000_000
+#: vLLM's default share of a GPU's memory (0.9 of 80 GB)
+GPU_USABLE_BYTES = 72_000_000_000
+#: what the runtime itself holds per GPU beside the weights and the KV cache
+RUNTIME_ALLOWANCE_BYTES = 2 * 1024**3
+#: bits a quantized model's weights could be stored in, for the page's "what if" estimate
+QUANTIZATION_ESTIMATE_BITS = (8, 4)
+__all__ += ["DEFAULT_PLAN", "gettext_noop"]
+__all__ += ["CONFIGURATION_GPUS", "GPU_MEMORY_BYTES", "GPU_USABLE_BYTES", "RUNTIME_ALLOWANCE_BYTES",
+            "QUANTIZATION_ESTIMATE_BITS"]
+
+# --- The verdict (report-contract "Memory and the verdict at a glance") ---------------------------------
+#: Weakest to strongest: when two apply, the later wins.
+VERDICTS = ("ready", "prepare", "uncertified", "refused")
+__all__ += ["VERDICTS"]

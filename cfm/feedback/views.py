@@ -32,7 +32,8 @@ def survey(request, account_id: int):
     initial = {"configuration": refusal.configuration} if refusal else {}
     if refusal and refusal.registration is not None:
         initial["model"] = refusal.registration.source
-    form = SurveyForm(request.POST or None, initial=initial)
+    report = (refusal.registration.report or {}) if refusal and refusal.registration is not None else {}
+    form = SurveyForm(request.POST or None, initial=initial, family=report.get("family"))
     if request.method == "POST" and form.is_valid():
         survey_submit(user=request.user, account=account, refusal=refusal, **form.cleaned_data)
         messages.success(request, _("Thank you: your answer helps plan capacity."))

@@ -8,7 +8,6 @@ the views all call these two functions.
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -117,6 +116,7 @@ class _Inspection:
     def run(self) -> Report:
         self.progress("listing_files")
         self.files = self.source.list_files()
+        self.read_ahead()
         self.progress("reading_config")
         self.read_config()
         self.weights()
@@ -133,6 +133,16 @@ class _Inspection:
         r.extra["files"] = {"count": len(self.files), "bytes_read": self.source.bytes_read,
                             "requests": self.source.requests}
         return r
+
+    def read_ahead(self) -> None:
+        """Tell the source what the checks below will read, so that a remote one
+        fetches it at once rather than a round trip after another. Without an
+        index the root's safetensors are the shards; with one, their headers are
+        sized from it (the source learns that when the index is read)."""
+        root = [p for p in self.files if "/" not in p]
+        has_index = any(p.endswith(".safetensors.index.json") for p in root)
+        headers = [] if has_index else sorted(p for p in root if p.endswith(".safetensors"))
+        self.source.prefetch(files=[p for p in _READ_AHEAD if p in self.files], headers=headers)
 
     # -- config ---------------------------------------------------------------------------------------------
     def read_config(self) -> None:
@@ -282,16 +292,8 @@ class _Inspection:
 
     def read_header(self, shard: _Shard) -> HeaderInfo:
         want = min(shard.size, max(8, self.source.header_prefetch))
-        prefix = self.source.read_range(shard.path, 0, want)
-        n = header_length(prefix, shard.path, shard.size, self.limits)
-        if len(prefix) >= 8 + n:
-            raw = prefix[8:8 + n]
-        elif len(prefix) == 8:
-            raw = self.source.read_range(shard.path, 8, n)  # no copy of a header that may be 100 MB
-        else:
-            rest = self.source.read_range(shard.path, len(prefix), 8 + n - len(prefix))
-            raw = prefix[8:] + rest
-            del rest
+        n, raw = self.source.read_header(
+            shard.path, want, lambda prefix: header_length(prefix, shard.path, shard.size, self.limits))
         if len(raw) != n:
             raise HeaderProblem("header_length_past_file", length=n, size=shard.size)
         return parse_header(shard.path, raw, shard.size, self.limits)
@@ -411,10 +413,16 @@ class _Inspection:
         first_file: dict[str, str] = {}
         for shard in parsed:
             assert shard.info
-            for t in shard.info.tensors.values():
-                counts[t.dtype] += 1
-                sizes[t.dtype] += t.nbytes
-                first_file.setdefault(t.dtype, shard.path)
+            tensors = shard.info.tensors.values()
+            seen = Counter(t.dtype for t in tensors)  # counted in C; most shards hold one or two dtypes
+            counts.update(seen)
+            if len(seen) == 1:
+                sizes[next(iter(seen))] += sum(t.nbytes for t in tensors)
+            else:
+                for t in tensors:
+                    sizes[t.dtype] += t.nbytes
+            for dtype in seen:
+                first_file.setdefault(dtype, shard.path)
         r.dtypes = dict(sorted(counts.items()))
         # Beyond the contract (which lets fields be added): the bytes behind each dtype as stored, for the
         # report page's chart; `dtypes` keeps counting tensors, as the contract says.
@@ -641,10 +649,7 @@ class _Inspection:
         params16 = serving // 2
         params = {"params": _human(params16), "params_16bit": params16, "serving_gb": round(serving / 1e9, 1),
                   "model_type": r.model_type}
-        # Compare bytes, not floor(bytes / 2): an odd serving size is half a parameter over an inclusive bound.
-        # Extra large has no bound: it is a time-series size only, and those never come here.
-        fit = next((c for c in confs if (bound := rules.CONFIGURATIONS[c].max_parameters) is not None
-                    and serving <= 2 * bound), None)
+        fit = rules.configuration_for_serving_bytes(serving, confs)
         if fit:
             r.configuration = fit
             label = rules.CONFIGURATIONS[fit].label
@@ -673,19 +678,20 @@ class _Inspection:
         if cfg is None:
             self.add("known_issues", "skip", "known_issues.skip")
             return
-        rope = cfg.get("rope_scaling")
-        if isinstance(rope, dict) and "llama3" in (rope.get("rope_type"), rope.get("type")):
-            factor = rope.get("factor")
-            # NaN/Infinity (Python's json accepts them) would make the report invalid JSON.
-            ok = (isinstance(factor, float) and math.isfinite(factor)) or (
-                isinstance(factor, int) and not isinstance(factor, bool) and abs(factor) < 10**9)
-            if not ok:  # the edit keeps the model's own factor; with none, there is nothing to keep
-                self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor")
+        llama3, factor = rules.llama3_rope_scaling(cfg)
+        if llama3:
+            version = rules.ROPE_FIX["min_transformers"]
+            if factor is None:
+                self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor", min_transformers=version)
                 return
-            self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor)
+            self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor, min_transformers=version)
             self.prep.add("fix_rope_scaling")
             return
         self.add("known_issues", "pass", "known_issues.pass")
+
+
+#: small files that most inspections read whole
+_READ_AHEAD = ("config.json", "model.safetensors.index.json", "tokenizer.json", "tsfm_config.json")
 
 
 def inspect_source(source: Source, options: InspectOptions | None = None) -> Report:

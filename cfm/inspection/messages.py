@@ -319,15 +319,15 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     "known_issues.pass": (gettext_noop("No known failure pattern matches this model."), None),
     "known_issues.rope_llama3": (
         gettext_noop('config.json sets rope_scaling with rope_type "llama3" (Llama 3.1): runtimes whose transformers '
-                     "predates 4.43 reject it (\"rope_scaling must be a dictionary with two fields\")."),
-        gettext_noop('Deploy on a runtime with transformers 4.43 or newer, or let cfm\'s Prepare (fix_rope_scaling) '
-                     'set rope_scaling to {{"type": "dynamic", "factor": {factor}}}, which older runtimes accept but '
-                     "which changes behaviour past the original context length."),
+                     "predates {min_transformers} reject it (\"rope_scaling must be a dictionary with two fields\")."),
+        gettext_noop('Deploy on a runtime with transformers {min_transformers} or newer, or let cfm\'s Prepare '
+                     '(fix_rope_scaling) set rope_scaling to {{"type": "dynamic", "factor": {factor}}}, which older '
+                     "runtimes accept but which changes behaviour past the original context length."),
     ),
     "known_issues.rope_llama3_no_factor": (
         gettext_noop('config.json sets rope_scaling with rope_type "llama3" (Llama 3.1) but no usable factor: '
-                     "transformers cannot build the rotary embedding, and runtimes whose transformers predates 4.43 "
-                     "reject rope_scaling anyway."),
+                     "transformers cannot build the rotary embedding, and runtimes whose transformers predates "
+                     "{min_transformers} reject rope_scaling anyway."),
         gettext_noop("Restore the factor the model was trained with (8.0 for the published Llama 3.1 models) in "
                      "rope_scaling, then inspect again."),
     ),

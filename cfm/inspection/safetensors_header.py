@@ -31,13 +31,8 @@ class TensorInfo:
     dtype: str
     shape: tuple[int, ...]
     nbytes: int
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+    #: elements (the product of shape), computed once by the parser that checks the shape anyway
+    numel: int = 1
 
 
 @dataclass
@@ -135,12 +130,16 @@ def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) 
     for name, entry in doc.items():
         if type(entry) is not tuple_:
             raise HeaderProblem("header_bad_entry", tensor=name[:120])
-        pairs, entry = entry, dict(entry)
-        if len(entry) != len(pairs):
-            _pairs_to_dict(pairs, f"{name[:120]}.")  # raises, naming the repeated key
-        dtype = entry.get("dtype")
-        shape = entry.get("shape")
-        offsets = entry.get("data_offsets")
+        if len(entry) == 3 and entry[0][0] == "dtype" and entry[1][0] == "shape" and entry[2][0] == "data_offsets":
+            # The order every writer uses: no dict to build (and no key can repeat in three distinct ones).
+            dtype, shape, offsets = entry[0][1], entry[1][1], entry[2][1]
+        else:
+            pairs, entry = entry, dict(entry)
+            if len(entry) != len(pairs):
+                _pairs_to_dict(pairs, f"{name[:120]}.")  # raises, naming the repeated key
+            dtype = entry.get("dtype")
+            shape = entry.get("shape")
+            offsets = entry.get("data_offsets")
         if type(dtype) is not str_:
             raise HeaderProblem("header_bad_entry", tensor=name[:120])
         bits = bits_of(dtype)
@@ -166,7 +165,7 @@ def _parse_header(path: str, raw: bytes, file_size: int, limits: InspectLimits) 
             raise HeaderProblem("header_size_mismatch", tensor=name[:120], shape=_show(shape), dtype=dtype,
                                 expected=(expected_bits + 7) // 8, actual=end - begin)
         append((begin, end, name))
-        tensors[name] = tensor_info(dtype, tuple_(shape), end - begin)
+        tensors[name] = tensor_info(dtype, tuple_(shape), end - begin, numel)
     spans.sort()
     pos = 0
     for begin, end, name in spans:

@@ -77,11 +77,30 @@ class Source:
         so that a check can say "config.json is a FIFO" rather than "missing"."""
         return {}
 
+    def prefetch(self, files: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+        """A hint: the engine will read these files whole and these safetensors
+        headers. A source where each read is a round trip (the Hub) starts them
+        at once; elsewhere reading when asked is as fast."""
+
     def read_file(self, path: str, max_bytes: int) -> bytes:
         raise NotImplementedError
 
     def read_range(self, path: str, start: int, length: int) -> bytes:
         raise NotImplementedError
+
+    def read_header(self, path: str, first: int, length_of: Callable[[bytes], int]) -> tuple[int, bytes]:
+        """A safetensors header: (its declared length n, its n bytes or fewer
+        if the file ends first). Reads `first` bytes from the start, asks
+        `length_of` (which may raise) what the first 8 say, then the rest.
+        A local folder overrides it to open the file once."""
+        prefix = self.read_range(path, 0, first)
+        n = length_of(prefix)
+        if len(prefix) >= 8 + n:
+            return n, prefix[8:8 + n]
+        if len(prefix) == 8:
+            return n, self.read_range(path, 8, n)  # no copy of a header that may be 100 MB
+        rest = self.read_range(path, len(prefix), 8 + n - len(prefix))
+        return n, prefix[8:] + rest
 
     def close(self) -> None:
         pass
@@ -111,8 +130,10 @@ MAX_FOLDER_DEPTH = 32
 
 class LocalFolderSource(Source):
     def __init__(self, root: str | os.PathLike, limits: InspectLimits):
-        super().__init__(description=str(Path(root).resolve()))
-        self.root = Path(root).resolve()
+        resolved = Path(root).resolve()
+        super().__init__(description=str(resolved))
+        self.root = resolved
+        self._root = str(resolved)  # joined as a string per read: no Path objects, no resolve() per file
         self.limits = limits
         self._files: dict[str, int] | None = None
         self._not_files: dict[str, str] = {}
@@ -166,9 +187,10 @@ class LocalFolderSource(Source):
         self._files = files
         return files
 
-    def _path(self, path: str) -> Path:
-        full = (self.root / path).resolve()
-        return full
+    def _path(self, path: str) -> str:
+        # The names come from list_files (this folder's own listing); open() follows links
+        # as resolve() did, without an lstat of every component on every read.
+        return os.path.join(self._root, path)
 
     def read_file(self, path: str, max_bytes: int) -> bytes:
         size = self.list_files().get(path)
@@ -198,6 +220,35 @@ class LocalFolderSource(Source):
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._count(len(data))
         return data
+
+    def read_header(self, path: str, first: int, length_of: Callable[[bytes], int]) -> tuple[int, bytes]:
+        # One open per shard, then exactly the 8-byte length and the header (pread: no seek, no buffer).
+        fd = os.open(self._path(path), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            prefix = _pread_exact(fd, 8, 0)
+            self._count(len(prefix))
+            n = length_of(prefix)
+            raw = _pread_exact(fd, n, 8) if len(prefix) == 8 else b""
+            self._count(len(raw))
+            return n, raw
+        finally:
+            os.close(fd)
+
+
+def _pread_exact(fd: int, length: int, offset: int) -> bytes:
+    """Up to `length` bytes at `offset`; fewer only at the end of the file."""
+    data = os.pread(fd, length, offset)
+    if len(data) == length or not data:
+        return data
+    chunks = [data]
+    got = len(data)
+    while got < length:
+        chunk = os.pread(fd, length - got, offset + got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def _raise(exc: OSError) -> None:

@@ -1,14 +1,14 @@
-"""The worker side of a Prepare job: claim, run the pipeline, write the row.
+"""The Prepare kind of the one job runtime (cfm.jobs): claim, lease,
+heartbeat, retry and sweep are the runtime's; this module runs the pipeline
+and says what a run's end means for the PrepareJob row.
 
     queued ──claim──▶ running ──▶ done
-       ▲                 │  ├──▶ review (the rope_scaling diff) ──answer──▶ queued
+       ▲                 │  ├──▶ review (the rope_scaling diff: the run waits) ──answer──▶ queued
        │                 │  └──▶ failed / cancelled
        └── expired lease (sweeper) ──┘
 
-The claim is `UPDATE … WHERE id=? AND status='queued'`; every later write is
-`… WHERE claim=?`. A heartbeat thread renews the lease once a second, writes
-the latest progress and reads `cancel_requested`; the pipeline polls the
-resulting flag (and kills its sandboxed converter when it turns).
+The pipeline polls `should_stop` (cancelled, or the claim lost) and kills
+its sandboxed converter when it turns.
 
 Work happens in `VAR_DIR/prepare/reg-<registration id>`: a re-run (a new
 job, or the same one re-claimed by the sweeper) resumes downloads there and
@@ -17,18 +17,18 @@ the next attempt, except when the disk filled up.
 """
 from __future__ import annotations
 
-import logging
-import threading
+import fcntl
 import time
-import uuid
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
-from django.db.models import F, Q
 from django.utils import timezone
 
+from cfm.jobs.models import Job, JobStatus
+from cfm.jobs.runtime import JobError, JobKind, JobStopped, Outcome, RunningJob
 from cfm.registry.limits import inspect_limits
 from cfm.registry.models import Registration, SourceKind
 from cfm.registry.secrets import TOKEN_UNREADABLE_MESSAGE, TokenUnreadable, registration_token
@@ -38,8 +38,82 @@ from .models import PrepareJob, PrepareStatus
 from .pipeline import NeedsReview, PrepareOptions, SourceSpec, prepare
 from .storage import LocalStorage, S3Storage
 
-log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
+KIND = "prepare"
+
+#: the job's status in the PrepareJob's words
+_STATUS = {JobStatus.QUEUED: PrepareStatus.QUEUED, JobStatus.RUNNING: PrepareStatus.RUNNING,
+           JobStatus.WAITING: PrepareStatus.REVIEW, JobStatus.DONE: PrepareStatus.DONE,
+           JobStatus.FAILED: PrepareStatus.FAILED, JobStatus.CANCELLED: PrepareStatus.CANCELLED}
+
+
+class Prepare(JobKind):
+    name = KIND
+    label = "preparation"
+    subject = PrepareJob
+    # Hours of downloads and conversions never hold up an inspection.
+    queue = "cfm-prepare"
+
+    def time_limits(self) -> tuple[int, int]:
+        # Download + conversion + tokenizer each have CFM_PREPARE_TIME_LIMIT; the
+        # run as a whole gets a few of them. A killed run leaves its lease to expire
+        # and the sweeper re-queues it (the work folder lets it resume).
+        soft = settings.CFM_PREPARE_TIME_LIMIT * 4
+        return soft, soft + 120
+
+    def run(self, job: RunningJob) -> Outcome:
+        prep = PrepareJob.objects.select_related("registration").get(pk=job.subject_id)
+        registration = prep.registration
+        progress = _Progress(job)
+        try:
+            options = PrepareOptions(steps=list(prep.steps), cast_to_16bit=prep.cast_to_16bit,
+                                     rope_accept=prep.rope_accept, max_memory=settings.CFM_PREPARE_MAX_MEMORY,
+                                     time_limit=settings.CFM_PREPARE_TIME_LIMIT, limits=inspect_limits())
+            with _work_folder_lock(registration.pk, job):
+                result = prepare(_source(registration), options, work_dir=work_dir_for(registration.pk),
+                                 storage=storage_backend(), key=storage_key(prep), progress=progress,
+                                 cancel=job.should_stop)
+        except NeedsReview as review:
+            return Outcome.wait(step="fix_rope_scaling", rope_diff=review.diff)
+        except Cancelled:
+            raise JobStopped from None
+        except PrepareError as exc:
+            raise JobError(exc.code, _public(exc.message)[:2000]) from None
+        return Outcome.done(new_report=result.report,
+                            summary={"steps": result.steps, "removed": result.removed, "added": result.added},
+                            storage_backend=result.stored.backend, storage_location=result.stored.location[:500],
+                            manifest=result.manifest)
+
+    def summary(self, job: Job) -> dict[str, Any]:
+        return {"status": _STATUS[JobStatus(job.status)], "stage": job.progress_step, "bytes_done": job.bytes_done,
+                "bytes_total": job.bytes_total, "progress": job.progress_detail, "error_code": job.error_code,
+                "error_message": job.error_message, "started_at": job.started_at, "finished_at": job.finished_at,
+                "updated_at": timezone.now()}
+
+
+class _Progress:
+    """The pipeline's progress (stage, data) in the runtime's one shape, with
+    a rate and an ETA per stage in the detail the page shows."""
+
+    def __init__(self, job: RunningJob):
+        self.job = job
+        self._stage_started: dict[str, float] = {}
+
+    def __call__(self, stage: str, data: dict) -> None:
+        now = time.monotonic()
+        start = self._stage_started.setdefault(stage, now)
+        if stage == "downloading":
+            done, total = int(data.get("done", 0)), int(data.get("total", 0))
+            self.job.progress(stage, bytes_done=done, bytes_total=total, detail=data)
+        elif "total" in data:
+            done, total = int(data.get("done", 0)), int(data.get("total", 0))
+            elapsed = now - start
+            rate = done / elapsed if elapsed > 0.5 else 0.0
+            eta = (total - done) / rate if rate > 0 else None
+            self.job.progress(stage, bytes_done=done, bytes_total=total,
+                              detail={"done": done, "total": total, "rate": round(rate, 1),
+                                      "eta": round(eta, 1) if eta is not None else None, "files": {}})
+        else:
+            self.job.progress(stage, detail={})
 
 
 def work_root() -> Path:
@@ -48,6 +122,27 @@ def work_root() -> Path:
 
 def work_dir_for(registration_id: int) -> Path:
     return work_root() / f"reg-{registration_id}"
+
+
+@contextmanager
+def _work_folder_lock(registration_id: int, job: RunningJob) -> Iterator[None]:
+    """One run at a time in a registration's work folder. A cancelled run (or
+    one reclaimed from a worker that was only slow) may still be stopping
+    when the next one starts: the next waits for its lock, which the kernel
+    also releases when a worker is killed."""
+    work_root().mkdir(parents=True, exist_ok=True)
+    with open(work_root() / f"reg-{registration_id}.lock", "a") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                job.check()
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def storage_backend() -> LocalStorage | S3Storage:
@@ -64,78 +159,6 @@ def storage_key(job: PrepareJob) -> str:
     (say, cast to 16 bits) never overwrites what an earlier one stored and
     still describes."""
     return f"prepared/{job.account_id}/{job.registration_id}/{job.number}"
-
-
-def enqueue(*, job_id: int) -> bool:
-    from .tasks import prepare_run
-
-    try:
-        prepare_run.apply_async(args=(job_id,), retry=False)
-    except Exception as exc:  # noqa: BLE001 - broker faults of any transport; the sweeper re-sends
-        log.warning("broker unavailable, prepare job %s waits for the sweeper: %s", job_id, type(exc).__name__)
-        return False
-    PrepareJob.objects.filter(pk=job_id, status=PrepareStatus.QUEUED).update(enqueued_at=timezone.now())
-    return True
-
-
-class _Heartbeat:
-    def __init__(self, job_id: int, claim: str):
-        self.job_id, self.claim = job_id, claim
-        self.lease = timedelta(seconds=settings.CFM_JOB_LEASE_SECONDS)
-        self.stop_event = threading.Event()
-        self.cancelled = threading.Event()
-        self._lock = threading.Lock()
-        self._pending: dict = {}
-        self._stage_started: dict[str, float] = {}
-        self._thread = threading.Thread(target=self._loop, name=f"cfm-prepare-{job_id}", daemon=True)
-
-    def mine(self):
-        return PrepareJob.objects.filter(pk=self.job_id, claim=self.claim, status=PrepareStatus.RUNNING)
-
-    def _loop(self) -> None:
-        try:
-            while not self.stop_event.wait(min(1.0, settings.CFM_JOB_LEASE_SECONDS / 3)):
-                self.flush()
-        finally:
-            connection.close()
-
-    def flush(self) -> None:
-        with self._lock:
-            fields, self._pending = self._pending, {}
-        now = timezone.now()
-        if not self.mine().update(lease_expires_at=now + self.lease, updated_at=now, **fields):
-            self.cancelled.set()  # our claim is gone (cancelled, reclaimed)
-            return
-        if self.mine().filter(cancel_requested=True).exists():
-            self.cancelled.set()
-
-    def progress(self, stage: str, data: dict) -> None:
-        """Called by the pipeline from its thread: only remembered here."""
-        now = time.monotonic()
-        start = self._stage_started.setdefault(stage, now)
-        update: dict = {"stage": stage[:40]}
-        if stage == "downloading":
-            update.update(bytes_done=data.get("done", 0), bytes_total=data.get("total", 0), progress=data)
-        elif "total" in data:
-            done, total = int(data.get("done", 0)), int(data.get("total", 0))
-            elapsed = now - start
-            rate = done / elapsed if elapsed > 0.5 else 0.0
-            eta = (total - done) / rate if rate > 0 else None
-            update.update(bytes_done=done, bytes_total=total,
-                          progress={"done": done, "total": total, "rate": round(rate, 1),
-                                    "eta": round(eta, 1) if eta is not None else None, "files": {}})
-        else:
-            update.update(progress={})
-        with self._lock:
-            self._pending.update(update)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        self._thread.join(timeout=10)
 
 
 def _source(row: Registration) -> SourceSpec:
@@ -160,82 +183,3 @@ def _public(message: str) -> str:
     from cfm.inspection.hub import public_message
 
     return public_message(message, (settings.HF_ENDPOINT,))
-
-
-def run(*, job_id: int) -> str:
-    """Claims and runs one Prepare job; idempotent (a job that is not queued
-    is skipped). Returns the state it ended in."""
-    claim = uuid.uuid4().hex
-    now = timezone.now()
-    claimed = PrepareJob.objects.filter(pk=job_id, status=PrepareStatus.QUEUED, cancel_requested=False).update(
-        status=PrepareStatus.RUNNING, claim=claim, attempts=F("attempts") + 1, started_at=now, finished_at=None,
-        lease_expires_at=now + timedelta(seconds=settings.CFM_JOB_LEASE_SECONDS), error_code="", error_message="",
-        stage="starting", progress={}, updated_at=now)
-    if claimed != 1:
-        return "skipped"
-    job = PrepareJob.objects.select_related("registration").get(pk=job_id)
-    registration = job.registration
-    beat = _Heartbeat(job_id, claim)
-
-    def finish(**fields) -> None:
-        beat.flush()
-        ended = timezone.now()
-        beat.mine().update(**{"claim": "", "lease_expires_at": None, "finished_at": ended, "updated_at": ended,
-                              **fields})
-
-    with beat:
-        try:
-            options = PrepareOptions(steps=list(job.steps), cast_to_16bit=job.cast_to_16bit,
-                                     rope_accept=job.rope_accept, max_memory=settings.CFM_PREPARE_MAX_MEMORY,
-                                     time_limit=settings.CFM_PREPARE_TIME_LIMIT, limits=inspect_limits())
-            result = prepare(_source(registration), options, work_dir=work_dir_for(registration.pk),
-                             storage=storage_backend(), key=storage_key(job), progress=beat.progress,
-                             cancel=beat.cancelled.is_set)
-        except NeedsReview as review:
-            finish(status=PrepareStatus.REVIEW, rope_diff=review.diff, stage="fix_rope_scaling", finished_at=None)
-            return "review"
-        except Cancelled:
-            finish(status=PrepareStatus.CANCELLED, error_code="cancelled")
-            return "cancelled"
-        except PrepareError as exc:
-            log.info("prepare job %s failed: %s: %s", job_id, exc.code, exc.message)
-            finish(status=PrepareStatus.FAILED, error_code=exc.code[:40], error_message=_public(exc.message)[:2000])
-            return "failed"
-        except Exception as exc:  # noqa: BLE001 - a bug ends the job with a message, never a traceback to the user
-            if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's, raised into this thread
-                finish(status=PrepareStatus.FAILED, error_code="time_limit",
-                       error_message="The preparation took longer than its task time limit; Prepare again to resume.")
-                return "failed"
-            log.exception("prepare job %s: internal error", job_id)
-            finish(status=PrepareStatus.FAILED, error_code="internal",
-                   error_message="An internal error stopped the preparation; the operators have the details.")
-            return "failed"
-        finish(status=PrepareStatus.DONE, new_report=result.report, stage="done",
-               summary={"steps": result.steps, "removed": result.removed, "added": result.added},
-               storage_backend=result.stored.backend, storage_location=result.stored.location[:500],
-               manifest=result.manifest)
-        return "done"
-
-
-def sweep() -> dict:
-    """Re-queues jobs whose worker died (lease expired) up to MAX_ATTEMPTS,
-    and sends queued jobs the broker never got."""
-    close_old_connections()
-    now = timezone.now()
-    reclaimed = failed = queued = 0
-    for pk, attempts, claim in (PrepareJob.objects.filter(status=PrepareStatus.RUNNING, lease_expires_at__lt=now)
-                                .values_list("pk", "attempts", "claim")[:200]):
-        mine = PrepareJob.objects.filter(pk=pk, claim=claim, status=PrepareStatus.RUNNING)
-        if attempts >= MAX_ATTEMPTS:
-            failed += mine.update(status=PrepareStatus.FAILED, claim="", lease_expires_at=None, finished_at=now,
-                                  error_code="worker_lost",
-                                  error_message=f"The preparation was interrupted {attempts} times.")
-        else:
-            reclaimed += mine.update(status=PrepareStatus.QUEUED, claim="", lease_expires_at=None, enqueued_at=None)
-    stale = now - timedelta(minutes=10)
-    for pk in (PrepareJob.objects.filter(status=PrepareStatus.QUEUED)
-               .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)).values_list("pk", flat=True)[:200]):
-        if not enqueue(job_id=pk):
-            break
-        queued += 1
-    return {"reclaimed": reclaimed, "failed": failed, "queued": queued}

@@ -1,5 +1,6 @@
-"""The Prepare job: the row that is the truth about one preparation run of a
-registration (status, stage, per-file progress, lease, cancel, result)."""
+"""The Prepare job: one preparation of a registration (the steps asked for,
+the rope_scaling review, the result, where it is stored), with a summary of
+the job runtime's run that does it (status, stage, per-file progress)."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -56,11 +57,10 @@ class PrepareJob(models.Model):
     #: {file: {"sha256", "size"}}
     manifest = models.JSONField(default=dict, blank=True)
 
-    claim = models.CharField(max_length=32, blank=True, default="")
-    attempts = models.PositiveIntegerField(default=0)
-    cancel_requested = models.BooleanField(default=False)
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    #: the run of the job runtime (cfm.jobs) doing this preparation: `status`, `stage`, the progress, the
+    #: error and the times above mirror it (written by cfm.jobs only). The rope_scaling review pauses the
+    #: run (Job status `waiting`, here `review`), the answer resumes the same run.
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,5 +1,6 @@
 """Writes on Prepare jobs: start, cancel, answer the rope_scaling review.
-Views, the API and commands call these; the worker side is jobs.py."""
+Views, the API and commands call these; the run itself is a job of the one
+runtime (cfm.jobs; the Prepare kind is jobs.py)."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Membership
+from cfm.jobs import runtime
 from cfm.registry.models import Registration, SourceKind
 from cfm.registry.models import Status as RegStatus
 
@@ -55,12 +57,6 @@ def prepare_partial_file(*, registration: Registration) -> str | None:
     return partial[0] if partial else None
 
 
-def _enqueue_on_commit(job_id: int) -> None:
-    from .jobs import enqueue
-
-    transaction.on_commit(lambda: enqueue(job_id=job_id))
-
-
 def _member(user, account_id: int) -> bool:
     return Membership.objects.filter(account_id=account_id, user=user).exists()
 
@@ -98,7 +94,10 @@ def prepare_start(*, registration: Registration, user, cast_to_16bit: bool = Fal
         job = PrepareJob.objects.create(
             registration=registration, account_id=registration.account_id, created_by=user, steps=list(steps),
             cast_to_16bit=bool(cast_to_16bit), old_report=report)
-        _enqueue_on_commit(job.pk)
+        from .jobs import KIND
+
+        runtime.submit(KIND, subject_id=job.pk, owner=user)
+        job.refresh_from_db()
     return job
 
 
@@ -115,16 +114,9 @@ def prepare_cancel(*, job: PrepareJob, user) -> PrepareJob:
     folder is kept, so a new Prepare resumes the downloads."""
     with transaction.atomic():
         row = _locked(job, user)
-        if row.status in (PrepareStatus.QUEUED, PrepareStatus.REVIEW):
-            row.status = PrepareStatus.CANCELLED
-            row.error_code = "cancelled"
-            row.claim = ""
-            row.finished_at = timezone.now()
-            row.cancel_requested = True
-            row.save()
-        elif row.status == PrepareStatus.RUNNING:
-            row.cancel_requested = True
-            row.save(update_fields=["cancel_requested", "updated_at"])
+        if row.job_id and row.status in (*ACTIVE, PrepareStatus.REVIEW):
+            runtime.cancel(row.job_id)
+            row.refresh_from_db()
     return row
 
 
@@ -136,9 +128,10 @@ def prepare_review(*, job: PrepareJob, user, accept: bool) -> PrepareJob:
         if row.status != PrepareStatus.REVIEW:
             raise PrepareServiceError("not_in_review", _("This preparation is not waiting for a review."))
         row.rope_accept = bool(accept)
-        row.status = PrepareStatus.QUEUED
-        row.save(update_fields=["rope_accept", "status", "updated_at"])
-        _enqueue_on_commit(row.pk)
+        row.save(update_fields=["rope_accept", "updated_at"])
+        if row.job_id:
+            runtime.resume(row.job_id)
+        row.refresh_from_db()
     return row
 
 

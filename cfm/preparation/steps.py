@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +59,8 @@ def tsfm_config_for(config: dict[str, Any]) -> dict[str, Any]:
 
 # --- fix_rope_scaling ------------------------------------------------------------------------------------
 def rope_factor(config: dict[str, Any]) -> float | None:
-    rope = config.get("rope_scaling")
-    if not isinstance(rope, dict) or "llama3" not in (rope.get("rope_type"), rope.get("type")):
-        return None
-    factor = rope.get("factor")
     # No factor of its own: nothing to keep (the engine says so and does not ask for this step).
-    ok = isinstance(factor, (int, float)) and not isinstance(factor, bool) and math.isfinite(factor)
-    return factor if ok else None
+    return rules.llama3_rope_scaling(config)[1]
 
 
 def rope_fixed(config: dict[str, Any]) -> dict[str, Any] | None:

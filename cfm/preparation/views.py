@@ -65,7 +65,7 @@ def _registration_or_404(request, pk):
 
 
 def _job_or_404(registration, job_id) -> PrepareJob:
-    job = PrepareJob.objects.filter(pk=job_id, registration=registration).first()
+    job = PrepareJob.objects.filter(pk=job_id, registration=registration).select_related("job").first()
     if job is None:
         raise Http404
     return job
@@ -145,7 +145,7 @@ def prepare_page(request, pk: int):
         except services.PrepareServiceError as exc:
             messages.error(request, exc.message)
         return redirect("prepare", pk=registration.pk)
-    job = PrepareJob.objects.filter(registration=registration).first()
+    job = PrepareJob.objects.filter(registration=registration).select_related("job").first()
     return render(request, "preparation/prepare.html", _context(registration, job))
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from cfm import catalog
 
@@ -38,7 +39,7 @@ def usage_gauge(*, used: int, limit: int, deployments=()) -> SafeString:
     start = 0
     for dep in deployments:
         f0, f1 = start / scale, min((start + dep.units) / scale, 1)
-        label = _("%(name)s: %(conf)s, %(units)s units") % {
+        label = ngettext("%(name)s: %(conf)s, %(units)s unit", "%(name)s: %(conf)s, %(units)s units", dep.units) % {
             "name": dep.serving_name, "conf": dep.get_configuration_display(), "units": dep.units}
         parts.append(_arc(cx, cy, r, f0, f1, SIZE_COLOURS.get(dep.configuration, "#0f62fe"), width, label))
         start += dep.units
@@ -50,7 +51,8 @@ def usage_gauge(*, used: int, limit: int, deployments=()) -> SafeString:
         parts.append(f'<line x1="{xa:.2f}" y1="{ya:.2f}" x2="{xb:.2f}" y2="{yb:.2f}" stroke="#fff" stroke-width="2"/>')
     state = "fail" if used > limit else ("warn" if limit and used >= limit else "pass")
     colour = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#c4262e"}[state]
-    label = _("%(used)s of %(limit)s units used") % {"used": used, "limit": limit}
+    label = ngettext("%(used)s of %(limit)s unit used", "%(used)s of %(limit)s units used", limit) % {
+        "used": used, "limit": limit}
     parts.append(f'<text x="{cx}" y="{cy - 22}" text-anchor="middle" font-size="36" font-weight="700" '
                  f'fill="{colour}">{used}<tspan font-size="20" fill="#5b6472"> / {limit}</tspan></text>')
     # Outside the f-string: xgettext does not look inside one, so the words were never in the catalogue.

@@ -68,7 +68,7 @@ class DeploymentForm(forms.Form):
                 "architectures.") % {"rec": labels.get(self.recommended or "", "—")}
         specs = report.get("software_specs") or []
         cast(forms.ChoiceField, self.fields["software_spec"]).choices = [
-            (s, f"{s} ({catalog.SOFTWARE_SPECS[s][1]})" if s in catalog.SOFTWARE_SPECS else s) for s in specs]
+            (s, f"{s} ({_(catalog.SOFTWARE_SPECS[s][1])})" if s in catalog.SOFTWARE_SPECS else s) for s in specs]
         self.initial.setdefault("configuration", self.recommended)
         self.initial.setdefault("software_spec", report.get("recommended_software_spec"))
         self.initial.setdefault("idempotency_key", uuid.uuid4().hex)

@@ -18,12 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from cfm import catalog
 from cfm.accounts.models import Account, Space
 
-
-class Configuration(models.TextChoices):
-    SMALL = "small", _("Small")
-    MEDIUM = "medium", _("Medium")
-    LARGE = "large", _("Large")
-    EXTRA_LARGE = "extra_large", _("Extra large")
+#: The catalog's configurations (cfm.catalog.CONFIGURATIONS), as model choices.
+# (django-stubs types only the class form of TextChoices, not Enum's functional one)
+Configuration = models.TextChoices(  # type: ignore[call-overload]
+    "Configuration", [(key.upper(), (key, _(conf.label))) for key, conf in catalog.CONFIGURATIONS.items()])
 
 
 class UnitCost(models.Model):

@@ -63,7 +63,9 @@ def deploy(request, registration_id: int):
                           unit_costs=usage.unit_costs, report=report)
     refusal = None
     problem = None
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _validate_the_rest(form, registration=registration, spaces=spaces)
+    elif request.method == "POST":
         space = next((s for s in spaces if str(s.id) == form.cleaned_data["space"]), None)
         try:
             outcome = services.deployment_request(
@@ -85,6 +87,7 @@ def deploy(request, registration_id: int):
                                  % {"name": outcome.deployment.serving_name, "units": outcome.deployment.units})
             return redirect("quota:deployment", outcome.deployment.id)
     return render(request, "quota/deploy.html", {
+        "form_error_count": len(form.non_field_errors()) + sum(len(f.errors) for f in form),
         "registration": registration, "report": report, "account": account, "form": form, "usage": usage,
         "prepared": prepared, "is_owner": role_in(user=request.user, account=account) == "owner",
         "gauge": charts.usage_gauge(used=usage.used_units, limit=usage.limit_units, deployments=usage.deployments),
@@ -97,18 +100,38 @@ def deploy(request, registration_id: int):
     }, status=409 if refusal else (422 if problem and problem.status == 422 else 200))
 
 
-def _attach_errors(form, exc: services.DeploymentRefused) -> None:
+def _attach_errors(form, exc: services.DeploymentRefused, skip: frozenset[str] | set[str] = frozenset()) -> None:
     fields = exc.extra.get("fields") or {}
     mapping = {"serving_name_taken": "serving_name", "configuration_too_small": "configuration",
                "configuration_not_allowed": "configuration", "spec_not_allowed": "software_spec",
                "runtime_missing": "space"}
-    if exc.code in mapping:
+    if exc.code in mapping and mapping[exc.code] not in skip:
         form.add_error(mapping[exc.code], exc.message)
     for name, message in fields.items():
         target = "param_" + name.split(".", 1)[1] if name.startswith("parameters.") else name
+        if target in skip:  # the field's own error already says what is wrong with it
+            continue
         form.add_error(target if target in form.fields else None, message)
     if not fields and exc.code not in mapping:
         form.add_error(None, exc.message)
+
+
+def _validate_the_rest(form, *, registration, spaces) -> None:
+    """One round: a form the browser sent with errors of its own (a number
+    that is not one, a missing choice) is still checked by the service for
+    everything else it could read, so the serving name, the configuration
+    and the parameters are all reported now, not on the next submit. Only
+    the validation runs: nothing is reserved."""
+    data = form.cleaned_data
+    space = next((s for s in spaces if str(s.id) == data.get("space")), None)
+    try:
+        services.deployment_validate(
+            account=registration.account, registration=registration, space=space,
+            configuration=data.get("configuration"), software_spec=data.get("software_spec"),
+            serving_name=data.get("serving_name") or form.data.get("serving_name", ""),
+            parameters=form.parameters())
+    except services.DeploymentRefused as exc:
+        _attach_errors(form, exc, skip=set(form.errors))
 
 
 def _fresh_key(form) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from . import jobs
-from .models import Registration, Status
+from cfm.jobs import runtime
+
+from .models import ACTIVE_STATUSES, Registration
 
 
 @admin.register(Registration)
@@ -47,12 +48,10 @@ class RegistrationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Cancel"))
     def cancel(self, request, queryset):
-        from django.utils import timezone
-
-        n = queryset.filter(status__in=[Status.QUEUED, Status.FETCHING, Status.INSPECTING]).update(
-            status=Status.FAILED, error_code="cancelled", error_message="Cancelled by an operator.",
-            claim="", lease_expires_at=None, cancel_requested=True, finished_at=timezone.now(),
-            updated_at=timezone.now())
+        n = 0
+        for job_id in queryset.filter(status__in=ACTIVE_STATUSES, job__isnull=False).values_list("job", flat=True):
+            runtime.cancel(job_id, message="Cancelled by an operator.")
+            n += 1
         self.message_user(request, _("%(n)d job(s) cancelled.") % {"n": n})
 
     @admin.action(description=_("Delete the stored Hub token"))
@@ -62,6 +61,6 @@ class RegistrationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Run the sweeper now"))
     def sweep_now(self, request, queryset):
-        result = jobs.sweep()
+        result = runtime.sweep()
         self.message_user(request, _("Sweeper: %(q)d queued, %(r)d reclaimed, %(f)d failed.")
                           % {"q": result.queued, "r": result.reclaimed, "f": result.failed})

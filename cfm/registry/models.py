@@ -1,5 +1,6 @@
-"""Model registrations: a source to inspect, and the job row that is the
-truth about its background work (status, progress, lease, outbox)."""
+"""Model registrations: a source to inspect, its report, and a summary of
+its latest inspection run (status, progress, error), which the job runtime
+(cfm.jobs) keeps in step with the run's Job row."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -55,22 +56,11 @@ class Registration(models.Model):
     error_message = models.TextField(blank=True, default="")
     report = models.JSONField(null=True, blank=True)
 
-    attempts = models.PositiveIntegerField(default=0)
-    #: outbox: set when the task message reached the broker
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    cancel_requested = models.BooleanField(default=False)
-    #: the current claim (a random id per run): a worker writes progress only
-    #: while its claim is the row's, so a reclaimed or cancelled job fences
-    #: out a slow or stale worker
-    claim = models.CharField(max_length=32, blank=True, default="")
-    #: "hostname:pid" of the process running the job (operators, kill tests)
-    worker = models.CharField(max_length=200, blank=True, default="")
-    #: a retried job waits for its backoff: the sweeper does not queue it before
-    not_before = models.DateTimeField(null=True, blank=True)
+    #: the latest inspection run; `status` to `error_message` mirror it (written by cfm.jobs only), the
+    #: report is its result; earlier runs stay as Job rows of kind "inspection" about this registration
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -83,6 +73,11 @@ class Registration(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def attempts(self) -> int:
+        """Attempts of the latest run (the API's `attempts`)."""
+        return self.job.attempts if self.job_id and self.job else 0
 
     @property
     def deployable(self) -> bool:

@@ -2,10 +2,10 @@
 snapshot), re-run, cancel, delete, forget the token.
 
 Every caller (the API, the pages, the admin, the commands) goes through
-these. A registration row is also the job's outbox: it is saved with
-`enqueued_at` null and its task is queued on commit; when the broker is down
-the row stays in the outbox and the sweeper (`cfm.registry.jobs.sweep`)
-queues it later. Registrations are never refused because the broker is down.
+these. Each inspection is a run of the job runtime (cfm.jobs.runtime.submit):
+its Job row is saved with the registration and its message queued on commit;
+when the broker is down the row stays in the outbox and the sweeper queues it
+later. Registrations are never refused because the broker is down.
 """
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
 from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, _safe_member_name, _wants_whole
+from cfm.jobs import runtime
 
 from .limits import inspect_limits
 from .models import ACTIVE_STATUSES, Registration, SourceKind, Status
@@ -160,10 +160,12 @@ def _incoming() -> Path:
     return path
 
 
-def _enqueue_on_commit(registration_id: int) -> None:
-    from .jobs import enqueue
+def _inspect(registration: Registration, user) -> None:
+    """A new inspection run (a Job row, queued on commit; earlier runs are kept)."""
+    from .jobs import KIND
 
-    transaction.on_commit(lambda: enqueue(registration_id=registration_id))
+    runtime.submit(KIND, subject_id=registration.pk, owner=user)
+    registration.refresh_from_db()
 
 
 def _existing(account: Account, **match: Any) -> Registration | None:
@@ -230,12 +232,12 @@ def _create_hub(*, account, user, source, revision, token) -> tuple[Registration
         if existing.status == Status.FAILED:
             # Registering again after a failure (a token now given, the Hub
             # back, a cancel regretted) means: try again.
-            _requeue(existing)
+            _requeue(existing, user)
         return existing, False
     registration = Registration.objects.create(
         account=account, created_by=user, source_kind=SourceKind.HUB, source=repo, revision=revision,
         token_encrypted=token_encrypt(token) if token else "")
-    _enqueue_on_commit(registration.pk)
+    _inspect(registration, user)
     return registration, True
 
 
@@ -365,7 +367,7 @@ def _commit_upload(*, account, user, kind, source, sha, incoming: Path, stored_n
         incoming.rename(final)
         registration.upload_path = str(final / stored_name)
         registration.save(update_fields=["upload_path"])
-        _enqueue_on_commit(registration.pk)
+        _inspect(registration, user)
     return registration, True
 
 
@@ -392,7 +394,7 @@ def registration_rerun(*, registration: Registration, user, token: str | None = 
             if token:
                 row.save(update_fields=["token_encrypted", "updated_at"])
             return row
-        return _requeue(row)
+        return _requeue(row, user)
 
 
 def registration_requeue(*, registration: Registration) -> Registration:
@@ -401,48 +403,30 @@ def registration_requeue(*, registration: Registration) -> Registration:
         row = Registration.objects.select_for_update().get(pk=registration.pk)
         if row.status in ACTIVE_STATUSES:
             return row
-        return _requeue(row)
+        return _requeue(row, None)
 
 
-def _requeue(row: Registration) -> Registration:
-    _reset(row)
-    row.save()
-    _enqueue_on_commit(row.pk)
-    return row
-
-
-def _reset(row: Registration) -> None:
-    row.status = Status.QUEUED
-    row.progress_step, row.progress_done, row.progress_total = "", 0, 0
-    row.bytes_done = row.bytes_total = 0
-    row.error_code = row.error_message = ""
+def _requeue(row: Registration, user) -> Registration:
     # The report is kept until a new one replaces it: a re-run that fails or is
     # cancelled must not lose it (the page shows it as the previous report; the
     # API serves reports only of registrations that are done, as the contract says).
     row.reused_from = None
     row.resolved_commit = ""
-    row.attempts = 0
-    row.enqueued_at = row.lease_expires_at = row.not_before = None
-    row.started_at = row.finished_at = None
-    row.cancel_requested = False
-    row.claim = row.worker = ""
+    row.save()
+    _inspect(row, user)
+    return row
 
 
 def registration_cancel(*, registration: Registration, user) -> Registration:
     """Stops a queued or running job: it ends `failed` with code `cancelled`
-    at once. A running worker finds its claim gone at its next heartbeat or
-    progress write and stops. A finished job is left as it is."""
+    at once. A running worker reads the request at its next heartbeat and
+    stops. A finished job is left as it is."""
     with transaction.atomic():
         row = _locked(registration, user)
-        if row.status in ACTIVE_STATUSES:
-            row.status = Status.FAILED
-            row.error_code = "cancelled"
-            row.error_message = _("Cancelled by %(user)s.") % {"user": getattr(user, "username", "") or "-"}
-            row.cancel_requested = True
-            row.claim = ""
-            row.lease_expires_at = None
-            row.finished_at = timezone.now()
-            row.save()
+        if row.status in ACTIVE_STATUSES and row.job_id:
+            runtime.cancel(row.job_id, message=_("Cancelled by %(user)s.")
+                           % {"user": getattr(user, "username", "") or "-"})
+            row.refresh_from_db()
     return row
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -23,7 +24,9 @@ from cfm.preparation.selectors import latest_prepared
 from cfm.preparation.services import prepare_partial_file
 from cfm.registry import selectors, services
 from cfm.registry.models import SourceKind, Status
+from cfm.web.templatetags.cfm_tags import check_message
 
+from . import presenters
 from .forms import ArchiveForm, FolderForm, HubForm, plan_refusal
 from .limits import inspect_limits
 
@@ -173,12 +176,38 @@ def _hub_url(registration) -> str:
     return f"{url}/tree/{revision}" if revision else url
 
 
-def _detail_context(registration, request=None) -> dict:
+def _report_context(request, registration, report: dict | None, partial_file, *, current: bool) -> dict:
+    """What the report shows beyond the stored JSON: the verdict's badge and
+    buttons, the memory per configuration at the reader's sequence length,
+    the time-series sizing for the reader's figures (GET parameters).
+    `current`: the report may act (a prepared copy, or the latest inspection's)."""
+    if not report:
+        return {"verdict": None}
+    verdict = presenters.verdict_of(report)
+    size_check = next((c for c in report.get("checks") or [] if c.get("id") == "size"), None)
+    sequence_length, sequence_error = presenters.parse_sequence_length(request.GET.get("sequence_length"), report)
+    ctx: dict[str, Any] = {
+        "verdict": verdict, "badge": presenters.badge(verdict), "headline": presenters.headline(verdict),
+        "actions": presenters.actions(report, current=current, prepare_possible=not partial_file),
+        "weights_summary": presenters.weights_summary(report),
+        "sequence_length": sequence_length, "sequence_error": sequence_error,
+        "memory_rows": presenters.memory_rows(report, sequence_length),
+        "quantized": presenters.quantized_estimates(report),
+        "reason": presenters.recommendation_reason(report, check_message(size_check) if size_check else None),
+    }
+    if report.get("family") == "time_series":
+        ts = presenters.time_series_sizing(request.GET.get("users"), request.GET.get("payload"))
+        ctx["ts"] = ts
+        ctx["ts_users"] = request.GET.get("users", "")
+        ctx["ts_payload"] = request.GET.get("payload", "")
+    return ctx
+
+
+def _detail_context(request, registration) -> dict:
     # The latest prepared copy is the model's current state (what Deploy uses); the original report stays one
     # click away (?report=original).
     prepared = latest_prepared(registration)
-    original = bool(request is not None and request.GET.get("report") == "original")
-    showing_prepared = prepared is not None and not original
+    showing_prepared = prepared is not None and request.GET.get("report") != "original"
     report = (prepared.report if showing_prepared and prepared is not None else registration.report) or None
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
     for c in (report or {}).get("checks", []):
@@ -194,15 +223,17 @@ def _detail_context(registration, request=None) -> dict:
             # Deleting a model that still runs is refused: the page says so up front, with the list.
             "live_deployments": list(registration.deployments.exclude(status__in=ENDED_DEPLOYMENT_STATUSES)
                                      .select_related("space").order_by("created_at", "id")),
-            "deployable": bool((prepared.report if prepared else registration.report or {}).get("deployable")),
+            "current_verdict": presenters.verdict_of(prepared.report if prepared else registration.report),
             "reused_url": reused_url, "hub_url": _hub_url(registration), "prepare_partial_file": partial_file,
-            "error_text": error_text or _("The inspection failed."), "error_help": error_help}
+            "error_text": error_text or _("The inspection failed."), "error_help": error_help,
+            **_report_context(request, registration, report, partial_file,
+                              current=showing_prepared or (prepared is None and registration.status == Status.DONE))}
 
 
 @login_required
 def registration_detail(request, pk: int):
     registration = _get_or_404(request, pk)
-    return render(request, "registry/detail.html", _detail_context(registration, request))
+    return render(request, "registry/detail.html", _detail_context(request, registration))
 
 
 @login_required
@@ -210,7 +241,7 @@ def registration_live(request, pk: int):
     """The polled fragment: progress while the job runs; once it has ended,
     the report (or the error) without the polling trigger, so polling stops."""
     registration = _get_or_404(request, pk)
-    return render(request, "registry/_live.html", _detail_context(registration, request))
+    return render(request, "registry/_live.html", _detail_context(request, registration))
 
 
 @login_required

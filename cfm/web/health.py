@@ -30,8 +30,7 @@ def _database() -> dict:
 
 def _broker() -> dict:
     from cfm.celery import app
-    from cfm.registry.jobs import _broker_errors
-    from cfm.registry.models import Registration, Status
+    from cfm.jobs.runtime import broker_errors, outbox_count
 
     kind = "redis" if settings.REDIS_URL else "filesystem"
     started = time.monotonic()
@@ -39,14 +38,14 @@ def _broker() -> dict:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=0, timeout=1)
         ok, error = True, None
-    except _broker_errors() as exc:
+    except broker_errors() as exc:
         ok, error = False, type(exc).__name__
     state = {"ok": ok, "kind": kind, "ms": round((time.monotonic() - started) * 1000, 1)}
     if error:
         state["error"] = error
     try:
-        # Registrations waiting in the outbox for the broker (or the sweeper).
-        state["outbox"] = Registration.objects.filter(status=Status.QUEUED, enqueued_at__isnull=True).count()
+        # Jobs (inspections, Prepare runs ...) waiting in the outbox for the broker (or the sweeper).
+        state["outbox"] = outbox_count()
     except DatabaseError:
         pass
     return state

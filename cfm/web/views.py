@@ -1,15 +1,20 @@
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, Case, Count, ExpressionWrapper, OuterRef, Q, Subquery, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Membership
 from cfm.accounts.services import ENDED_DEPLOYMENT_STATUSES as ENDED_DEPLOYMENTS
 from cfm.preparation.models import PrepareJob, PrepareStatus
+from cfm.quota import services as quota_services
 from cfm.quota.models import Deployment
+from cfm.registry import presenters
 from cfm.registry.models import ACTIVE_STATUSES, Registration, Status
 from cfm.registry.selectors import registrations_for
 
@@ -21,19 +26,39 @@ def catalog_rows():
         rows.append({
             "arch": a,
             "configurations": [catalog.CONFIGURATIONS[c] for c in a.configurations],
-            "specs": [(s, specs[s][0], specs[s][1]) for s in a.software_specs],
+            "specs": [(s, specs[s][0], _(specs[s][1])) for s in a.software_specs],
             "vllm": catalog.SPEC_VLLM in a.software_specs,
         })
     return rows
 
 
+def limit_examples(limit: int, costs: dict[str, int]) -> str:
+    """How many of each general configuration ("N Small, N Medium or N Large")
+    the default limit holds, from the live limit and unit costs (which an
+    administrator may change), never a sentence written for the seed values."""
+    parts = []
+    for key in catalog.GENERAL_CONFIGURATIONS:
+        n = limit // costs[key] if costs.get(key) else 0
+        if n:
+            parts.append(_("%(n)s %(configuration)s") % {"n": n, "configuration": _(catalog.CONFIGURATIONS[key].label)})
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return parts[0]
+    return _("%(some)s or %(last)s") % {"some": ", ".join(parts[:-1]), "last": parts[-1]}
+
+
 def home(request):
+    costs, limit = quota_services.unit_costs(), quota_services.default_limit_units()
     return render(request, "web/home.html", {
         "rows": catalog_rows(),
-        "configurations": [catalog.CONFIGURATIONS[c] for c in catalog.GENERAL_CONFIGURATIONS],
+        "configurations": [{"conf": catalog.CONFIGURATIONS[c], "units": costs[c], "gpus": catalog.CONFIGURATION_GPUS[c],
+                            "gpu_gb": catalog.GPU_MEMORY_BYTES // 10**9}
+                           for c in catalog.GENERAL_CONFIGURATIONS],
         "rules_version": catalog.RULES_VERSION,
-        "unit_costs": catalog.UNIT_COSTS,
-        "default_limit": catalog.DEFAULT_LIMIT_UNITS,
+        "default_limit": limit,
+        "limit_examples": limit_examples(limit, costs),
+        "extra_large_units": costs.get("extra_large"),
         "ts_rows": catalog.TS_SIZING_ROWS,
     })
 
@@ -62,6 +87,7 @@ def _registrations_context(request) -> dict:
                                         new_report__isnull=False).exclude(storage_location="")
               .order_by("-finished_at", "-id"))
     regs = registrations_for(user=request.user).annotate(
+        prepared_verdict=Subquery(latest.annotate(v=KT("new_report__verdict")).values("v")[:1]),
         prepared_ok=Subquery(latest.values("new_report__deployable")[:1]),
         prepared_conf=Subquery(latest.annotate(c=KT("new_report__configuration")).values("c")[:1]),
         ok=Case(When(prepared_ok__isnull=False, then=Q(prepared_ok=True)),
@@ -70,6 +96,12 @@ def _registrations_context(request) -> dict:
         conf=Coalesce("prepared_conf", KT("report__configuration")))
     page = Paginator(regs, PAGE_SIZE).get_page(_page_number(request.GET.get("page")))
     rows = list(page.object_list)
+    for row in rows:
+        r: Any = row  # the annotations read back, which django-stubs cannot type
+        if r.prepared_ok is not None:
+            r.verdict = presenters.list_verdict(r.prepared_verdict, bool(r.prepared_ok))
+        else:
+            r.verdict = presenters.list_verdict(r.report_verdict, r.ok if r.report_deployable is not None else None)
     # Polling stops once every job on this page has ended: the other pages are not on screen.
     return {"registrations": rows, "page_obj": page, "any_active": any(r.is_active for r in rows)}
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from browser_support import PASSWORD
+from jobrun import run_prepare
 from preparation.prep_builders import make_ttm
 
-from cfm.preparation import jobs
 from cfm.preparation.models import PrepareJob
 from cfm.quota.models import Deployment
 from cfm.registry.models import Registration
@@ -70,7 +70,7 @@ def _register_and_prepare(page, base: str, archive: Path) -> Registration:
     page.wait_for_url(f"**/models/{registration.pk}/prepare/")
     job = PrepareJob.objects.get(registration=registration)
     # Prepare's own queue (cfm-prepare) is not this module's worker's: the job runs here, as a worker runs it.
-    assert jobs.run(job_id=job.pk) == "done"
+    assert run_prepare(job.pk) == "done"
     page.locator("#prepare-stored").wait_for()  # the polled page swapped in the result
     return registration
 

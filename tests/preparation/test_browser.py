@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from jobrun import run_prepare
 from prep_builders import make_ttm
 
 from cfm.inspection import inspect
-from cfm.preparation import jobs
+from cfm.jobs.models import Job, JobStatus
 from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.registry.models import Registration, SourceKind, Status
 
@@ -47,9 +48,10 @@ def test_prepare_page_follows_the_job_live_and_shows_the_result(page, live_serve
     page.screenshot(path=str(SHOTS / "prepare-start.png"), full_page=True)
 
     # A job mid-download, as the worker's heartbeat writes it.
+    run = Job.objects.create(kind="prepare", subject_id=0, status=JobStatus.RUNNING, claim="x")
     job = PrepareJob.objects.create(
         registration=registration, account=alice.account, created_by=alice.user, steps=["add_tsfm_config"],
-        old_report=registration.report, status=PrepareStatus.RUNNING, stage="downloading", claim="x",
+        old_report=registration.report, status=PrepareStatus.RUNNING, stage="downloading", job=run,
         bytes_done=3_400_000_000, bytes_total=8_100_000_000, started_at=timezone.now(),
         progress={"files": {"config.json": {"done": 1200, "total": 1200},
                             "model-00001-of-00002.safetensors": {"done": 3_399_998_800, "total": 4_990_000_000},
@@ -61,7 +63,7 @@ def test_prepare_page_follows_the_job_live_and_shows_the_result(page, live_serve
     page.screenshot(path=str(SHOTS / "prepare-running.png"), full_page=True)
 
     # The worker finishes: the polled fragment swaps in the result and stops polling.
-    PrepareJob.objects.filter(pk=job.pk).update(status=PrepareStatus.QUEUED, claim="")
+    Job.objects.filter(pk=run.pk).update(subject_id=job.pk, status=JobStatus.QUEUED, claim="")
     Registration.objects.filter(pk=registration.pk).update(source_kind=SourceKind.ARCHIVE)
     archive = tmp_path / "granite-ttm.tar"
     import tarfile
@@ -69,7 +71,7 @@ def test_prepare_page_follows_the_job_live_and_shows_the_result(page, live_serve
     with tarfile.open(archive, "w") as tf:
         tf.add(folder, arcname="granite-ttm")
     Registration.objects.filter(pk=registration.pk).update(upload_path=str(archive))
-    assert jobs.run(job_id=job.pk) == "done"
+    assert run_prepare(job.pk) == "done"
     page.locator("#prepare-stored").wait_for(timeout=10_000)
     assert page.locator("#prepare-live").get_attribute("hx-trigger") is None
     assert "deployable" in page.locator("#new-verdict").inner_text()

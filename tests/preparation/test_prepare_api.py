@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from jobrun import run_prepare
 from prep_builders import archive_registration, make_ttm, tiny_llama_config, write_json
 from safetensors.numpy import save_file
 
-from cfm.preparation import jobs
 from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.registry.models import Registration, SourceKind, Status
 
@@ -50,7 +50,7 @@ def test_prepare_through_the_api_reports_progress_result_and_storage(client, ali
     assert (again.status_code, again.json()["id"]) == (202, body["id"])  # the active job, not a second one
     assert PrepareJob.objects.count() == 1
 
-    assert jobs.run(job_id=body["id"]) == "done"
+    assert run_prepare(body["id"]) == "done"
     done = client.get(body["url"], **alice.auth).json()
     assert done["status"] == "done" and done["stage"] == "done"
     assert done["new_report"]["deployable"] is True and done["new_report"]["preparation"] == []
@@ -125,12 +125,12 @@ def test_cancel_and_the_rope_review_through_the_api(client, alice, ttm_reg, tmp_
                                                                         "unk_token": "a"}})
     reg = archive_registration(alice, folder, tmp_path)
     job = post(client, f"{API}/registrations/{reg.pk}/prepare", alice).json()
-    assert jobs.run(job_id=job["id"]) == "review"
+    assert run_prepare(job["id"]) == "review"
     waiting = client.get(job["url"], **alice.auth).json()
     assert waiting["status"] == "review" and '"dynamic"' in waiting["rope_diff"]
     refused = post(client, f"{API}/prepare-jobs/{job['id']}/review", alice, {"accept": False})
     assert refused.status_code == 202 and refused.json()["status"] == "queued"
-    assert jobs.run(job_id=job["id"]) == "done"
+    assert run_prepare(job["id"]) == "done"
     stored = Path(client.get(job["url"], **alice.auth).json()["storage"]["location"])
     assert json.loads((stored / "config.json").read_text())["rope_scaling"]["rope_type"] == "llama3"  # untouched
 
@@ -144,9 +144,9 @@ def test_the_prepare_endpoints_are_in_the_openapi_schema(client):
 
 def test_each_run_is_stored_in_its_own_folder_so_an_earlier_result_stays_as_described(client, alice, ttm_reg):
     first = post(client, f"{API}/registrations/{ttm_reg.pk}/prepare", alice).json()
-    assert jobs.run(job_id=first["id"]) == "done"
+    assert run_prepare(first["id"]) == "done"
     second = post(client, f"{API}/registrations/{ttm_reg.pk}/prepare", alice, {"cast_to_16bit": True}).json()
-    assert jobs.run(job_id=second["id"]) == "done"
+    assert run_prepare(second["id"]) == "done"
     a, b = (client.get(j["url"], **alice.auth).json() for j in (first, second))
     assert a["storage"]["location"] != b["storage"]["location"]
     assert a["storage"]["location"].endswith(f"/{ttm_reg.pk}/1") and b["storage"]["location"].endswith("/2")

@@ -27,14 +27,16 @@ def quiet_redis():
     client.flushdb()
 
 
-def test_prepare_jobs_and_inspections_are_sent_to_separate_queues(quiet_redis):
-    from cfm.preparation.tasks import prepare_run
-    from cfm.registry.tasks import run_registration, sweep
+def test_prepare_jobs_and_inspections_are_sent_to_separate_queues(quiet_redis, db):
+    from cfm.jobs import runtime
+    from cfm.jobs.models import Job
+    from cfm.jobs.tasks import sweep
 
+    prepare = Job.objects.create(kind="prepare", subject_id=1)
+    inspection = Job.objects.create(kind="inspection", subject_id=2)
     url, client = quiet_redis
     with broker_at(url):
-        prepare_run.apply_async(args=(1,))
-        run_registration.apply_async(args=(2,))
+        assert runtime.enqueue(prepare.pk) and runtime.enqueue(inspection.pk)
         sweep.apply_async()
     assert client.llen("cfm-prepare") == 1
     assert client.llen("celery") == 2

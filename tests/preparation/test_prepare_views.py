@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.urls import reverse
+from jobrun import run_prepare
 from prep_builders import archive_registration, make_ttm, tiny_llama_config, write_json
 from safetensors.numpy import save_file
 
 from cfm.inspection import inspect
+from cfm.jobs import runtime
 from cfm.preparation import jobs
 from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.registry.models import Registration, SourceKind, Status
@@ -70,8 +72,8 @@ def test_prepare_runs_and_the_page_shows_both_reports_and_the_stored_folder(clie
     live_url = reverse("prepare_live", args=[ttm_reg.pk, job.pk])
     assert b"hx-trigger" in client.get(live_url).content  # polls while queued
 
-    assert jobs.run(job_id=job.pk) == "done"
-    assert jobs.run(job_id=job.pk) == "skipped"  # a second delivery finds nothing to do
+    assert run_prepare(job.pk) == "done"
+    assert run_prepare(job.pk) == "skipped"  # a second delivery finds nothing to do
 
     job.refresh_from_db()
     assert job.new_report["deployable"] and job.new_report["preparation"] == []
@@ -100,7 +102,7 @@ def test_cancelling_a_queued_job_ends_it_and_the_worker_skips_it(client, alice, 
     client.post(reverse("prepare_cancel", args=[ttm_reg.pk, job.pk]))
     job.refresh_from_db()
     assert job.status == PrepareStatus.CANCELLED
-    assert jobs.run(job_id=job.pk) == "skipped"
+    assert run_prepare(job.pk) == "skipped"
     assert "cancelled" in client.get(reverse("prepare", args=[ttm_reg.pk])).content.decode()
 
 
@@ -108,7 +110,7 @@ def test_rope_edit_is_shown_as_a_diff_and_applied_only_when_accepted(client, ali
     client.force_login(alice.user)
     client.post(reverse("prepare", args=[llama31_reg.pk]))
     job = PrepareJob.objects.get()
-    assert jobs.run(job_id=job.pk) == "review"
+    assert run_prepare(job.pk) == "review"
     page = client.get(reverse("prepare", args=[llama31_reg.pk])).content.decode()
     assert 'id="rope-review"' in page and "diff-add" in page and "dynamic" in page
     assert "original context length" in page
@@ -121,7 +123,7 @@ def test_rope_edit_is_shown_as_a_diff_and_applied_only_when_accepted(client, ali
     job.refresh_from_db()
     assert job.status == PrepareStatus.QUEUED and job.rope_accept is True
 
-    assert jobs.run(job_id=job.pk) == "done"
+    assert run_prepare(job.pk) == "done"
     job.refresh_from_db()
     config = json.loads((Path(job.storage_location) / "config.json").read_text())
     assert config["rope_scaling"] == {"type": "dynamic", "factor": 8.0}
@@ -155,7 +157,7 @@ def test_a_hub_registration_is_prepared_with_its_stored_token(client, alice, hub
     client.force_login(alice.user)
     client.post(reverse("prepare", args=[registration.pk]))
     job = PrepareJob.objects.get()
-    assert jobs.run(job_id=job.pk) == "done"
+    assert run_prepare(job.pk) == "done"
     job.refresh_from_db()
     assert job.manifest["model.safetensors"]["sha256"]
     assert (Path(job.storage_location) / "tsfm_config.json").is_file()
@@ -198,7 +200,8 @@ def test_a_folder_upload_of_headers_only_is_not_offered_prepare_and_says_what_to
     # The worker refuses such a source too, whatever queued it.
     job = PrepareJob.objects.create(registration=registration, account=alice.account, created_by=alice.user,
                                     steps=["add_tsfm_config"])
-    assert jobs.run(job_id=job.pk) == "failed"
+    runtime.submit("prepare", subject_id=job.pk)
+    assert run_prepare(job.pk) == "failed"
     job.refresh_from_db()
     assert job.error_code == "unsupported" and "model.safetensors" in job.error_message
 

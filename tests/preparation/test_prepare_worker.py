@@ -50,7 +50,7 @@ def test_the_worker_prepares_a_hub_model_started_from_the_api(worker, client, al
     sums = dict(reversed(line.split("  ", 1)) for line in (stored / "SHA256SUMS").read_text().splitlines())
     for name in ("config.json", "model.safetensors"):
         assert sums[name] == hashlib.sha256((folder / name).read_bytes()).hexdigest()  # the Hub's bytes, unchanged
-    job = PrepareJob.objects.get(pk=done["id"])
+    job = PrepareJob.objects.get(pk=done["id"]).job
     assert job.attempts == 1 and job.claim == "" and job.lease_expires_at is None
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from actors import alice, bob  # noqa: F401
 from django.urls import reverse
+from jobrun import run_prepare
 from prep_builders import archive_registration, make_ttm
 
-from cfm.preparation import jobs
 from cfm.preparation.models import PrepareJob
 from cfm.preparation.selectors import latest_prepared
 from cfm.preparation.zipstream import CHUNK, zip_stream
@@ -45,7 +45,7 @@ def ttm_reg(alice, tmp_path):
 def prepare(client, registration) -> PrepareJob:
     client.post(reverse("prepare", args=[registration.pk]))
     job = PrepareJob.objects.get(registration=registration, status="queued")
-    assert jobs.run(job_id=job.pk) == "done"
+    assert run_prepare(job.pk) == "done"
     job.refresh_from_db()
     return job
 

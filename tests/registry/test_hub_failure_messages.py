@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from actors import make_actor
 from django.urls import reverse
+from jobrun import run_latest
 
 from cfm.inspection.hub import public_message
-from cfm.registry import jobs
 from cfm.registry.models import Registration, Status
 from cfm.registry.services import registration_create
 
@@ -25,7 +25,7 @@ def owner(committed_db, hub_server, settings, tmp_path):
 
 def _failed_hub_registration(owner, source: str) -> Registration:
     registration, _ = registration_create(account=owner.account, user=owner.user, source_kind="hub", source=source)
-    jobs.run(registration_id=registration.pk)
+    run_latest(registration)
     return Registration.objects.get(pk=registration.pk)
 
 
@@ -49,7 +49,7 @@ def test_a_hub_that_is_down_is_named_the_hub_not_by_its_address(owner, hub_serve
     hub_server.fail_always = 503
     registration, _ = registration_create(account=owner.account, user=owner.user, source_kind="hub",
                                           source="org/down")
-    assert jobs.run(registration_id=registration.pk).state == "retry"
+    assert run_latest(registration) == "retry"
     row = Registration.objects.get(pk=registration.pk)
     assert row.error_code == "hub_unavailable" and row.error_message.startswith("the Hub answered 503")
     assert hub_server.url not in row.error_message and "127.0.0.1" not in row.error_message

@@ -9,9 +9,11 @@ import pytest
 from actors import make_actor
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.uploadedfile import SimpleUploadedFile
+from jobrun import run_latest
 from modelfactory import make_tiny_real
 
-from cfm.registry import jobs, tasks
+from cfm.jobs.runtime import kind_of
+from cfm.registry import jobs
 from cfm.registry.models import Registration, Status
 from cfm.registry.services import registration_create
 
@@ -30,10 +32,10 @@ def archived(committed_db, tmp_path, settings):
 
 
 def test_a_job_runs_once_however_often_its_message_arrives(archived):
-    assert jobs.run(registration_id=archived.pk).state == "done"
-    assert jobs.run(registration_id=archived.pk).state == "skipped"
+    assert run_latest(archived) == "done"
+    assert run_latest(archived) == "skipped"
     row = Registration.objects.get(pk=archived.pk)
-    assert (row.status, row.attempts, row.claim, row.lease_expires_at) == (Status.DONE, 1, "", None)
+    assert (row.status, row.attempts, row.job.claim, row.job.lease_expires_at) == (Status.DONE, 1, "", None)
     assert row.bytes_done > 0 and row.bytes_total > row.bytes_done
 
 
@@ -42,7 +44,7 @@ def test_the_soft_time_limit_fails_the_job_as_timeout(archived, monkeypatch):
         raise SoftTimeLimitExceeded()
 
     monkeypatch.setattr(jobs, "inspect_source", too_slow)
-    assert jobs.run(registration_id=archived.pk).state == "failed"
+    assert run_latest(archived) == "failed"
     row = Registration.objects.get(pk=archived.pk)
     assert (row.status, row.error_code) == (Status.FAILED, "timeout")
     assert "longer than" in row.error_message
@@ -53,7 +55,7 @@ def test_an_internal_error_fails_the_job_without_a_traceback(archived, monkeypat
         raise KeyError("config")
 
     monkeypatch.setattr(jobs, "inspect_source", broken)
-    assert jobs.run(registration_id=archived.pk).state == "failed"
+    assert run_latest(archived) == "failed"
     row = Registration.objects.get(pk=archived.pk)
     assert row.error_code == "source_unreadable"
     assert "Traceback" not in row.error_message and "KeyError" not in row.error_message
@@ -63,14 +65,15 @@ def test_a_job_whose_upload_is_gone_fails_with_a_clear_message(archived):
     from pathlib import Path
 
     Path(archived.upload_path).unlink()
-    jobs.run(registration_id=archived.pk)
+    run_latest(archived)
     row = Registration.objects.get(pk=archived.pk)
     assert (row.status, row.error_code) == (Status.FAILED, "source_unreadable")
     assert "upload" in row.error_message
 
 
 def test_the_task_takes_only_an_id_and_has_time_limits(settings):
-    assert tasks.run_registration.soft_time_limit == settings.CELERY_TASK_SOFT_TIME_LIMIT
-    assert tasks.run_registration.time_limit == settings.CELERY_TASK_TIME_LIMIT > tasks.run_registration.soft_time_limit
+    soft, hard = kind_of(jobs.KIND).time_limits()
+    assert soft == settings.CELERY_TASK_SOFT_TIME_LIMIT
+    assert hard == settings.CELERY_TASK_TIME_LIMIT > soft
     assert settings.CELERY_TASK_SERIALIZER == "json" and settings.CELERY_ACCEPT_CONTENT == ["json"]
     assert "cfm-sweep" in settings.CELERY_BEAT_SCHEDULE

@@ -19,6 +19,7 @@ from modelfactory import LLAMA3_8B, make_model, make_tiny_real
 
 from cfm.inspection import InspectOptions, inspect, inspect_source
 from cfm.inspection.sources import _wants_whole
+from cfm.jobs.models import Job, JobStatus
 from cfm.registry import jobs, selectors
 from cfm.registry.models import Registration, Status
 from cfm.registry.secrets import token_decrypt
@@ -68,8 +69,10 @@ def test_hub_registration_is_saved_queued_in_the_outbox(alice):
     registration, created = hub(alice, "hf://meta-llama/Llama-3.1-8B", revision="main")
     assert created
     row = Registration.objects.get(pk=registration.pk)
-    assert (row.source, row.revision, row.status, row.enqueued_at) == ("meta-llama/Llama-3.1-8B", "main",
-                                                                       Status.QUEUED, None)
+    assert (row.source, row.revision, row.status, row.job.enqueued_at) == ("meta-llama/Llama-3.1-8B", "main",
+                                                                           Status.QUEUED, None)
+    assert (row.job.kind, row.job.subject_id, row.job.status, row.job.owner) == ("inspection", row.pk, "queued",
+                                                                                  alice.user)
 
 
 def test_hub_registration_without_a_revision_is_stored_as_main_and_is_main(alice):
@@ -232,7 +235,7 @@ def test_a_folder_snapshot_inspects_exactly_as_the_whole_folder(alice, media, tm
     assert created
     stored = sum(p.stat().st_size for p in (media / "uploads" / str(registration.pk)).rglob("*") if p.is_file())
     assert stored < 100_000
-    from_snapshot = inspect_source(jobs._open_snapshot(registration, Path(registration.upload_path)),
+    from_snapshot = inspect_source(jobs.open_snapshot(registration, Path(registration.upload_path)),
                                    InspectOptions()).to_dict()
     direct = inspect(str(folder)).to_dict()
     for report in (from_snapshot, direct):
@@ -288,29 +291,45 @@ def test_an_incomplete_or_unsafe_folder_snapshot_is_refused(alice, media, tmp_pa
 
 # --- re-run, cancel, delete ---------------------------------------------------------------------------------------
 
-def test_rerun_of_a_failed_job_queues_it_afresh(alice):
+def _job_state(registration, job_status, **job_fields):
+    """The latest run in a given state, and the registration's mirror of it, as a worker would leave them."""
+    Job.objects.filter(pk=registration.job_id).update(status=job_status, **job_fields)
+    Registration.objects.filter(pk=registration.pk).update(
+        status={"running": Status.INSPECTING}.get(job_status, job_status),
+        error_code=job_fields.get("error_code", ""))
+
+
+def test_rerun_of_a_failed_job_queues_it_afresh_and_keeps_the_failed_run(alice):
     registration, _ = hub(alice)
-    Registration.objects.filter(pk=registration.pk).update(status=Status.FAILED, error_code="hub_unavailable",
-                                                           attempts=3, report={"x": 1})
+    first_run = registration.job_id
+    _job_state(registration, JobStatus.FAILED, error_code="hub_unavailable", attempts=3)
+    Registration.objects.filter(pk=registration.pk).update(report={"x": 1})
     row = registration_rerun(registration=registration, user=alice.user)
-    assert (row.status, row.error_code, row.attempts, row.enqueued_at) == (Status.QUEUED, "", 0, None)
+    assert (row.status, row.error_code, row.attempts, row.job.enqueued_at) == (Status.QUEUED, "", 0, None)
     assert row.report == {"x": 1}  # kept until a new report replaces it
+    # one row per run: the failed one is history, the new one is the registration's
+    assert row.job_id != first_run
+    runs = Job.objects.filter(kind="inspection", subject_id=row.pk).order_by("id")
+    assert [(j.status, j.error_code, j.attempts) for j in runs] == [("failed", "hub_unavailable", 3),
+                                                                     ("queued", "", 0)]
 
 
 def test_rerun_of_a_running_job_changes_nothing(alice):
     registration, _ = hub(alice)
-    Registration.objects.filter(pk=registration.pk).update(status=Status.INSPECTING, claim="c1", attempts=1)
+    _job_state(registration, JobStatus.RUNNING, claim="c1", attempts=1)
     row = registration_rerun(registration=registration, user=alice.user)
-    assert (row.status, row.claim, row.attempts) == (Status.INSPECTING, "c1", 1)
+    assert (row.status, row.job.claim, row.attempts) == (Status.INSPECTING, "c1", 1)
+    assert Job.objects.filter(subject_id=row.pk).count() == 1
 
 
-@pytest.mark.parametrize("status", [Status.QUEUED, Status.FETCHING, Status.INSPECTING])
+@pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RUNNING])
 def test_cancel_stops_a_queued_or_running_job(alice, status):
     registration, _ = hub(alice)
-    Registration.objects.filter(pk=registration.pk).update(status=status, claim="c1")
+    _job_state(registration, status, claim="c1")
     row = registration_cancel(registration=registration, user=alice.user)
     row.refresh_from_db()
-    assert (row.status, row.error_code, row.claim) == (Status.FAILED, "cancelled", "")
+    assert (row.status, row.error_code, row.job.claim) == (Status.FAILED, "cancelled", "")
+    assert (row.job.status, row.error_message) == ("cancelled", "Cancelled by alice.")
 
 
 def test_cancel_leaves_a_finished_job_alone(alice):
@@ -336,6 +355,7 @@ def test_delete_removes_the_row_its_token_and_its_upload(alice, media, tmp_path,
     with django_capture_on_commit_callbacks(execute=True):
         registration_delete(registration=registration, user=alice.user)
     assert not Registration.objects.filter(pk=registration.pk).exists()
+    assert not Job.objects.filter(kind="inspection", subject_id=registration.pk).exists()  # its runs went with it
     assert not folder.exists()
 
 

@@ -38,7 +38,7 @@ def test_an_archive_is_inspected_by_the_worker(worker, client, alice, tmp_path):
     row = wait_status(Registration(pk=r.json()["id"]))
     assert (row.status, row.error_code, row.progress_step) == (Status.DONE, "", "done")
     assert row.report["deployable"] and row.report["source"] == "tiny.tar.gz"
-    assert row.enqueued_at is not None and row.attempts == 1
+    assert row.job.enqueued_at is not None and row.attempts == 1
     body = client.get(f"{API}/registrations/{row.pk}", **alice.auth).json()
     assert body["status"] == "done" and body["report_url"]
     assert client.get(body["report_url"], **alice.auth).json() == row.report
@@ -119,10 +119,10 @@ def test_cancel_stops_a_running_job(worker, client, alice, tmp_path):
     r = client.post(f"{API}/registrations/{row.pk}/cancel", **alice.auth)
     assert r.status_code == 202 and r.json()["error"]["code"] == "cancelled"
     # the worker's next heartbeat finds its claim gone, and the job stops
-    wait_for(lambda: f"registration {row.pk}: claim lost" in worker.text(), what="the worker to stop the job")
+    wait_for(lambda: f"inspection job {row.job_id}: claim lost" in worker.text(), what="the worker to stop the job")
     time.sleep(0.5)
     row.refresh_from_db()
-    assert (row.status, row.error_code, row.report, row.claim) == (Status.FAILED, "cancelled", None, "")
+    assert (row.status, row.error_code, row.report, row.job.claim) == (Status.FAILED, "cancelled", None, "")
 
 
 def test_a_folder_snapshot_is_inspected_by_the_worker(worker, alice, tmp_path):

@@ -269,13 +269,19 @@ def test_a_failed_registration_shows_its_code_a_clear_message_and_rerun(client, 
 
 
 def test_cancel_stops_a_running_job_and_delete_removes_it(client, owner):
+    from cfm.jobs.models import Job
+
     reg = _registration(owner[1], owner[0], status=Status.FETCHING)
+    run = Job.objects.create(kind="inspection", subject_id=reg.pk, status="running", claim="c1")  # a worker's
+    Registration.objects.filter(pk=reg.pk).update(job=run)
     _login(client, owner[0])
     assert reverse("registration_cancel", args=[reg.pk]) in client.get(reverse("registration", args=[reg.pk])
                                                                        ).content.decode()
     client.post(reverse("registration_cancel", args=[reg.pk]))
     reg.refresh_from_db()
     assert (reg.status, reg.error_code) == (Status.FAILED, "cancelled")
+    run.refresh_from_db()
+    assert (run.status, run.claim) == ("cancelled", "")  # the worker is fenced out
     r = client.post(reverse("registration_delete", args=[reg.pk]))
     assert r["Location"] == reverse("dashboard") and not Registration.objects.exists()
 

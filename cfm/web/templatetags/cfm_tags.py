@@ -9,6 +9,7 @@ the parameters, so the same report reads in English or Japanese.
 from __future__ import annotations
 
 from django import template
+from django.utils import formats
 from django.utils.translation import gettext, gettext_noop, ngettext
 
 from cfm import catalog
@@ -32,7 +33,27 @@ def filesize(value) -> str:
         unit += 1
     if unit == 0:
         return f"{int(n)} B"
-    return f"{n:.1f} {_UNITS[unit]}" if n < 100 else f"{n:.0f} {_UNITS[unit]}"
+    shown = f"{n:.1f}" if n < 100 else f"{n:.0f}"
+    # "80 GB", not "80.0 GB": a round size reads as people write it
+    return f"{shown.removesuffix('.0')} {_UNITS[unit]}"
+
+
+@register.filter
+def num(value) -> str:
+    """A whole number in the reader's locale, grouped (1,234,567)."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return "–"
+    return formats.number_format(n, force_grouping=True)
+
+
+@register.filter
+def verdict_badge(verdict):
+    """The label and explanation of a verdict (the words live in the presenter)."""
+    from cfm.registry.presenters import badge
+
+    return badge(verdict)
 
 
 @register.filter
@@ -71,6 +92,9 @@ def _translated_params(key: str, params: dict) -> dict:
         out["reason"] = render(gettext(HEADER_REASONS[reason_key]), out.get("reason_params") or {})
     elif isinstance(out.get("reason"), str):
         out["reason"] = gettext(out["reason"])
+    if key.startswith("known_issues.rope_llama3"):
+        # reports stored before the version became a parameter
+        out.setdefault("min_transformers", catalog.ROPE_FIX["min_transformers"])
     if isinstance(out.get("configuration"), str):
         out["configuration"] = gettext(out["configuration"])
     if key == "size.ts_assumed":
@@ -310,39 +334,3 @@ def configuration_short(key) -> str:
 @register.filter
 def limitations(report: dict) -> list[str]:
     return list((report or {}).get("limitations") or catalog.LIMITATIONS)
-
-
-@register.filter
-def recommendation_reason(report: dict) -> str:
-    """Why this configuration and this specification, in the reader's language."""
-    report = report or {}
-    parts = []
-    conf = report.get("configuration")
-    serving = report.get("serving_bytes")
-    if conf and report.get("family") == "time_series":
-        size = next((c for c in report.get("checks", []) if c.get("id") == "size"), None)
-        if size:
-            parts.append(check_message(size))
-    elif conf:
-        label = configuration_label(conf)
-        if serving:
-            parts.append(
-                gettext("%(conf)s is the smallest configuration that holds %(size)s of 16-bit weights.")
-                % {"conf": label, "size": filesize(serving)}
-            )
-        else:
-            parts.append(
-                gettext("%(conf)s is the smallest configuration for the estimated parameter count.") % {"conf": label}
-            )
-        if report.get("tensor_parallel") is False:
-            parts.append(gettext("This architecture has no tensor parallelism, so only Small is offered."))
-    spec = report.get("recommended_software_spec")
-    if spec == catalog.SPEC_VLLM:
-        parts.append(gettext("The vLLM-based specification serves this architecture and is the faster runtime."))
-    elif spec == catalog.SPEC_TGI:
-        parts.append(gettext("Only the TGI-based specification serves this architecture."))
-    elif spec == catalog.SPEC_TSFM:
-        parts.append(gettext("Time-series models run on the time-series runtime."))
-    if not parts:
-        return gettext("No configuration or specification fits: see the failed checks.")
-    return " ".join(parts)
