@@ -33,10 +33,11 @@ run: install
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## make lint: ruff, then mypy with django-stubs on cfm/ (configured in pyproject.toml).
+## make lint: ruff, mypy with django-stubs on cfm/, then the import rules (import-linter); all in pyproject.toml.
 lint: install-test
 	$(PY) -m ruff check cfm tests benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 messages: install
 	$(PY) manage.py makemessages -l ja --no-location -i '.venv/*' -i 'var/*' -i 'tests/*' -i 'benchmarks/*'

@@ -2,15 +2,11 @@
 adds its Router in `_mount()`. Errors are always
 {"error": {"code", "message", ...}}, also where no endpoint is reached (a
 body that is not JSON, a method a path does not take, a path that does not
-exist: see `urls()`). Every list pages with `paginate`."""
+exist: see `urls()`). Every list pages with `paginate` (cfm/apitools.py, with
+`ApiError`, which the app APIs import from there)."""
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import wraps
-from typing import Any
-from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponseNotAllowed
 from django.urls import re_path
@@ -19,9 +15,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import ValidationError as PydanticError
 
 from cfm.accounts.tokens import token_user
+from cfm.apitools import ApiError
 
 
 class BearerAuth(HttpBearer):
@@ -48,18 +44,22 @@ class JSONParser(Parser):
             raise BodyNotJSON(str(exc)) from exc
 
 
-api = NinjaAPI(
+class CfmAPI(NinjaAPI):
+    """ninja's API, whose OpenAPI schema also documents each operation's
+    errors, the enumerations and examples (cfm.openapi)."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        from cfm.openapi import document
+
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document(schema)
+        return schema
+
+
+api = CfmAPI(
     title="cfm API", version="1", urls_namespace="api", auth=BearerAuth(), parser=JSONParser(),
     description="Register models, read compatibility reports, deploy within the quota.",
 )
-
-
-class ApiError(Exception):
-    """Raise from any endpoint: becomes {"error": {"code", "message", **extra}}."""
-
-    def __init__(self, status: int, code: str, message: str, **extra):
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 def error_response(request, status: int, code: str, message: str, **extra):
@@ -97,75 +97,6 @@ def _http_error(request, exc: HttpError):
     code = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
             413: "too_large", 429: "rate_limited"}.get(exc.status_code, "error")
     return error_response(request, exc.status_code, code, str(exc))
-
-
-# --- bodies read by hand ----------------------------------------------------------------------------------------
-
-def parse_body(request, schema, *, required: bool = True):
-    """A body an endpoint reads itself (one that takes JSON or a form, or an
-    optional body), validated by `schema`: JSON, or a form as `curl -F` or
-    an HTML form sends it. An empty body where none is required gives the
-    schema's defaults; anything else wrong is a 400 whose `fields` say what."""
-    if (request.content_type or "").startswith(("multipart/", "application/x-www-form-urlencoded")):
-        data: Any = {k: request.POST.get(k) for k in request.POST}
-        if not data and not required:
-            return schema()
-    else:
-        raw = request.body.strip() if request.body else b""
-        if not raw and not required:
-            return schema()
-        try:
-            data = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"}) from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid", _("The body must be a JSON object."), fields={"body": "not an object"})
-    try:
-        return schema.model_validate(data)
-    except PydanticError as exc:
-        fields = {".".join(str(x) for x in e["loc"]) or "body": e["msg"] for e in exc.errors()}
-        raise ApiError(400, "invalid", _("The request is not valid."), fields=fields) from None
-
-
-# --- pagination, shared by every list ----------------------------------------------------------------------
-
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
-#: Far beyond any list here, and small enough that offset + limit fits every
-#: database's OFFSET/LIMIT (a larger number used to reach the database: a 500).
-MAX_OFFSET = 1_000_000
-
-
-def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, as the contract says."""
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
-
-
-def _page_param(request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.GET.get(name)
-    if raw is None:
-        return default
-    # Digits only: int() would also take " 5", "+5", "1_000" and non-ASCII digits.
-    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
-    if value is None or not low <= value <= high:
-        message = _("%(name)s must be a whole number from %(low)s to %(high)s.") % {
-            "name": name, "low": low, "high": high}
-        raise ApiError(400, "invalid", message, fields={name: message})
-    return value
-
-
-def paginate(request, qs, render: Callable[[Any], Any], *, page_size: int = PAGE_SIZE) -> dict:
-    """{"items": [...], "next": URL | null}: `offset` (0 to MAX_OFFSET) and
-    `limit` (1 to MAX_PAGE_SIZE) in the query; anything else is a 400."""
-    offset = _page_param(request, "offset", 0, 0, MAX_OFFSET)
-    limit = _page_param(request, "limit", page_size, 1, MAX_PAGE_SIZE)
-    rows = list(qs[offset:offset + limit + 1])
-    nxt = None
-    if len(rows) > limit:
-        params = request.GET.copy()
-        params["offset"] = offset + limit
-        nxt = request.build_absolute_uri(request.path + "?" + urlencode(params, doseq=True))
-    return {"items": [render(r) for r in rows[:limit]], "next": nxt}
 
 
 # --- URLs: JSON where Django would answer with HTML ------------------------------------------------------------
@@ -210,7 +141,7 @@ def _mount() -> None:
     import importlib
 
     for module in ("cfm.accounts.api", "cfm.registry.api", "cfm.quota.api", "cfm.feedback.api",
-                   "cfm.preparation.api"):
+                   "cfm.preparation.api", "cfm.platform.api"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -66,6 +66,7 @@ _known_cfm = {
     "CFM_TOKEN_KEY", "CFM_MEDIA_DIR", "CFM_S3_ENDPOINT", "CFM_S3_BUCKET", "CFM_S3_ACCESS_KEY",
     "CFM_S3_SECRET_KEY", "CFM_S3_REGION", "CFM_PREPARE_MAX_MEMORY", "CFM_PREPARE_TIME_LIMIT",
     "CFM_DEFAULT_LIMIT_UNITS", "CFM_EAGER_CELERY", "CFM_TEST_REQUIRE_SERVICES",
+    "CFM_PLATFORM_URLS", "CFM_STORAGE_URLS", "CFM_PLATFORM_DEPLOY_TIMEOUT", "CFM_PLATFORM_SYNC_INTERVAL",
 }
 _misspelt = sorted(k for k in os.environ if k.startswith("CFM_") and k not in _known_cfm)
 if _misspelt:
@@ -107,6 +108,7 @@ INSTALLED_APPS = [
     "cfm.quota",
     "cfm.feedback",
     "cfm.preparation",
+    "cfm.platform",
 ]
 
 MIDDLEWARE = [
@@ -256,7 +258,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TIMEZONE = "UTC"
 # Prepare jobs (downloads, conversions: minutes to hours) have a queue of their
 # own, so that a worker started with `-Q celery` answers inspections and runs
-# the sweepers however many Prepare jobs run elsewhere. A worker started without
+# the sweeper however many Prepare jobs run elsewhere. A worker started without
 # -Q consumes both queues: one `celery -A cfm worker -B` is still a complete back end.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Each job's message names its kind's queue (cfm.jobs.runtime.JobKind.queue).
@@ -300,6 +302,36 @@ CFM_S3_SECRET_KEY = os.environ.get("CFM_S3_SECRET_KEY", "")
 CFM_S3_REGION = os.environ.get("CFM_S3_REGION", "us-east-1")
 CFM_PREPARE_MAX_MEMORY = env_int("CFM_PREPARE_MAX_MEMORY", 8 * 1024**3, minimum=64 * 1024**2)
 CFM_PREPARE_TIME_LIMIT = env_int("CFM_PREPARE_TIME_LIMIT", 3600, minimum=10)
+
+# --- The platform (watsonx.ai): connections, real deployments, the sync ------
+_PLATFORM_REGIONS = ("us-south", "eu-de", "eu-gb", "jp-tok", "au-syd", "ca-tor")
+
+
+def env_url_prefixes(name: str, default: list[str]) -> list[str]:
+    """Allowed URL prefixes: cfm calls no address a user typed unless it
+    starts with one of these (so a connection cannot aim cfm's requests at
+    an internal host)."""
+    prefixes = env_list(name, default)
+    for prefix in prefixes:
+        if not prefix.startswith(("https://", "http://")) or " " in prefix:
+            raise ImproperlyConfigured(f"{name}: {prefix!r} is not an http(s) URL prefix")
+    if not prefixes:
+        raise ImproperlyConfigured(f"{name} is empty: give at least one URL prefix")
+    return prefixes
+
+
+CFM_PLATFORM_URLS = env_url_prefixes(
+    "CFM_PLATFORM_URLS", [f"https://{r}.ml.cloud.ibm.com" for r in _PLATFORM_REGIONS] + ["https://iam.cloud.ibm.com"])
+CFM_STORAGE_URLS = env_url_prefixes(
+    "CFM_STORAGE_URLS", [f"https://s3.{kind}{r}.cloud-object-storage.appdomain.cloud"
+                         for kind in ("", "direct.", "private.") for r in _PLATFORM_REGIONS])
+# A deployment not ready after this many seconds is given up as failed.
+CFM_PLATFORM_DEPLOY_TIMEOUT = env_int("CFM_PLATFORM_DEPLOY_TIMEOUT", 3600, minimum=10)
+# How often each connected space's deployments are compared with the ledger.
+CFM_PLATFORM_SYNC_INTERVAL = env_int("CFM_PLATFORM_SYNC_INTERVAL", 300, minimum=5)
+CELERY_BEAT_SCHEDULE["cfm-platform-sync"] = {
+    "task": "cfm.platform.sync", "schedule": float(CFM_PLATFORM_SYNC_INTERVAL),
+    "options": {"expires": float(CFM_PLATFORM_SYNC_INTERVAL)}}
 
 LOGGING = {
     "version": 1,

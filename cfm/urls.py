@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from cfm import api
+from cfm.feedback.capacity import capacity
 from cfm.web.health import healthz
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("models/", include("cfm.registry.urls")),
     path("models/", include("cfm.preparation.urls")),
+    path("quota/capacity/", capacity, name="capacity"),  # quota and survey data: a page of cfm.feedback
     path("quota/", include("cfm.quota.urls")),
     path("feedback/", include("cfm.feedback.urls")),
     path("", include("cfm.web.urls")),

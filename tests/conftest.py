@@ -10,7 +10,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 # The session's real Celery worker and its Hub are defined once, here, so that every
 # folder's tests share one worker (a second one would take the first one's jobs).
 from needs import REQUIRE_SERVICES, need  # noqa: E402,F401
-from worker_support import celery_worker, committed_db, session_hub, session_test_db  # noqa: E402,F401
+from worker_support import (  # noqa: E402,F401
+    celery_worker,
+    committed_db,
+    session_hub,
+    session_platform,
+    session_s3,
+    session_test_db,
+)
 
 
 @pytest.fixture

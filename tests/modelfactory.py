@@ -156,3 +156,22 @@ LLAMA3_70B = llama_config(hidden=8192, layers=80, heads=64, kv_heads=8, intermed
 LLAMA31_405B = llama_config(hidden=16384, layers=126, heads=128, kv_heads=8, intermediate=53248,
                             rope_scaling={"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                                           "original_max_position_embeddings": 8192, "rope_type": "llama3"})
+
+
+class Evil:
+    """Pickles to a call that would create `marker`: a payload that runs if anything ever unpickles it."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def evil_pickle(marker: Path) -> bytes:
+    """The one malicious pickle the tests feed to inspection and Prepare."""
+    import pickle
+
+    payload = pickle.dumps(Evil(marker))
+    assert b"system" in payload  # it would run if anything loaded it
+    return payload

@@ -63,19 +63,71 @@ def session_hub():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def session_s3():
+    """A real S3-compatible server (moto) on loopback, for the session."""
+    import socket
+
+    pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def session_platform():
+    """The platform imitation (tests/platformserver.py) the session's worker may reach."""
+    from platformserver import PlatformServer
+
+    server = PlatformServer(api_key="test-api-key-123", ready_after=0.3).start()
+    yield server
+    server.stop()
+
+
 @dataclass
 class Worker:
     proc: subprocess.Popen
     log: Path
     media: Path
     hub: object
+    args: list[str]
+    env: dict[str, str]
+    platform: object = None
+    s3: str = ""
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """kill -9 of the whole worker: the main process, its pool and beat."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """A new worker process, as a supervisor would start after a crash."""
+        self.proc = _spawn(self.args, self.env, self.log)
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    ready_before = log.read_text(errors="replace").count(" ready.") if log.exists() else 0
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while log.read_text(errors="replace").count(" ready.") <= ready_before:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the Celery worker did not start:\n" + log.read_text(errors="replace")[-3000:])
+        time.sleep(0.1)
+    return proc
+
 
 @pytest.fixture(scope="session")
-def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_hub):
+def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_hub, session_platform, session_s3):
     """`celery -A cfm worker -B` in a subprocess: the real broker (REDIS_URL),
     the test database, the session's Hub, a shared media folder."""
     redis_url = os.environ.get("REDIS_URL", "")
@@ -95,26 +147,20 @@ def celery_worker(session_test_db, django_db_blocker, tmp_path_factory, session_
     env = {**os.environ, **WORKER_ENV, "DATABASE_URL": db_url, "CFM_MEDIA_DIR": str(base / "media"),
            # its own work folders (Prepare), the test process's keys (stored Hub tokens)
            "CFM_VAR_DIR": str(base / "var"), "SECRET_KEY": settings.SECRET_KEY,
-           "HF_ENDPOINT": session_hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(base / "hf-home")}
+           "HF_ENDPOINT": session_hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(base / "hf-home"),
+           # the platform imitation and the bucket server are the only platform hosts it may call
+           "CFM_PLATFORM_URLS": session_platform.url, "CFM_STORAGE_URLS": session_s3}
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
         env.pop(name, None)
     celery = Path(sys.executable).parent / "celery"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(celery), "-A", "cfm", "worker", "-B", "--loglevel=INFO", "--pool=prefork", "--concurrency=2",
-             "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"tests-{os.getpid()}@%h",
-             f"--schedule={base / 'beat-schedule'}"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while " ready." not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the Celery worker did not start:\n" + log.read_text(errors="replace")[-3000:])
-        time.sleep(0.1)
-    yield Worker(proc, log, base / "media", session_hub)
+    args = [str(celery), "-A", "cfm", "worker", "-B", "--loglevel=INFO", "--pool=prefork", "--concurrency=2",
+            "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"tests-{os.getpid()}@%h",
+            f"--schedule={base / 'beat-schedule'}"]
+    worker = Worker(_spawn(args, env, log), log, base / "media", session_hub, args, env, session_platform, session_s3)
+    yield worker
     # Nothing left to finish, and the job rows are the truth anyway.
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    if worker.proc.poll() is None:
+        worker.kill()
 
 
 @pytest.fixture(scope="session")
@@ -151,8 +197,13 @@ def _delete_all() -> None:
 
     from cfm.accounts.models import Account
     from cfm.jobs.models import Job
+    from cfm.quota.models import Deployment, LedgerEntry, LimitRequest
     from cfm.registry.models import Registration
 
+    # The ledger and deployments protect their account: they go first (in bulk, as a test's teardown may).
+    LimitRequest.objects.all().delete()
+    LedgerEntry.objects.all().delete()
+    Deployment.objects.all().delete()
     Registration.objects.all().delete()
     Job.objects.all().delete()
     Account.objects.all().delete()
@@ -193,6 +244,16 @@ def wait_status(registration, statuses=("done", "failed"), timeout: float = 20.0
         return row if row is not None and row.status in statuses else None
 
     return wait_for(check, timeout, what=f"registration {registration.pk} to be {'/'.join(statuses)}")
+
+
+@pytest.fixture
+def own_broker():
+    """A broker of this process's own (kombu's in-memory transport), for
+    tests that run jobs in this process on committed rows: the messages they
+    send reach no worker of the session, which would otherwise run the job
+    first."""
+    with broker_at("memory://"):
+        yield
 
 
 @contextmanager

@@ -1,8 +1,8 @@
 """API v1: the user's accounts and their spaces (docs/api.md, and
 docs/platform.md for creating, editing and deleting spaces).
 Also `account_or_404` and `space_or_404`, which every app's API uses for an
-account or space id; pagination and ISO times live in cfm.api (re-exported
-here)."""
+account or space id; pagination and ISO times live in cfm.apitools
+(re-exported here)."""
 from __future__ import annotations
 
 from typing import NoReturn
@@ -12,11 +12,10 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from pydantic import StrictBool
 
-from cfm.api import ApiError, iso, paginate, parse_body
+from cfm.apitools import ApiError, iso, paginate, parse_body
 
-from . import services
+from . import hooks, services
 from .models import Membership, Space
-from .platform_link import connection_json
 from .selectors import account_get, accounts_for, space_get
 
 router = Router(tags=["accounts"])
@@ -46,7 +45,7 @@ def space_or_404(request, space_id) -> Space:
 
 def space_body(space: Space) -> dict:
     return {"id": space.id, "account": space.account_id, "name": space.name,
-            "runtime_instance": space.runtime_instance, "platform": connection_json(space)}
+            "runtime_instance": space.runtime_instance, "platform": hooks.connection_json(space)}
 
 
 def _raise(exc: services.AccountError) -> NoReturn:

@@ -8,8 +8,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from . import hooks
 from .models import Account, Membership, Plan, Role, Space
-from .platform_link import connection_drop
 
 
 class AccountError(Exception):
@@ -71,12 +71,6 @@ def membership_add(*, account: Account, user, role: str = Role.MEMBER) -> Member
     return membership
 
 
-def account_set_plan(*, account: Account, plan: str) -> Account:
-    account.plan = _plan(plan)
-    account.save(update_fields=["plan"])
-    return account
-
-
 def _owner_only(*, user, account: Account, action: str) -> None:
     if user is None:
         return  # an operator's command
@@ -119,19 +113,6 @@ def space_update(*, space: Space, user=None, name: str | None = None,
     return space
 
 
-#: Deployment statuses that hold no units and no space any more (docs/platform.md's table, and the plan-only
-#: "released"); every other status is a live deployment.
-ENDED_DEPLOYMENT_STATUSES = ("released", "deleted", "failed")
-
-
-def space_live_deployments(*, space: Space) -> list:
-    """The deployments that still hold units in `space`."""
-    from cfm.quota.models import Deployment  # the quota app stands above accounts
-
-    return list(Deployment.objects.filter(space_id=space.pk).exclude(status__in=ENDED_DEPLOYMENT_STATUSES)
-                .order_by("created_at", "id"))
-
-
 def space_delete(*, space: Space, user=None) -> None:
     """Deletes a space that holds no live deployment (else 409 space_in_use,
     naming them). The row stays, marked deleted, for the history of the
@@ -140,12 +121,12 @@ def space_delete(*, space: Space, user=None) -> None:
     with transaction.atomic():
         # The account lock is the one every deployment request takes: no deployment lands in the space meanwhile.
         Account.objects.select_for_update().filter(pk=space.account_id).first()
-        live = space_live_deployments(space=space)
+        live = hooks.live_deployments(space)
         if live:
             raise AccountError("space_in_use", _(
                 "The space “%(space)s” holds %(n)s deployment(s): %(names)s. Delete them first.")
                 % {"space": space.name, "n": len(live), "names": ", ".join(d.serving_name for d in live)},
                 deployments=[d.pk for d in live])
-        connection_drop(space)
+        hooks.space_deleting(space)
         space.deleted_at = timezone.now()
         space.save(update_fields=["deleted_at"])

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import services
+from . import hooks, services
 from .forms import SpaceForm
 from .models import Role
-from .platform_link import connections_by_space
 from .selectors import account_get, accounts_for, role_in, space_get
-
-ENDED = services.ENDED_DEPLOYMENT_STATUSES
 
 
 def _account_or_404(request, account_id):
@@ -58,10 +54,9 @@ def spaces_page(request, account_id: int):
             messages.success(request, _("Space “%(name)s” created. You can deploy into it now.")
                              % {"name": space.name})
             return redirect("spaces", account.pk)
-    spaces = list(account.spaces.annotate(
-        live=Count("deployments", filter=~Q(deployments__status__in=ENDED))).order_by("name", "id"))
-    connections = connections_by_space(spaces)
-    rows = [{"space": s, "connection": connections.get(s.pk)} for s in spaces]
+    spaces = list(account.spaces.order_by("name", "id"))
+    connections, live = hooks.connections(spaces), hooks.live_counts(spaces)
+    rows = [{"space": s, "connection": connections.get(s.pk), "live": live.get(s.pk, 0)} for s in spaces]
     first_run = not spaces and is_owner
     return render(request, "accounts/spaces.html", {
         "account": account, "accounts": accounts_for(user=request.user), "rows": rows, "form": form,

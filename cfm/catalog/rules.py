@@ -21,6 +21,7 @@ __all__ = [
     "SERVING_NAME_PATTERN", "SERVING_NAME_MAX", "LIMITATIONS", "SLOW_TOKENIZER_FILES",
     "PYTORCH_WEIGHT_SUFFIXES", "UNCONVERTIBLE_WEIGHT_SUFFIXES", "NON_WEIGHT_PICKLES",
     "ROPE_FIX", "DEFAULT_TIED_EMBEDDINGS", "UNGATED_MLP", "LEARNED_POSITIONS", "UNCERTIFIED_CONFIGURATIONS",
+    "ESTIMATED_MODEL_TYPES",
 ]
 
 def gettext_noop(s: str) -> str:
@@ -295,6 +296,15 @@ UNGATED_MLP = frozenset({"gpt2", "gpt_neox", "gptj", "falcon", "bloom", "mpt", "
                          "starcoder2", "nemotron", "persimmon", "opt", "gpt_neo"})
 #: Families with learned absolute position embeddings (n_positions x hidden).
 LEARNED_POSITIONS = frozenset({"gpt2", "gpt_bigcode", "opt", "gpt_neo"})
+#: Model types whose parameter count can be estimated from config.json alone (for weights
+#: without safetensors headers): decoder-only transformers with a plain or gated MLP, and
+#: T5/mT5. Any other (an encoder such as BERT, a vision or speech model) gets no estimate
+#: rather than a wrong one: a .bin-only BERT counted as a gated decoder came out 65% too high.
+ESTIMATED_MODEL_TYPES = frozenset({
+    "bloom", "codegen", "exaone", "falcon", "gemma", "gemma2", "gpt_bigcode", "gpt_neox", "gptj", "gpt2",
+    "granite", "jais", "llama", "mistral", "mixtral", "mpt", "nemotron", "olmo", "persimmon", "phi", "phi3",
+    "qwen", "qwen2", "starcoder2", "opt", "gpt_neo", "t5", "mt5",
+})
 
 # --- Section 6: preparation, tsfm_config, deployment ---------------------------------------------------
 PREPARATION_STEPS = (
@@ -323,6 +333,10 @@ TSFM_REQUIRED_MODEL_NAMES = {
     "model_config_name": {"TinyTimeMixerConfig"},
     "model_class_name": {"TinyTimeMixerForPrediction"},
 }
+#: keys whose value may also be a module INSIDE one of the allowed packages: `tsfm_public.`
+#: followed by a dotted path of identifiers, as granite-tsfm's TSFMConfig writes it
+#: (`tsfm_public.models.tinytimemixer.modeling_tinytimemixer`; decision in the rules).
+TSFM_PACKAGE_KEYS = frozenset({"module_path"})
 #: tsfm_config.json's lengths and the config.json keys they come from (a
 #: maximum that differs is a warning; a minimum context over the model's is too)
 TSFM_LENGTHS = {
@@ -340,7 +354,7 @@ TSFM_CONFIG_TEMPLATE = {
     "model_config_name": "TinyTimeMixerConfig",
     "model_class_name": "TinyTimeMixerForPrediction",
 }
-__all__ += ["TSFM_CONFIG_TEMPLATE", "TS_HARDWARE_SPEC"]
+__all__ += ["TSFM_CONFIG_TEMPLATE", "TS_HARDWARE_SPEC", "TSFM_PACKAGE_KEYS"]
 
 
 #: The guide gives only lower bounds. Decision: no integer parameter may

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 
 from cfm.accounts.selectors import account_get
-from cfm.api import ApiError
+from cfm.apitools import ApiError
 from cfm.quota.selectors import refusal_get
 
 from .services import survey_submit

@@ -331,7 +331,9 @@ class _Inspection:
         first = bad[0]
         assert first.problem
         reason = render(HEADER_REASONS[first.problem.key], first.problem.params)
-        check = self.add("safetensors_header", "fail", "safetensors_header.fail", file=first.path, reason=reason,
+        key = "safetensors_header.lfs_pointer" if first.problem.key == "header_lfs_pointer" else \
+            "safetensors_header.fail"
+        check = self.add("safetensors_header", "fail", key, file=first.path, reason=reason,
                          reason_key=first.problem.key, reason_params=first.problem.params)
         check.params["problems"] = [
             {"file": s.path, "reason": render(HEADER_REASONS[s.problem.key], s.problem.params)}
@@ -577,7 +579,7 @@ class _Inspection:
             self.add("tsfm_config", "fail", "tsfm_config.no_handler")
             return
         for name, allowed_names in rules.TSFM_REQUIRED_MODEL_NAMES.items():
-            if name in doc and (not isinstance(doc[name], str) or doc[name] not in allowed_names):
+            if name in doc and not _allowed_tsfm_name(name, doc[name], allowed_names):
                 self.add("tsfm_config", "fail", "tsfm_config.bad_name", key=name, value=str(doc[name])[:120],
                          expected=" or ".join(sorted(allowed_names)))
                 return
@@ -699,6 +701,19 @@ def inspect_source(source: Source, options: InspectOptions | None = None) -> Rep
 
 
 _MAX_PARAM_CHARS = 300
+
+
+def _allowed_tsfm_name(key: str, value: object, allowed: set[str]) -> bool:
+    """An allowed name, or (for a package key) a dotted module path inside an
+    allowed package: compared as text, never imported."""
+    if not isinstance(value, str):
+        return False
+    if value in allowed:
+        return True
+    if key not in rules.TSFM_PACKAGE_KEYS:
+        return False
+    head, _, rest = value.partition(".")
+    return head in allowed and bool(rest) and all(part.isidentifier() and part.isascii() for part in rest.split("."))
 
 
 def _positive_int(value: Any) -> TypeGuard[int]:

@@ -1,12 +1,19 @@
 """Parameter count estimated from config.json, for models without
 safetensors headers. Covers the decoder-only families (llama, mistral,
 mixtral, qwen, qwen2, gemma, falcon, gpt_neox, phi, gpt2, bloom, mpt, ...)
-and T5/mT5; biases are left out (well under 1%)."""
+and T5/mT5, as listed in cfm.catalog.ESTIMATED_MODEL_TYPES, and nothing
+else; biases are left out (well under 1%)."""
 from __future__ import annotations
 
 from typing import Any
 
-from cfm.catalog import DEFAULT_TIED_EMBEDDINGS, LEARNED_POSITIONS, UNGATED_MLP, normalize_model_type
+from cfm.catalog import (
+    DEFAULT_TIED_EMBEDDINGS,
+    ESTIMATED_MODEL_TYPES,
+    LEARNED_POSITIONS,
+    UNGATED_MLP,
+    normalize_model_type,
+)
 
 
 def _first_int(cfg: dict, *keys: str) -> int | None:
@@ -42,8 +49,11 @@ def _t5(cfg: dict) -> int | None:
 
 def estimate_parameters(cfg: dict[str, Any]) -> int | None:
     """Parameters of the model config.json describes, or None if the fields
-    needed are missing."""
+    needed are missing or the architecture is not one the estimate knows
+    (an encoder's layers are not a decoder's: no figure beats a wrong one)."""
     model_type = normalize_model_type(str(cfg.get("model_type", "")))
+    if model_type not in ESTIMATED_MODEL_TYPES:
+        return None
     if model_type in ("t5", "mt5"):
         return _t5(cfg)
     text = cfg.get("text_config")

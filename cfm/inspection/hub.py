@@ -49,9 +49,10 @@ from .sources import FileTooLarge, ProgressFn, Source, SourceError  # noqa: E402
 DEFAULT_ENDPOINT = "https://huggingface.co"
 #: bytes asked on a header's first read when no index says how long it is
 HEADER_PREFETCH = 100_000
-#: ... of a single-file model (no index): most single-file headers fit (15-60 kB), else the rest is one more
-#: range straight from the CDN; 100 kB, as get_safetensors_metadata asks, would be 3x what an 8B's takes
-HEADER_FIRST_READ = 65_536
+#: ... of a single-file model (no index): most single-file models' headers fit (1B-3B: 15-35 kB), else
+#: the rest is one more range straight from the CDN; 100 kB, as get_safetensors_metadata asks, would be
+#: 3x what an 8B's header takes
+HEADER_FIRST_READ = 49_152
 #: a header entry beyond its name: `"":{"dtype":"BF16","shape":[16384,53248],"data_offsets":[a,b]},` with
 #: offsets of up to 12 digits (a few bytes over is cheaper than a second round trip)
 HEADER_BYTES_PER_TENSOR = 96
@@ -178,24 +179,24 @@ class HubSource(Source):
         shards' headers, at once: the engine asks for them one after another,
         and each round trip it waits for is latency. A read that fails here
         fails again, with its message, when the engine asks for it."""
-        jobs: list[tuple[tuple[str, int, int], Callable[[], bytes]]] = []
+        jobs: list[tuple[tuple[str, int, int], tuple[int, int] | None, int]] = []  # key, span, cap
         for path in files:
             size = self.files.get(path)
             if size is not None and size <= _PREFETCH_SMALL_MAX:
-                jobs.append(((path, -1, size), lambda p=path, n=size: self._get(p, None, n + 1)))
+                jobs.append(((path, -1, size), None, size + 1))
         for path in headers:
             size = self.files.get(path)
             if size:
                 want = min(size, self._first_read(path, self.header_prefetch))
-                jobs.append(((path, 0, want), lambda p=path, n=want: self._get(p, (0, n), n)))
+                jobs.append(((path, 0, want), (0, want), want))
         if not jobs:
             return
         with self._ahead_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=PARALLELISM, thread_name_prefix="cfm-hub-ahead")
-            for key, fn in jobs:
+            for key, span, cap in jobs:
                 if key not in self._ahead:
-                    self._ahead[key] = self._pool.submit(fn)
+                    self._ahead[key] = self._pool.submit(self._get, key[0], span, cap)
 
     def _take_ahead(self, key: tuple[str, int, int]) -> bytes | None:
         with self._ahead_lock:
@@ -209,7 +210,9 @@ class HubSource(Source):
                 future.cancel()
             self._ahead.clear()
         if pool is not None:
-            pool.shutdown(wait=True)
+            # Not waiting: a read ahead still in flight (one the engine never asked for, or a job
+            # cancelled mid-inspection) ends on its own; the closed client takes no new request.
+            pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
     # -- the Source interface -------------------------------------------------------------------------------------
@@ -465,10 +468,11 @@ def public_message(message: str, endpoints: tuple[str, ...] = ()) -> str:
 
 def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, token: str | None = None,
              progress: ProgressFn | None = None, timeout: float | None = None,
-             attempts: int = ATTEMPTS) -> HubSource:
-    """Resolve `spec` at `revision` (default main) to a commit and list its files."""
+             attempts: int = ATTEMPTS, hub_endpoint: str | None = None) -> HubSource:
+    """Resolve `spec` at `revision` (default main) to a commit and list its
+    files. The Hub is `hub_endpoint` when given, else HF_ENDPOINT now."""
     repo_id, revision = parse_repo_spec(spec, revision)
-    base = endpoint()
+    base = hub_endpoint.rstrip("/") if hub_endpoint else endpoint()
     timeout = timeout if timeout is not None else _default_timeout()
     token = token or None  # never the machine's stored token: only the one passed
     if hubclient.offline():
@@ -484,7 +488,8 @@ def open_hub(spec: str, *, limits: InspectLimits, revision: str | None = None, t
     def info() -> dict:
         nonlocal requests
         requests += 1
-        resp = client.get(url + "?blobs=true", headers=headers)
+        # capped: a server that streams without end must not fill the memory (100,000 files list in ~20 MB)
+        resp = client.get(url + "?blobs=true", headers=headers, cap=max(limits.max_small_file_bytes, 64_000_000))
         requests += resp.redirects
         try:
             model = json.loads(resp.body)

@@ -256,16 +256,16 @@ def _read_body(resp: http.client.HTTPResponse, status: int, headers: dict[str, s
     want = None if cap is None else skip + cap
     length = _int(headers.get("content-length"))
     if want is None or (length is not None and length <= want):
-        data = resp.read()
-        return data[skip:] if skip else data, len(data), True
-    data = bytearray()
-    while len(data) < want:  # read what is needed, then drop the connection: the rest is never pulled
-        chunk = resp.read1(min(65536, want - len(data)))
+        whole = resp.read()
+        return whole[skip:] if skip else whole, len(whole), True
+    buf = bytearray()
+    while len(buf) < want:  # read what is needed, then drop the connection: the rest is never pulled
+        chunk = resp.read1(min(65536, want - len(buf)))
         if not chunk:
             break
-        data += chunk
-    complete = resp.isclosed() or (length is not None and len(data) >= length)
-    return bytes(data[skip:want]), len(data), complete
+        buf += chunk
+    complete = resp.isclosed() or (length is not None and len(buf) >= length)
+    return bytes(buf[skip:want]), len(buf), complete
 
 
 def _int(value: str | None) -> int | None:
@@ -285,7 +285,8 @@ def _proxy_for(scheme: str, host: str) -> str | None:
 
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(scheme)
-    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):
+    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009 - public, but not in typeshed
+    if not proxy or bypass(host, proxies):
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
 

@@ -115,6 +115,11 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
         gettext_noop("Re-save the weights with transformers' save_pretrained or safetensors' save_file: {file} is "
                      "damaged or was not written by a safetensors writer."),
     ),
+    "safetensors_header.lfs_pointer": (
+        gettext_noop("{file} is not the weights: {reason}"),
+        gettext_noop("Fetch the weights in the clone with git lfs install then git lfs pull (or download the model "
+                     "with huggingface_hub), and inspect it again."),
+    ),
     # safetensors_index
     "safetensors_index.skip": (gettext_noop("There are no safetensors weights to check."), None),
     "safetensors_index.pass_single": (gettext_noop("A single safetensors file: no index is needed."), None),
@@ -268,7 +273,9 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
     # size
     "size.skip": (gettext_noop("Cannot size the model: {reason}."), None),
     "size.pass": (
-        gettext_noop("{params} 16-bit-equivalent parameters ({serving_gb} GB served) fit {configuration}."), None),
+        # Not "N 16-bit-equivalent parameters": for a quantized model that number contradicts its real
+        # parameter count; the page says the parameters and their bits beside it.
+        gettext_noop("{serving_gb} GB of weights as served fit {configuration}."), None),
     "size.pass_estimate": (
         gettext_noop("About {params} parameters (estimated from config.json, {serving_gb} GB in 16 bits) fit "
                      "{configuration}."), None),
@@ -357,6 +364,7 @@ HEADER_REASONS: dict[str, str] = {
     "header_gap": gettext_noop("{tensor} starts at {begin}, leaving a gap after {previous_end}."),
     "header_trailing_bytes": gettext_noop("the tensors end at byte {end} of {size}: the rest is not indexed."),
     "header_unreadable": gettext_noop("the file could not be read ({detail})."),
+    "header_lfs_pointer": gettext_noop("this is a Git LFS pointer: the weights were not downloaded (git lfs pull)."),
 }
 
 

@@ -59,9 +59,10 @@ def _pairs_to_dict(pairs: tuple, what: str) -> dict:
     return obj
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
+#: A Git LFS pointer file starts "version https://git-lfs.github.com/spec/v1" and is
+#: under 1024 bytes (the LFS specification's own bound).
+LFS_POINTER_START = b"version "
+LFS_POINTER_MAX = 1024
 
 #: The safetensors reader holds sizes in 64-bit integers; beyond, a value is no size.
 _U64 = 2**64
@@ -69,6 +70,10 @@ _U64 = 2**64
 def header_length(prefix: bytes, path: str, file_size: int, limits: InspectLimits) -> int:
     if file_size < 8 or len(prefix) < 8:
         raise HeaderProblem("header_file_too_small", size=file_size)
+    if prefix[:8] == LFS_POINTER_START and file_size <= LFS_POINTER_MAX:
+        # A clone made without git-lfs holds the pointer text, not the weights: its first
+        # 8 bytes read as a header length of 2336927755350992246 bytes, which helps nobody.
+        raise HeaderProblem("header_lfs_pointer", size=file_size)
     (n,) = struct.unpack("<Q", prefix[:8])
     if n > file_size - 8:
         raise HeaderProblem("header_length_past_file", length=n, size=file_size)

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-import struct
-import tarfile
 import threading
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -251,10 +248,6 @@ def _pread_exact(fd: int, length: int, offset: int) -> bytes:
     return b"".join(chunks)
 
 
-def _raise(exc: OSError) -> None:
-    raise exc
-
-
 class SnapshotSource(Source):
     """Files already read into memory: small files whole, large ones as a
     prefix (their safetensors header). Used for archives and uploads of
@@ -288,23 +281,24 @@ class SnapshotSource(Source):
         return data[start:end]
 
 
-# --- Archives -------------------------------------------------------------------------------------
+# --- Archives (read by archives.py) -----------------------------------------------------------------
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
-_NESTED_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".zst")
 
 
 def is_archive_path(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def _wants_whole(name: str) -> bool:
+def wants_whole(name: str) -> bool:
+    """Whether the engine reads this file whole (an uploaded folder must send it whole)."""
     base = PurePosixPath(name).name
     return base in SMALL_FILE_NAMES or base.endswith((".json", ".txt", ".model")) and "/" not in name
 
 
-def _safe_member_name(name: str, archive: str = "archive") -> str:
-    """A member name as a relative POSIX path, or SourceError (naming the archive)."""
+def safe_member_name(name: str, archive: str = "archive") -> str:
+    """A member name (of an archive, or of an uploaded folder) as a relative
+    POSIX path, or SourceError naming the archive."""
     shown = repr(name[:200])
     if "\x00" in name:
         raise SourceError("source_unreadable", f"{archive}: member {shown} has a NUL byte in its name; refused")
@@ -315,183 +309,6 @@ def _safe_member_name(name: str, archive: str = "archive") -> str:
     if any(p == ".." for p in parts):
         raise SourceError("source_unreadable", f"{archive}: member {shown} points outside the archive (..); refused")
     return "/".join(parts)
-
-
-def _ignored_member(name: str) -> bool:
-    """Litter that archivers add (macOS resource forks, Finder state): not part of the model,
-    and it must not hide a single top folder."""
-    parts = name.split("/")
-    return parts[0] == "__MACOSX" or parts[-1] in (".DS_Store", "Thumbs.db")
-
-
-class _Collector:
-    """Keeps what the engine may need from a stream of archive members."""
-
-    def __init__(self, archive: Path, limits: InspectLimits, *, streamed: bool):
-        self.archive = archive
-        self.limits = limits
-        #: a .tar.gz is decompressed from start to end, weights included: its total is
-        #: capped. A zip or a plain tar is read in place (only headers and small files).
-        self.streamed = streamed
-        self.sizes: dict[str, int] = {}
-        self.contents: dict[str, bytes] = {}
-        self.total = 0
-        self.kept = 0
-        # Headers and small files are held in memory: many shards of 100 MB headers, or many
-        # large .json files, must not add up to gigabytes.
-        self.kept_cap = 2 * (limits.max_header_bytes + limits.max_small_file_bytes)
-
-    def add(self, name: str, size: int, reader: Callable[[int], bytes]) -> None:
-        if len(self.sizes) >= self.limits.archive_max_files:
-            raise SourceError("too_large", f"{self.archive.name} has more than {self.limits.archive_max_files} files")
-        if size < 0:  # tar's base-256 size field can be negative
-            raise SourceError("source_unreadable", f"{self.archive.name}: {name} declares a negative size; refused")
-        if name.lower().endswith(_NESTED_SUFFIXES):
-            raise SourceError(
-                "source_unreadable",
-                f"{self.archive.name} contains another archive ({name}); nested archives are not opened",
-            )
-        self.total += size
-        if self.streamed and self.total > self.limits.archive_max_bytes:
-            raise SourceError(
-                "too_large",
-                f"{self.archive.name} unpacks to more than {self.limits.archive_max_bytes} bytes, and a .tar.gz "
-                f"is read from start to end, weights included: pack the model as .tar or .zip (read in place), "
-                f"or inspect its folder",
-            )
-        self.sizes[name] = size
-        if name.endswith(".safetensors"):
-            head = reader(8)
-            if len(head) == 8:
-                n = struct.unpack("<Q", head)[0]
-                if n <= min(self.limits.max_header_bytes, size - 8):
-                    head += reader(n)
-            self.contents[name] = head
-        elif _wants_whole(name) and size <= self.limits.max_small_file_bytes:
-            data = reader(size + 1)
-            if len(data) != size:
-                raise SourceError("source_unreadable", f"{name} in {self.archive.name} is not the size it declares")
-            self.contents[name] = data
-        self.kept += len(self.contents.get(name, b""))
-        if self.kept > self.kept_cap:
-            raise SourceError("too_large", f"{self.archive.name}: its headers and small files exceed "
-                              f"{self.kept_cap} bytes in all, the most an inspection holds in memory")
-
-    def source(self) -> SnapshotSource:
-        sizes, contents = self.sizes, self.contents
-        # A model packed as `name/config.json ...`: inspect that folder.
-        tops = {p.split("/", 1)[0] for p in sizes}
-        if "config.json" not in sizes and len(tops) == 1 and all("/" in p for p in sizes):
-            top = next(iter(tops)) + "/"
-            sizes = {p[len(top):]: s for p, s in sizes.items()}
-            contents = {p[len(top):]: c for p, c in contents.items()}
-        return SnapshotSource(str(self.archive), sizes, contents)
-
-
-class _BoundedReader:
-    """Reads a member at most up to its declared size, counting real bytes
-    against the archive's caps (a zip may lie about sizes)."""
-
-    def __init__(self, fh, declared: int, collector: _Collector, name: str):
-        self.fh, self.left, self.collector, self.name = fh, declared, collector, name
-
-    def __call__(self, n: int) -> bytes:
-        n = min(n, self.left + 1)
-        data = self.fh.read(n)
-        if len(data) > self.left:
-            raise SourceError("too_large", f"{self.name} in {self.collector.archive.name} is larger than it declares")
-        self.left -= len(data)
-        return data
-
-
-def _check_ratio(archive: Path, declared_total: int, archive_size: int, limits: InspectLimits) -> None:
-    # Real weights barely compress; a huge ratio over a large total is a bomb.
-    if declared_total > 64 * 1024**2 and declared_total > limits.archive_max_ratio * max(archive_size, 1):
-        raise SourceError(
-            "too_large",
-            f"{archive.name} would unpack to {declared_total} bytes from {archive_size}: "
-            f"a compression ratio over {limits.archive_max_ratio}, refused as a zip bomb",
-        )
-
-
-def open_archive(path: Path, limits: InspectLimits) -> SnapshotSource:
-    archive_size = path.stat().st_size
-    lower = path.name.lower()
-    gz = lower.endswith((".tar.gz", ".tgz"))
-    collector = _Collector(path, limits, streamed=gz)
-    try:
-        if lower.endswith(".zip"):
-            if not zipfile.is_zipfile(path):
-                raise SourceError("source_unreadable", f"{path.name} is not a zip archive")
-            with zipfile.ZipFile(path) as zf:
-                infos = zf.infolist()
-                if len(infos) > limits.archive_max_files:
-                    raise SourceError("too_large", f"{path.name} has more than {limits.archive_max_files} members")
-                # Read in place: only headers and small files are decompressed, so the
-                # declared total is bounded by the ratio, not by a cap on bytes.
-                _check_ratio(path, sum(i.file_size for i in infos), archive_size, limits)
-                for info in infos:
-                    name = _safe_member_name(info.filename, path.name)
-                    # Unix file type bits; zero when the archiver set none (Windows, or
-                    # Python's writestr, which writes 0o600 without S_IFREG).
-                    ftype = stat.S_IFMT(info.external_attr >> 16)
-                    if info.is_dir() or not name or _ignored_member(name):
-                        continue
-                    if ftype == stat.S_IFLNK:
-                        raise SourceError("source_unreadable", f"{path.name} holds a symbolic link ({name}); refused")
-                    if ftype and ftype != stat.S_IFREG:
-                        raise SourceError("source_unreadable", f"{path.name} holds a special file ({name}); refused")
-                    if info.file_size > 1024**2 and info.compress_size and \
-                            info.file_size > limits.archive_max_ratio * info.compress_size:
-                        raise SourceError("too_large", f"{name} in {path.name} compresses {info.file_size}:"
-                                          f"{info.compress_size}, refused as a zip bomb")
-                    with zf.open(info) as fh:
-                        collector.add(name, info.file_size, _BoundedReader(fh, info.file_size, collector, name))
-        else:
-            if not gz and not tarfile.is_tarfile(path):
-                raise SourceError("source_unreadable", f"{path.name} is not a tar archive")
-            # A plain tar is opened seekable: skipping a member's weights is a seek.
-            # A .tar.gz can only be streamed.
-            with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz" if gz else "r:") as tf:
-                for member in tf:
-                    name = _safe_member_name(member.name, path.name)
-                    if member.isdir() or not name or _ignored_member(name):
-                        continue
-                    if member.issym() or member.islnk():
-                        target = member.linkname
-                        try:
-                            _safe_member_name(target, path.name)
-                            outside = target.startswith("/")
-                        except SourceError:
-                            outside = True
-                        if outside:
-                            raise SourceError("source_unreadable",
-                                              f"{path.name}: link {name} points outside the archive; refused")
-                        continue  # regular files only: an inner link is ignored
-                    if not member.isreg():
-                        raise SourceError("source_unreadable",
-                                          f"{path.name} holds a device, FIFO or other special file ({name}); refused")
-                    if not gz and not member.issparse() and member.offset_data + member.size > archive_size:
-                        raise SourceError("source_unreadable", f"{path.name} is truncated: {name} declares "
-                                          f"{member.size} bytes that the file does not hold")
-                    body = tf.extractfile(member)
-                    if body is None:
-                        continue
-                    collector.add(name, member.size, _BoundedReader(body, member.size, collector, name))
-                    if gz:  # decompressed so far vs. compressed bytes consumed; a plain tar is read in place
-                        _check_ratio(path, collector.total, max(raw.tell(), 1), limits)
-    except SourceError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError, NotImplementedError,
-            RuntimeError, ValueError) as exc:  # zlib.error is an Exception subclass below
-        raise SourceError("source_unreadable", f"{path.name} is corrupt or not a supported archive: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - zlib.error and friends; still a clear message
-        if type(exc).__module__ in ("zlib", "gzip", "lzma", "bz2"):
-            raise SourceError("source_unreadable", f"{path.name} is corrupt: {exc}") from None
-        raise
-    if not collector.sizes:
-        raise SourceError("source_unreadable", f"{path.name} holds no files")
-    return collector.source()
 
 
 def open_local(path: str, limits: InspectLimits) -> Source:
@@ -511,6 +328,8 @@ def open_local(path: str, limits: InspectLimits) -> Source:
             raise SourceError("source_unreadable",
                               f"{path} is a file but not an archive (.zip, .tar, .tar.gz) nor a model folder")
         try:
+            from .archives import open_archive
+
             return open_archive(p.resolve(), limits)
         except PermissionError:
             raise SourceError("source_unreadable", f"cannot read {path}: permission denied") from None
@@ -535,9 +354,3 @@ def open_source(spec: str, *, limits: InspectLimits, revision: str | None = None
         extra["attempts"] = hub_attempts
     return open_hub(spec, limits=limits, revision=revision, token=token, progress=progress, **extra)
 
-
-def iter_limited(items: Iterable, cap: int):
-    for i, item in enumerate(items):
-        if i >= cap:
-            break
-        yield item

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.signals import post_delete
 from django.utils import timezone
@@ -330,7 +330,13 @@ class RunningJob:
         interval = min(1.0, settings.CFM_JOB_LEASE_SECONDS / 3)
         try:
             while not self._stop.wait(interval):
-                self.flush()
+                try:
+                    self.flush()
+                except DatabaseError as exc:
+                    # The next beat tries again: a lease outlives a few missed beats (a busy SQLite, a
+                    # database restart), and the thread must not die and let the lease expire.
+                    log.warning("job %s: heartbeat failed: %s", self.id, exc)
+                    connection.close()
         finally:
             connection.close()
 

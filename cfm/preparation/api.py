@@ -12,7 +12,7 @@ from ninja import Status as Answer
 
 from cfm.accounts.api import iso, paginate
 from cfm.accounts.selectors import accounts_for
-from cfm.api import ApiError, parse_body
+from cfm.apitools import ApiError, parse_body
 from cfm.registry.api import _get_or_404 as registration_or_404
 
 from . import services

@@ -6,21 +6,19 @@ check before anything is written.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
-import stat
-import tarfile
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
 
 from cfm import catalog as rules
+from cfm.inspection import archives
+from cfm.inspection.hub import ATTEMPTS, HubSource, open_hub
+from cfm.inspection.hubfetch import ContentMismatch, fetch_file
 from cfm.inspection.limits import InspectLimits
-from cfm.inspection.sources import SourceError, _safe_member_name
+from cfm.inspection.sources import SourceError
 
 from .errors import Cancelled, PrepareError
 
@@ -68,6 +66,21 @@ def check_disk(path: Path, needed: int) -> None:
 
 def is_disk_full(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _complete(path: Path, size: int) -> bool:
+    """The file is there with its full size (a re-run skips it)."""
+    try:
+        return path.is_file() and path.stat().st_size == size
+    except OSError:  # a name the file system refuses is no file: the write says why
+        return False
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 # --- progress ----------------------------------------------------------------------------------------------
@@ -128,161 +141,69 @@ class DownloadProgress:
                 "eta": round(eta, 1) if eta is not None else None}
 
 
-def _bar_class(progress: DownloadProgress, name: str):
-    """What huggingface_hub calls as `tqdm_class(total=, initial=, ...)`:
-    a plain class, so the library passes no tqdm-only arguments."""
-
-    class Bar:
-        def __init__(self, *args, total=None, initial=0, **kwargs):
-            entry = progress.files.setdefault(name, FileProgress(total or 0))
-            if total:
-                entry.total = total
-            entry.done = initial or 0
-
-        def update(self, n=1):
-            progress.files[name].done += n
-            progress.tick()
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def close(self):
-            pass
-
-        def set_description(self, *a, **k):
-            pass
-
-        def reset(self, total=None):
-            pass
-
-    return Bar
-
-
 # --- the Hub -------------------------------------------------------------------------------------------------
-def hub_listing(repo_id: str, revision: str | None, token: str | None, endpoint: str) -> dict[str, int]:
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+def _hub_error(exc: SourceError, *, during: str | None = None) -> PrepareError:
+    """The source layer's failure in Prepare's codes."""
+    if exc.code in ("access_denied", "repo_not_found"):
+        return PrepareError("access_denied", exc.message)
+    if during is not None:
+        return PrepareError("download_failed", f"downloading {during} failed: {exc.message}")
+    return PrepareError("source_unavailable", exc.message)
 
+
+def hub_open(repo_id: str, revision: str | None, token: str | None, endpoint: str, limits: InspectLimits, *,
+             timeout: float | None = None, attempts: int | None = None) -> HubSource:
+    """The repo as the inspection opens it (same caps, timeout, retries,
+    error codes), pinned to one commit: every file Prepare downloads comes
+    from that commit even if the branch moves meanwhile."""
     try:
-        api = HfApi(endpoint=endpoint, token=token or False)
-        info = api.model_info(repo_id, revision=revision, files_metadata=True)
-        return {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
-    except (RepositoryNotFoundError, GatedRepoError) as exc:
-        raise PrepareError("access_denied", f"{repo_id}: not found or access denied ({type(exc).__name__})") from None
-    except RevisionNotFoundError:
-        raise PrepareError("source_unavailable", f"{repo_id}: revision {revision} not found") from None
-    except (HfHubHTTPError, OSError) as exc:
-        raise PrepareError("source_unavailable", f"{repo_id}: the Hub could not be reached ({exc})") from None
+        return open_hub(repo_id, limits=limits, revision=revision, token=token, timeout=timeout,
+                        attempts=attempts if attempts is not None else ATTEMPTS, hub_endpoint=endpoint)
+    except SourceError as exc:
+        raise _hub_error(exc) from None
 
 
-def _hub_digest(etag: str | None, size: int):
-    """(hash object, expected hex) for the Hub's ETag of a file: its LFS
-    sha256 (64 hex digits) or, for a file kept in git, its git blob sha1
-    (40). Another form of ETag (a proxy's) is not a digest: None."""
-    tag = (etag or "").strip('"').lower()
-    if len(tag) == 64 and all(c in "0123456789abcdef" for c in tag):
-        return hashlib.sha256(), tag
-    if len(tag) == 40 and all(c in "0123456789abcdef" for c in tag):
-        return hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False), tag
-    return None
-
-
-class _HashingFile:
-    """The `.part` file as huggingface_hub's http_get writes it, hashing the
-    bytes on their way to the disk, so the download is checked without
-    reading it back. What is already there (a resumed download) is hashed
-    first; a truncate (a server that ignored Range: the file starts again)
-    hashes what is left anew."""
-
-    def __init__(self, fh, path: Path, fresh):
-        self.fh, self.path, self.fresh = fh, path, fresh
-        self.digest = self._hash_existing()
-
-    def _hash_existing(self):
-        self.fh.flush()
-        digest = self.fresh.copy()
-        with open(self.path, "rb") as existing:
-            while chunk := existing.read(1 << 20):
-                digest.update(chunk)
-        return digest
-
-    def write(self, data):
-        self.digest.update(data)
-        return self.fh.write(data)
-
-    def truncate(self, size=None):
-        result = self.fh.truncate(size)
-        self.digest = self._hash_existing()
-        return result
-
-    def __getattr__(self, name):
-        return getattr(self.fh, name)
-
-
-def hub_download(repo_id: str, revision: str | None, token: str | None, endpoint: str, files: dict[str, int],
-                 dest: Path, progress: DownloadProgress) -> None:
+def hub_download(source: HubSource, files: dict[str, int], dest: Path, progress: DownloadProgress) -> None:
     """Download `files` into `dest`, resuming partial ones: each file grows
-    in `dest/.partial/<name>.part` and the next run asks the Hub only for the
-    missing range (huggingface_hub's http_get with resume_size). A file is
-    renamed into place only once it has the size the Hub declares."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers
-
+    in `dest/.partial/<name>.part` and the next run (or the next retry of a
+    transient fault) asks the Hub only for the missing range. A file is
+    renamed into place only once it has the size and checksum the Hub
+    declares."""
     parts = dest / ".partial"
     parts.mkdir(parents=True, exist_ok=True)
     for name, size in files.items():
         entry = progress.files.setdefault(name, FileProgress(size))
-        if (dest / name).is_file() and (dest / name).stat().st_size == size:
+        if _complete(dest / name, size):
             entry.done = size
         elif (parts / f"{name}.part").is_file():
             entry.done = (parts / f"{name}.part").stat().st_size
     progress.resumed = progress.done
     progress.tick(force=True)
-    headers = build_hf_headers(token=token or False)
     for name, size in files.items():
         target = dest / name
-        if target.is_file() and target.stat().st_size == size:
+        if _complete(target, size):
             continue
         part = parts / f"{name}.part"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        entry = progress.files[name]
+
+        def moved(done: int, total: int, entry: FileProgress = entry) -> None:
+            entry.done, entry.total = done, total
+            progress.tick()
+
         try:
-            url = hf_hub_url(repo_id, name, revision=revision, endpoint=endpoint)
-            meta = get_hf_file_metadata(url, token=token or False, endpoint=endpoint)
-            expected = meta.size if meta.size is not None else size
-            resume = part.stat().st_size if part.is_file() else 0
-            if resume > expected:
-                part.unlink()
-                resume = 0
-            progress.files[name].total = expected
-            check = _hub_digest(meta.etag, expected)
-            with open(part, "ab") as fh:
-                # the hash of what is already there, then of every byte written
-                writer = _HashingFile(fh, part, check[0]) if check else None
-                if resume < expected:
-                    http_get(meta.location, cast(BinaryIO, writer or fh), resume_size=resume, headers=headers,
-                             expected_size=expected, tqdm_class=_bar_class(progress, name))
-        except (RepositoryNotFoundError, GatedRepoError):
-            raise PrepareError("access_denied", f"{repo_id}: not found or access denied") from None
-        except HfHubHTTPError as exc:
-            raise PrepareError("download_failed", f"downloading {name} failed: {exc}") from None
+            expected = fetch_file(source, name, part, size=size, progress=moved)
+        except ContentMismatch as exc:
+            raise PrepareError("download_failed", f"{exc.message}; Prepare again to download it anew") from None
+        except SourceError as exc:
+            raise _hub_error(exc, during=name) from None
         except OSError as exc:
             if is_disk_full(exc):
                 raise PrepareError("disk_full", f"the disk filled up while downloading {name}") from None
-            raise PrepareError("download_failed", f"downloading {name} failed: {exc}") from None
-        if part.stat().st_size != expected:
-            part.unlink()  # the next run starts this file again
-            raise PrepareError("download_failed", f"{name} arrived with another size than the Hub declares")
-        if check and writer is not None and writer.digest.hexdigest() != check[1]:
-            part.unlink()
-            raise PrepareError("download_failed", f"{name} arrived with other content than the Hub declares "
-                                                  f"(its checksum differs); Prepare again to download it anew")
+            raise PrepareError("download_failed", f"downloading {name} failed: {exc.strerror or exc}") from None
         target.parent.mkdir(parents=True, exist_ok=True)
         part.replace(target)
-        progress.files[name].done = expected
+        entry.done = entry.total = expected
         progress.tick(force=True)
     shutil.rmtree(parts, ignore_errors=True)
 
@@ -290,44 +211,13 @@ def hub_download(repo_id: str, revision: str | None, token: str | None, endpoint
 # --- uploads -------------------------------------------------------------------------------------------------
 def archive_listing(path: Path, limits: InspectLimits) -> tuple[dict[str, int], str]:
     """Member sizes of an archive (names relative to the model folder) and
-    the prefix to strip (an archive packed as `name/config.json`)."""
-    sizes: dict[str, int] = {}
+    the prefix to strip (an archive packed as `name/config.json`): the
+    members the inspection saw, with its refusals, and the cap on what
+    Prepare unpacks."""
     try:
-        for name, size, _info in _members(path, limits):
-            sizes[name] = size
+        return archives.archive_listing(path, limits, unpack=True)
     except SourceError as exc:
         raise PrepareError("source_unavailable", exc.message) from None
-    tops = {p.split("/", 1)[0] for p in sizes}
-    prefix = ""
-    if "config.json" not in sizes and len(tops) == 1 and all("/" in p for p in sizes):
-        prefix = next(iter(tops)) + "/"
-    return {p[len(prefix):]: s for p, s in sizes.items()}, prefix
-
-
-def _members(path: Path, limits: InspectLimits):
-    lower = path.name.lower()
-    total = 0
-    if lower.endswith(".zip"):
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                name = _safe_member_name(info.filename)
-                mode = info.external_attr >> 16
-                if info.is_dir() or not name or (mode and not stat.S_ISREG(mode)):
-                    continue
-                total += info.file_size
-                if total > limits.archive_max_bytes:
-                    raise SourceError("too_large", f"{path.name} unpacks to more than {limits.archive_max_bytes} bytes")
-                yield name, info.file_size, info
-    else:
-        with tarfile.open(path, "r:gz" if lower.endswith((".tar.gz", ".tgz")) else "r:") as tf:
-            for member in tf:
-                name = _safe_member_name(member.name)
-                if not member.isreg() or not name:
-                    continue  # links, devices, FIFOs: never extracted
-                total += member.size
-                if total > limits.archive_max_bytes:
-                    raise SourceError("too_large", f"{path.name} unpacks to more than {limits.archive_max_bytes} bytes")
-                yield name, member.size, member
 
 
 def archive_extract(path: Path, prefix: str, files: dict[str, int], dest: Path, progress: DownloadProgress,
@@ -336,54 +226,50 @@ def archive_extract(path: Path, prefix: str, files: dict[str, int], dest: Path, 
     skipping those already complete (a re-run)."""
     for name, size in files.items():
         entry = progress.files.setdefault(name, FileProgress(size))
-        if (dest / name).is_file() and (dest / name).stat().st_size == size:
+        if _complete(dest / name, size):
             entry.done = size
     progress.resumed = progress.done
     progress.tick(force=True)
-    lower = path.name.lower()
     try:
-        if lower.endswith(".zip"):
-            with zipfile.ZipFile(path) as zf:
-                for name, _size, info in _members(path, limits):
-                    _extract_one(name, prefix, files, dest, progress, lambda i=info: zf.open(i))
-        else:
-            with tarfile.open(path, "r:gz" if lower.endswith((".tar.gz", ".tgz")) else "r:") as tf:
-                for name, _size, member in _members(path, limits):
-                    _extract_one(name, prefix, files, dest, progress, lambda m=member: tf.extractfile(m))
+        for member in archives.iter_members(path, limits, unpack=True):
+            _extract_one(member, prefix, files, dest, progress)
     except SourceError as exc:
         raise PrepareError("source_unavailable", exc.message) from None
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        raise PrepareError("source_unavailable", f"{path.name} is corrupt: {exc}") from None
 
 
-def _extract_one(member: str, prefix: str, files: dict[str, int], dest: Path, progress: DownloadProgress,
-                 opener) -> None:
-    if not member.startswith(prefix):
+def _extract_one(member: archives.Member, prefix: str, files: dict[str, int], dest: Path,
+                 progress: DownloadProgress) -> None:
+    if not member.name.startswith(prefix):
         return
-    name = member[len(prefix):]
+    name = member.name[len(prefix):]
     if name not in files or progress.files[name].done == files[name]:
         return
     target = dest / name
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if dest.resolve() not in target.resolve().parents:  # names are checked already; this is the last word
+        raise PrepareError("source_unavailable", f"{name} would be written outside the work folder")
     tmp = target.with_name(target.name + ".partial")
     entry = progress.files[name]
     entry.done = 0
-    fh = opener()
-    if fh is None:
-        return
     try:
-        with fh, open(tmp, "wb") as out:
-            while chunk := fh.read(4 * 1024 * 1024):
-                if entry.done + len(chunk) > files[name]:
-                    raise PrepareError("source_unavailable", f"{name} is larger than the archive declares")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as out:
+            while chunk := member.read(4 * 1024 * 1024):
                 out.write(chunk)
                 entry.done += len(chunk)
                 progress.tick()
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         if is_disk_full(exc):
             raise PrepareError("disk_full", f"the disk filled up while unpacking {name}") from None
+        # A name this file system refuses (too long, say): the archive's, not a bug of ours.
+        raise PrepareError("source_unavailable", f"cannot unpack {name[:200]}: {exc.strerror or exc}") from None
+    except BaseException:
+        _discard(tmp)
         raise
+    if entry.done != files[name]:
+        _discard(tmp)
+        raise PrepareError("source_unavailable", f"{name} holds {entry.done} bytes in the archive, not the "
+                           f"{files[name]} it declares (a truncated archive?)")
     tmp.replace(target)
     progress.tick(force=True)
 
@@ -413,7 +299,7 @@ def folder_copy(src_root: Path, files: dict[str, int], dest: Path, progress: Dow
     for name, size in files.items():
         entry = progress.files.setdefault(name, FileProgress(size))
         target = dest / name
-        if target.is_file() and target.stat().st_size == size:
+        if _complete(target, size):
             entry.done = size
             continue
         source = (src_root / name).resolve()
@@ -440,5 +326,5 @@ def hardlink_or_copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
-__all__ = ["needed_files", "check_disk", "DownloadProgress", "hub_listing", "hub_download", "archive_listing",
+__all__ = ["needed_files", "check_disk", "DownloadProgress", "hub_open", "hub_download", "archive_listing",
            "archive_extract", "folder_partial_files", "folder_listing", "folder_copy", "hardlink_or_copy"]

@@ -168,7 +168,8 @@ def _source(row: Registration) -> SourceSpec:
         except TokenUnreadable:
             raise PrepareError("access_denied", TOKEN_UNREADABLE_MESSAGE) from None
         return SourceSpec(kind="hub", repo_id=row.source, revision=row.resolved_commit or row.revision or None,
-                          token=token, endpoint=settings.HF_ENDPOINT)
+                          token=token, endpoint=settings.HF_ENDPOINT, hub_timeout=settings.CFM_HUB_TIMEOUT,
+                          hub_attempts=settings.CFM_HUB_MAX_RETRIES + 1)
     path = Path(row.upload_path) if row.upload_path else None
     if path is None or not path.exists():
         raise PrepareError("source_unavailable", "the uploaded files are no longer stored; upload the model again")

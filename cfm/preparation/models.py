@@ -22,7 +22,6 @@ class PrepareStatus(models.TextChoices):
 
 
 ACTIVE = (PrepareStatus.QUEUED, PrepareStatus.RUNNING)
-ENDED = (PrepareStatus.DONE, PrepareStatus.FAILED, PrepareStatus.CANCELLED)
 
 
 class PrepareJob(models.Model):
@@ -81,7 +80,3 @@ class PrepareJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
-
-    @property
-    def has_ended(self) -> bool:
-        return self.status in ENDED

@@ -57,6 +57,10 @@ class SourceSpec:
     token: str | None = None
     endpoint: str = "https://huggingface.co"
     path: str = ""
+    #: the Hub's timeout (s) and attempts per request, as for the inspection (CFM_HUB_TIMEOUT,
+    #: CFM_HUB_MAX_RETRIES + 1); None: the source layer's defaults
+    hub_timeout: float | None = None
+    hub_attempts: int | None = None
 
 
 @dataclass
@@ -116,9 +120,11 @@ class _Run:
         src, limits = self.source, self.options.limits
         self.progress("listing_files", {})
         prefix = ""
+        hub = None
         if src.kind == "hub":
-            listing = dl.hub_listing(src.repo_id, src.revision, src.token, src.endpoint)
-            files = dl.needed_files(listing)
+            hub = dl.hub_open(src.repo_id, src.revision, src.token, src.endpoint, limits, timeout=src.hub_timeout,
+                              attempts=src.hub_attempts)
+            files = dl.needed_files(hub.list_files())
         elif src.kind == "archive":
             listing, prefix = dl.archive_listing(Path(src.path), limits)
             files = dl.needed_files(listing)
@@ -138,8 +144,8 @@ class _Run:
         state = dl.DownloadProgress(cancel=self.cancel,
                                     report=lambda p: self.progress("downloading", p.as_dict()))
         self.download.mkdir(parents=True, exist_ok=True)
-        if src.kind == "hub":
-            dl.hub_download(src.repo_id, src.revision, src.token, src.endpoint, files, self.download, state)
+        if hub is not None:
+            dl.hub_download(hub, files, self.download, state)
         elif src.kind == "archive":
             dl.archive_extract(Path(src.path), prefix, files, self.download, state, limits)
         elif src.kind == "folder":

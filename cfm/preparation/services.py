@@ -57,6 +57,18 @@ def prepare_partial_file(*, registration: Registration) -> str | None:
     return partial[0] if partial else None
 
 
+def detail_partial_file(registration: Registration) -> str | None:
+    """`prepare_partial_file` for the registration page (added to it in
+    apps.py): the Prepare page's own test, so a folder upload that holds
+    only the headers of a file Prepare needs is never offered Prepare there
+    either. Only a current report offers Prepare, and the polled fragment
+    of a running job reads no file."""
+    report = registration.report or {}
+    if registration.status != RegStatus.DONE or not report.get("preparation"):
+        return None
+    return prepare_partial_file(registration=registration)
+
+
 def _member(user, account_id: int) -> bool:
     return Membership.objects.filter(account_id=account_id, user=user).exists()
 

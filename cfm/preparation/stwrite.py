@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-from collections.abc import Iterable
 from pathlib import Path
 
-from cfm.catalog import DTYPE_BITS
 from cfm.inspection.limits import InspectLimits
 from cfm.inspection.safetensors_header import HeaderInfo, HeaderProblem, header_length, parse_header
 
@@ -22,29 +20,6 @@ from .errors import PrepareError
 
 #: What transformers' save_pretrained writes; the platform expects exactly this.
 PT_METADATA = {"format": "pt"}
-
-
-def tensor_nbytes(dtype: str, shape: Iterable[int]) -> int:
-    n = DTYPE_BITS[dtype]
-    for d in shape:
-        n *= d
-    return (n + 7) // 8
-
-
-def build_header(tensors: list[tuple[str, str, list[int]]], metadata: dict[str, str] | None) -> bytes:
-    """8-byte length + padded JSON for tensors (name, dtype, shape) laid
-    out in the given order."""
-    doc: dict = {}
-    if metadata is not None:
-        doc["__metadata__"] = metadata
-    offset = 0
-    for name, dtype, shape in tensors:
-        n = tensor_nbytes(dtype, shape)
-        doc[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + n]}
-        offset += n
-    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    raw += b" " * (-len(raw) % 8)
-    return struct.pack("<Q", len(raw)) + raw
 
 
 def read_header(path: Path, limits: InspectLimits | None = None) -> tuple[HeaderInfo, int, dict]:

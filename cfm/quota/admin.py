@@ -269,9 +269,10 @@ class LimitRequestAdmin(admin.ModelAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(admin.ModelAdmin):
-    list_display = ["serving_name", "account", "configuration", "units", "software_spec", "status_badge",
-                    "created_at"]
-    list_filter = ["status", "configuration", ("account", admin.RelatedOnlyFieldListFilter)]
+    list_display = ["serving_name", "account", "configuration", "units", "software_spec", "status_badge", "state",
+                    "origin", "created_at"]
+    # Drift: "outside cfm" lists what the sync found running that cfm did not make.
+    list_filter = ["status", "state", "origin", "configuration", ("account", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["serving_name", "account__name", "registration__source"]
     list_select_related = ["account", "registration"]
     readonly_fields = [f.name for f in Deployment._meta.fields]

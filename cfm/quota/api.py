@@ -7,7 +7,8 @@ from ninja import Router, Schema, Status
 from cfm.accounts.api import account_or_404
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import accounts_for
-from cfm.api import ApiError, iso, paginate
+from cfm.apitools import ApiError, iso, paginate
+from cfm.platform import services as platform_services
 
 from . import selectors, services
 from .models import Deployment, LimitRequest
@@ -34,7 +35,7 @@ def deployment_create(request, payload: DeploymentIn):
         raise ApiError(404, "not_found", _("No such space."))
     key = (request.headers.get("Idempotency-Key") or "").strip()[:200] or None
     try:
-        outcome = services.deployment_request(
+        outcome = platform_services.deployment_start(
             user=request.user, registration=registration, space=space, configuration=payload.configuration,
             software_spec=payload.software_spec, serving_name=payload.serving_name, parameters=payload.parameters,
             idempotency_key=key)
@@ -50,19 +51,23 @@ def deployment_list(request, account: int | None = None):
     return paginate(request, qs, services.deployment_body)
 
 
-@router.get("/deployments/{deployment_id}", response=dict, summary="One active deployment")
+@router.get("/deployments/{deployment_id}", response=dict, summary="One deployment (also one that ended)")
 def deployment_detail(request, deployment_id: int):
-    dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
+    dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id, active_only=False)
     if dep is None:
         raise ApiError(404, "not_found", _("No such deployment."))
     return services.deployment_body(dep)
 
 
-@router.delete("/deployments/{deployment_id}", response={204: None}, summary="Delete; its units are released")
+@router.delete("/deployments/{deployment_id}", response={202: dict, 204: None},
+               summary="Delete: a plan at once (204), a real deployment from the platform (202, deleting)")
 def deployment_remove(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
-    if dep is None or not services.deployment_delete(user=request.user, deployment=dep):
+    outcome = "gone" if dep is None else platform_services.deployment_remove(user=request.user, deployment=dep)
+    if dep is None or outcome == "gone":
         raise ApiError(404, "not_found", _("No such deployment."))
+    if outcome == "deleting":
+        return Status(202, services.deployment_body(dep))
     return Status(204, None)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cfm import catalog
@@ -75,6 +76,35 @@ class DeploymentStatus(models.TextChoices):
     RELEASED = "released", _("Released")
 
 
+class DeploymentState(models.TextChoices):
+    """Where a deployment is on the platform (shared/docs/platform-api.md).
+    Units are held from `reserved` to `deleting`, released on `failed` and
+    `deleted` (the ledger's `status` says which)."""
+
+    RESERVED = "reserved", _("Reserved — not deployed")
+    UPLOADING = "uploading", _("Uploading")
+    CREATING = "creating", _("Creating")
+    INITIALIZING = "initializing", _("Initializing")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+    DELETING = "deleting", _("Deleting")
+    DELETED = "deleted", _("Deleted")
+
+
+#: states a tracking job still moves on (the sweeper re-queues them)
+TRACKED_STATES = (DeploymentState.UPLOADING, DeploymentState.CREATING, DeploymentState.INITIALIZING,
+                  DeploymentState.DELETING)
+#: states that run (or may run) on the platform
+LIVE_STATES = (DeploymentState.RESERVED, DeploymentState.UPLOADING, DeploymentState.CREATING,
+               DeploymentState.INITIALIZING, DeploymentState.READY, DeploymentState.DELETING)
+
+
+class Origin(models.TextChoices):
+    CFM = "cfm", _("cfm")
+    #: found on the platform by the sync, made by someone outside cfm
+    OUTSIDE = "outside", _("outside cfm")
+
+
 class Deployment(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deployments")
     #: SET_NULL: deleting a registration must not fail, nor touch the ledger; the
@@ -99,6 +129,28 @@ class Deployment(models.Model):
     released_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                     related_name="+")
 
+    # --- on the platform (cfm.platform moves these) ---
+    state = models.CharField(_("state"), max_length=12, choices=DeploymentState.choices,
+                             default=DeploymentState.RESERVED, db_index=True)
+    origin = models.CharField(_("origin"), max_length=8, choices=Origin.choices, default=Origin.CFM)
+    #: the status message as a key of cfm.quota.lifecycle.MESSAGES and its
+    #: parameters, rendered in the reader's language
+    message_key = models.CharField(max_length=60, blank=True, default="")
+    message_params = models.JSONField(default=dict, blank=True)
+    #: a failure's code and, for the platform's own limit, the refusal's links
+    error = models.JSONField(null=True, blank=True)
+    #: {"asset_id", "deployment_id", "file_path", "inference_url"}
+    platform = models.JSONField(null=True, blank=True)
+    #: the state the platform reported last (the sync records changes)
+    platform_state = models.CharField(max_length=30, blank=True, default="")
+    #: {"bytes_done", "bytes_total", "files_done", "files_total"} while uploading
+    progress = models.JSONField(default=dict, blank=True)
+    #: the latest run of its tracking (kind "deployment" on the job runtime)
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    #: looks at an initializing deployment so far (the wait between them doubles)
+    polls = models.PositiveIntegerField(default=0)
+    tracking_started_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("deployment")
@@ -120,6 +172,22 @@ class Deployment(models.Model):
     def short(self) -> str:
         """S, M, L or XL: the badge the pages show."""
         return catalog.CONFIGURATIONS[self.configuration].short
+
+
+class DeploymentEvent(models.Model):
+    """One step of a deployment's life, as its page and API list them."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=12, choices=DeploymentState.choices)
+    message_key = models.CharField(max_length=60)
+    message_params = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id} {self.state} {self.message_key}"
 
 
 class EntryKind(models.TextChoices):

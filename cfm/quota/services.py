@@ -27,15 +27,19 @@ from cfm.accounts.models import Account, Membership, Space
 from cfm.preparation.selectors import latest_prepared
 from cfm.registry.models import Status as RegistrationStatus
 
+from . import lifecycle
 from .models import (
     LIMIT_REQUEST_MAX_UNITS,
     LIMIT_REQUEST_REASON_MAX,
     Deployment,
+    DeploymentEvent,
+    DeploymentState,
     DeploymentStatus,
     EntryKind,
     IdempotencyRecord,
     LedgerEntry,
     LimitRequest,
+    Origin,
     QuotaSettings,
     Refusal,
     RequestStatus,
@@ -384,31 +388,49 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
                           parameters=effective, warnings=warnings, family=family)
 
 
+def asset_body(*, registration, software_spec: str, space_id: str, connection_id: str, bucket: str,
+               file_path: str) -> dict:
+    """The model asset request of the contract (platform-api.md), exactly:
+    the storage goes in `foundation_model.model_location`."""
+    return {
+        "name": registration.source,
+        "type": "custom_foundation_model_1.0",
+        "software_spec": {"name": software_spec},
+        "space_id": space_id,
+        "foundation_model": {
+            "model_id": registration.source,
+            "model_location": {"type": "connection_asset", "connection": {"id": connection_id},
+                               "location": {"bucket": bucket, "file_path": file_path}},
+        },
+    }
+
+
+def online_deployment_body(*, asset_id: str, serving_name: str, space_id: str, configuration: str, family: str,
+                           parameters: dict) -> dict:
+    """The deployment request of the contract: `hardware_request` with the
+    model's parameters, or for a time-series model `hardware_spec` and no
+    `foundation_model` parameters."""
+    online: dict = {"serving_name": serving_name}
+    body: dict = {"asset": {"id": asset_id}, "name": serving_name, "space_id": space_id,
+                  "online": {"parameters": online}}
+    if family == "time_series":
+        body["hardware_spec"] = dict(catalog.TS_HARDWARE_SPEC[configuration])
+    else:
+        online["foundation_model"] = dict(parameters)
+        body["hardware_request"] = dict(catalog.CONFIGURATIONS[configuration].hardware_request)
+    return body
+
+
 def platform_request(*, registration, plan: DeploymentPlan) -> dict:
     """The two request bodies the platform takes: the model asset and the
     online deployment, with placeholders for the platform's own ids."""
     file_path = "models/" + re.sub(r"[^A-Za-z0-9._/-]+", "_", registration.source).strip("/")
-    asset = {
-        "type": "custom_foundation_model_1.0",
-        "framework": "custom_foundation_model",
-        "version": "1.0",
-        "name": registration.source,
-        "space_id": SPACE_PLACEHOLDER,
-        "software_spec": {"name": plan.software_spec},
-        "content_location": {
-            "type": "connection_asset",
-            "connection": {"id": CONNECTION_PLACEHOLDER},
-            "location": {"bucket": settings.CFM_S3_BUCKET or BUCKET_PLACEHOLDER, "file_path": file_path},
-        },
-    }
-    online: dict = {"serving_name": plan.serving_name}
-    deployment = {"asset": {"id": ASSET_PLACEHOLDER}, "name": plan.serving_name, "space_id": SPACE_PLACEHOLDER,
-                  "online": {"parameters": online}}
-    if plan.family == "time_series":
-        deployment["hardware_spec"] = dict(catalog.TS_HARDWARE_SPEC[plan.configuration])
-    else:
-        deployment["hardware_request"] = dict(catalog.CONFIGURATIONS[plan.configuration].hardware_request)
-        online["foundation_model"] = dict(plan.parameters)
+    asset = asset_body(registration=registration, software_spec=plan.software_spec, space_id=SPACE_PLACEHOLDER,
+                       connection_id=CONNECTION_PLACEHOLDER, bucket=settings.CFM_S3_BUCKET or BUCKET_PLACEHOLDER,
+                       file_path=file_path)
+    deployment = online_deployment_body(asset_id=ASSET_PLACEHOLDER, serving_name=plan.serving_name,
+                                        space_id=SPACE_PLACEHOLDER, configuration=plan.configuration,
+                                        family=plan.family, parameters=plan.parameters)
     return {"asset": asset, "deployment": deployment}
 
 
@@ -424,7 +446,60 @@ def deployment_body(deployment: Deployment) -> dict:
         "software_spec": deployment.software_spec, "serving_name": deployment.serving_name,
         "parameters": deployment.parameters, "warnings": deployment.warnings,
         "created_at": _iso(deployment.created_at), "platform_request": deployment.platform_request,
+        "status": deployment.state, "status_message": lifecycle.render(deployment.message_key,
+                                                                         deployment.message_params),
+        "platform": _platform_out(deployment.platform), "origin": deployment.origin,
+        "progress": deployment.progress or None, "error": deployment.error,
+        "events": [{"at": _iso(e.at), "status": e.state, "message": lifecycle.render(e.message_key, e.message_params)}
+                   for e in deployment.events.all()],
     }
+
+
+def _platform_out(platform: dict | None) -> dict | None:
+    if not platform:
+        return None
+    return {k: platform.get(k) for k in ("asset_id", "deployment_id", "file_path", "inference_url")}
+
+
+def deployment_event(*, deployment: Deployment, key: str, params: dict | None = None,
+                     state: str | None = None, aside: bool = False) -> DeploymentEvent:
+    """Record a step of the deployment's life; it becomes the status message
+    (unless `aside`: a clean-up after a failure keeps the failure's), and
+    with `state` the deployment moves there."""
+    fields: list[str] = []
+    if not aside:
+        deployment.message_key, deployment.message_params = key, params or {}
+        fields += ["message_key", "message_params"]
+    if state is not None:
+        deployment.state = state
+        fields.append("state")
+    if fields:
+        deployment.save(update_fields=fields)
+    return DeploymentEvent.objects.create(deployment=deployment, state=deployment.state, message_key=key,
+                                          message_params=params or {})
+
+
+def deployment_release(*, deployment: Deployment, state: str, key: str, params: dict | None = None,
+                       error: dict | None = None, user=None) -> bool:
+    """End a deployment as `failed` or `deleted`: its units go back to the
+    account (exactly those it reserved), once, under the account's lock.
+    False when it had already ended."""
+    assert state in (DeploymentState.FAILED, DeploymentState.DELETED)
+    with transaction.atomic():
+        _lock_account(deployment.account_id)
+        dep = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if not dep.is_active:
+            return False
+        dep.status = DeploymentStatus.RELEASED
+        dep.released_at = timezone.now()
+        dep.released_by = user
+        dep.error = error
+        dep.save(update_fields=["status", "released_at", "released_by", "error"])
+        deployment_event(deployment=dep, key=key, params=params, state=state)
+        LedgerEntry.objects.create(account_id=dep.account_id, kind=EntryKind.RELEASE, units=dep.units,
+                                   deployment=dep, actor=user, reason=f"{state} {dep.serving_name}: {key}")
+    deployment.refresh_from_db()
+    return True
 
 
 def _fingerprint(**request) -> str:
@@ -468,10 +543,54 @@ def _quota_refusal(*, account, user, registration, plan, used, limit) -> Deploym
         survey_url=survey, increase_request_url=reverse("quota:limit_request", args=[account.id]))
 
 
+def outside_deployment_record(*, space: Space, deployment_id: str, serving_name: str, configuration: str,
+                              state: str, size: str, asset_id: str = "") -> Deployment:
+    """A deployment the sync found on the platform that cfm did not make: it
+    counts in the account's usage like any other (a reservation in the
+    ledger, beyond the limit if it must be: it runs whatever cfm thinks), so
+    the limit reflects what really runs."""
+    units = unit_cost(configuration)
+    with transaction.atomic():
+        locked = _lock_account(space.account_id)
+        name = serving_name[:catalog.SERVING_NAME_MAX] or f"outside_{deployment_id}"[:catalog.SERVING_NAME_MAX]
+        if Deployment.objects.filter(account=locked, serving_name=name, status=DeploymentStatus.ACTIVE).exists():
+            name = f"outside_{deployment_id}"[:catalog.SERVING_NAME_MAX]
+        dep = Deployment.objects.create(
+            account=locked, registration=None, space=space, created_by=None, configuration=configuration,
+            units=units, software_spec="", serving_name=name, parameters={}, warnings=[], platform_request={},
+            state=state, origin=Origin.OUTSIDE, platform_state=state,
+            platform={"deployment_id": deployment_id, "asset_id": asset_id or None, "file_path": None,
+                      "inference_url": None})
+        LedgerEntry.objects.create(account=locked, kind=EntryKind.RESERVE, units=units, deployment=dep,
+                                   reason=f"outside cfm: {deployment_id}")
+        deployment_event(deployment=dep, key="found_outside", params={"size": size})
+    return dep
+
+
+def platform_limit_refusal(*, deployment: Deployment) -> dict:
+    """The platform refused a deployment for the account's own limit: the
+    same notice as cfm's refusal (a Refusal row the survey links to, the
+    usage, the survey and increase-request links), as the `error` of the
+    failed deployment."""
+    used, extra = ledger_totals(account=deployment.account)
+    limit = max(default_limit_units() + extra, 0)
+    refusal = Refusal.objects.create(account_id=deployment.account_id, user=deployment.created_by,
+                                     registration=deployment.registration, configuration=deployment.configuration,
+                                     needed_units=deployment.units, used_units=max(used, 0), limit_units=limit)
+    survey = reverse("feedback:survey", args=[deployment.account_id]) + f"?refusal={refusal.id}"
+    return {"code": "quota_exceeded", "source": "platform", "limit_units": limit, "used_units": used,
+            "needed_units": deployment.units, "refusal": refusal.id, "survey_url": survey,
+            "increase_request_url": reverse("quota:limit_request", args=[deployment.account_id])}
+
+
 def deployment_request(*, user, registration, space: Space | None, configuration: str | None = None,
                        software_spec: str | None = None, serving_name: str, parameters: dict | None = None,
-                       idempotency_key: str | None = None) -> DeploymentOutcome:
+                       idempotency_key: str | None = None, deploy: dict | None = None) -> DeploymentOutcome:
     """Reserve units for a deployment and record it, or raise DeploymentRefused.
+
+    `deploy` (the first event's parameters): the space has a platform
+    connection and cfm.platform takes the deployment on (it starts
+    `uploading`); None: it is a plan (`reserved`).
 
     With an idempotency key the first answer (201 or the quota's 409) is
     stored: the same key and request again get the same answer and nothing
@@ -523,9 +642,11 @@ def deployment_request(*, user, registration, space: Space | None, configuration
                     account=locked, registration=registration, space=space, created_by=user,
                     configuration=plan.configuration, units=plan.units, software_spec=plan.software_spec,
                     serving_name=serving_name, parameters=plan.parameters, warnings=plan.warnings,
-                    platform_request=platform_request(registration=registration, plan=plan))
+                    platform_request=platform_request(registration=registration, plan=plan),
+                    state=DeploymentState.RESERVED if deploy is None else DeploymentState.UPLOADING)
                 LedgerEntry.objects.create(account=locked, kind=EntryKind.RESERVE, units=plan.units, deployment=dep,
                                            actor=user, reason=f"deploy {serving_name}")
+                deployment_event(deployment=dep, key="reserved" if deploy is None else "queued", params=deploy)
                 body = deployment_body(dep)
                 if idempotency_key:
                     IdempotencyRecord.objects.create(user=user, key=idempotency_key, fingerprint=fingerprint,
@@ -557,6 +678,7 @@ def deployment_delete(*, user, deployment: Deployment, reason: str = "") -> bool
         dep.released_at = timezone.now()
         dep.released_by = user
         dep.save(update_fields=["status", "released_at", "released_by"])
+        deployment_event(deployment=dep, key="released", state=DeploymentState.DELETED)
         LedgerEntry.objects.create(account_id=dep.account_id, kind=EntryKind.RELEASE, units=dep.units,
                                    deployment=dep, actor=user, reason=reason or f"delete {dep.serving_name}")
     deployment.refresh_from_db()
@@ -674,6 +796,8 @@ __all__ = [
     "unit_costs", "unit_cost", "default_limit_units", "ledger_totals", "ledger_annotations", "quota_usage",
     "ledger_verify",
     "deployment_validate", "normalize_configuration", "validate_parameters", "platform_request", "deployment_body",
+    "asset_body", "online_deployment_body", "deployment_event", "deployment_release", "platform_limit_refusal",
+    "outside_deployment_record",
     "deployment_request",
     "deployment_delete", "limit_request_create", "limit_request_approve", "limit_request_deny", "ledger_adjust",
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import staff, views
+from . import views
 
 app_name = "quota"
 
@@ -11,5 +11,4 @@ urlpatterns = [
     path("registrations/<int:registration_id>/deploy/", views.deploy, name="deploy"),
     path("deployments/<int:deployment_id>/", views.deployment_detail, name="deployment"),
     path("deployments/<int:deployment_id>/delete/", views.deployment_delete, name="deployment_delete"),
-    path("capacity/", staff.capacity, name="capacity"),
 ]

@@ -17,7 +17,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cfm import catalog
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import account_get, accounts_for, role_in
+from cfm.platform import services as platform_services
 from cfm.preparation.selectors import latest_prepared
+from cfm.registry import presenters
 
 from . import charts, selectors, services
 from .forms import DeploymentForm, LimitRequestForm
@@ -68,7 +70,7 @@ def deploy(request, registration_id: int):
     elif request.method == "POST":
         space = next((s for s in spaces if str(s.id) == form.cleaned_data["space"]), None)
         try:
-            outcome = services.deployment_request(
+            outcome = platform_services.deployment_start(
                 user=request.user, registration=registration, space=space,
                 configuration=form.cleaned_data["configuration"], software_spec=form.cleaned_data["software_spec"],
                 serving_name=form.cleaned_data["serving_name"], parameters=form.parameters(),
@@ -93,6 +95,7 @@ def deploy(request, registration_id: int):
         "gauge": charts.usage_gauge(used=usage.used_units, limit=usage.limit_units, deployments=usage.deployments),
         "refusal": refusal, "problem": problem, "holdings": _holdings(usage),
         "deployable": bool(report.get("deployable")), "plan_ok": account.may_use_custom_models,
+        "verdict": presenters.verdict_of(report) if prepared is not None or registration.status == "done" else None,
         "no_runtime": bool(spaces) and not any(s.runtime_instance for s in spaces),
         "unit_costs": _unit_cost_rows(usage),
         "recommended": _configuration(report.get("configuration")),
@@ -161,9 +164,12 @@ def deployment_delete(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     if dep is None:
         raise Http404
-    services.deployment_delete(user=request.user, deployment=dep)
-    messages.success(request, _("Deployment %(name)s was deleted; %(units)s units are free again.")
-                     % {"name": dep.serving_name, "units": dep.units})
+    if platform_services.deployment_remove(user=request.user, deployment=dep) == "deleting":
+        messages.success(request, _("Deployment %(name)s is being deleted from the platform; its %(units)s units are "
+                                    "free once it is gone.") % {"name": dep.serving_name, "units": dep.units})
+    else:
+        messages.success(request, _("Deployment %(name)s was deleted; %(units)s units are free again.")
+                         % {"name": dep.serving_name, "units": dep.units})
     return redirect("quota:usage", dep.account_id)
 
 

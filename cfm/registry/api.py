@@ -12,7 +12,7 @@ from ninja import Query, Router, Schema
 from ninja import Status as Answer
 
 from cfm.accounts.api import account_or_404
-from cfm.api import ApiError, iso, paginate, parse_body
+from cfm.apitools import ApiError, iso, paginate, parse_body
 
 from . import presenters, selectors, services
 from .models import Registration, SourceKind, Status
@@ -125,7 +125,7 @@ def _get_or_404(request, registration_id) -> Registration:
 def _refusal(exc: services.RegistrationError) -> ApiError:
     if exc.status == 400:
         return ApiError(400, "invalid", exc.message, fields={exc.field or "body": exc.message}, reason=exc.code)
-    return ApiError(exc.status, exc.code, exc.message, **({"field": exc.field} if exc.field else {}))
+    return ApiError(exc.status, exc.code, exc.message, **({"field": exc.field} if exc.field else {}), **exc.extra)
 
 
 # --- endpoints ---------------------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from cfm.catalog import RULES_VERSION
 from cfm.inspection import InspectOptions, SourceError, inspect_source
-from cfm.inspection.sources import SnapshotSource, Source, open_archive
+from cfm.inspection.archives import open_archive
+from cfm.inspection.sources import SnapshotSource, Source
 from cfm.jobs.models import Job, JobStatus
 from cfm.jobs.runtime import JobError, JobKind, Outcome, RunningJob
 

@@ -226,6 +226,8 @@ def quantized_estimates(report: dict) -> list[dict]:
     allowed = catalog.allowed_configurations(report.get("model_type"), "general")
     current = report.get("configuration")
     order = catalog.CONFIGURATION_ORDER
+    if current == min(allowed, key=order.index):
+        return []  # already on the smallest configuration: quantizing would not change it
     rows = []
     for bits in catalog.QUANTIZATION_ESTIMATE_BITS:
         nbytes = params * bits // 8

@@ -1,5 +1,5 @@
-"""Hub tokens at rest: Fernet (AES-128-CBC + HMAC-SHA256) with a key derived
-from CFM_TOKEN_KEY, or SECRET_KEY when that is unset.
+"""Hub tokens at rest, encrypted by cfm.secretbox (Fernet, a key derived
+from CFM_TOKEN_KEY or SECRET_KEY).
 
 A token is kept only for the jobs of its registration (runs, re-runs, the
 sweeper's re-queues, Prepare); it is read by the worker from the row, never
@@ -9,32 +9,25 @@ those jobs then fail with `access_denied` and ask for the token again.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
+from cfm.secretbox import SecretUnreadable, decrypt, encrypt
 
-from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings
+#: the label of the shared encryption (cfm.secretbox) for Hub tokens; unchanged
+#: since tokens were first stored, so tokens stored before still decrypt
+LABEL = "cfm.registry.hub-token"
 
 
-class TokenUnreadable(Exception):
+class TokenUnreadable(SecretUnreadable):
     """The stored token was encrypted with another key."""
 
 
-def _fernet() -> Fernet:
-    secret = settings.CFM_TOKEN_KEY or settings.SECRET_KEY
-    # A fixed label keeps this key distinct from any other use of SECRET_KEY.
-    digest = hashlib.sha256(b"cfm.registry.hub-token\x00" + secret.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
 def token_encrypt(token: str) -> str:
-    return _fernet().encrypt(token.encode()).decode("ascii")
+    return encrypt(token, label=LABEL)
 
 
 def token_decrypt(encrypted: str) -> str:
     try:
-        return _fernet().decrypt(encrypted.encode("ascii")).decode()
-    except (InvalidToken, ValueError) as exc:
+        return decrypt(encrypted, label=LABEL)
+    except SecretUnreadable as exc:
         raise TokenUnreadable("the stored Hub token cannot be decrypted with the current key") from exc
 
 

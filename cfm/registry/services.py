@@ -22,10 +22,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
-from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, _safe_member_name, _wants_whole
+from cfm.inspection.archives import looks_like_archive
+from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, safe_member_name, wants_whole
 from cfm.jobs import runtime
 
 from .limits import inspect_limits
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_REVISION = "main"
 
 #: HTTP status of each RegistrationError code (anything else: 400)
-ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413}
+ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "registration_in_use": 409}
 
 # A Hub repo id: `name` (legacy) or `org/name`; letters, digits, `-`, `_`, `.`,
 # no leading or trailing `-`/`.`, no `--` or `..`, at most 96 characters each.
@@ -49,15 +51,21 @@ _TOKEN = re.compile(r"^[\x21-\x7e]{1,400}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+#: Sent once a registration is deleted (after commit), for the apps that
+#: keep files for it: kwargs registration_id, account_id, prepared (its
+#: Prepare results: [{"backend", "location"}]), deployment_ids.
+registration_deleted = Signal()
+
+
 class RegistrationError(Exception):
     """A registration refused for its input. `code`: plan_not_allowed (403),
     not_found (404), too_large (413), or a 400 reason: invalid_source,
     invalid_revision, invalid_token, not_an_archive, empty_folder,
     invalid_folder, not_active. `field` names the input at fault."""
 
-    def __init__(self, code: str, message: str, field: str | None = None):
+    def __init__(self, code: str, message: str, field: str | None = None, **extra):
         super().__init__(message)
-        self.code, self.message, self.field = code, message, field
+        self.code, self.message, self.field, self.extra = code, message, field, extra
 
     @property
     def status(self) -> int:
@@ -130,20 +138,6 @@ def _store(data: Any, dest: Path, cap: int, what: str) -> tuple[int, str]:
             digest.update(chunk)
             out.write(chunk)
     return size, digest.hexdigest()
-
-
-def _looks_like_archive(path: Path, name: str) -> bool:
-    import tarfile
-    import zipfile
-
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    lower = name.lower()
-    if lower.endswith(".zip"):
-        return zipfile.is_zipfile(path)
-    if lower.endswith((".tar.gz", ".tgz")):
-        return magic[:2] == b"\x1f\x8b"
-    return tarfile.is_tarfile(path)
 
 
 def _safe_filename(name: str) -> str:
@@ -262,7 +256,7 @@ def _create_archive(*, account, user, source, archive) -> tuple[Registration, bo
     try:
         stored = incoming / _safe_filename(name)
         _size, sha = _store(archive, stored, cap, name)
-        if not _looks_like_archive(stored, name):
+        if not looks_like_archive(stored):  # by content, as the inspection and Prepare read it
             raise RegistrationError("not_an_archive", _("“%(name)s” is not a valid archive of its kind.")
                                     % {"name": name}, field="archive")
         return _commit_upload(account=account, user=user, kind=SourceKind.ARCHIVE, source=name, sha=sha,
@@ -324,7 +318,7 @@ def _create_folder(*, account, user, source, files, sizes) -> tuple[Registration
 
 def _folder_path(path: str) -> str:
     try:
-        clean = _safe_member_name(str(path))
+        clean = safe_member_name(str(path))
     except SourceError as exc:
         raise RegistrationError("invalid_folder", exc.message, field="folder") from None
     if not clean:
@@ -349,7 +343,7 @@ def _check_snapshot(path: str, size: int, stored: int | None, file: Path, limits
         if stored < need:
             raise RegistrationError("invalid_folder", _("%(path)s: its safetensors header was not sent whole.")
                                     % {"path": path}, field="folder")
-    elif _wants_whole(path) and size <= limits.max_small_file_bytes and stored != size:
+    elif wants_whole(path) and size <= limits.max_small_file_bytes and stored != size:
         raise RegistrationError("invalid_folder", _("%(path)s was not sent whole.") % {"path": path}, field="folder")
 
 
@@ -431,12 +425,35 @@ def registration_cancel(*, registration: Registration, user) -> Registration:
 
 
 def registration_delete(*, registration: Registration, user) -> None:
-    """Deletes the registration, its stored upload and its Hub token."""
+    """Deletes the registration, its Hub token and every file cfm holds for
+    it: its upload here, and (through `registration_deleted`, which the
+    apps that keep files for it answer) Prepare's work folder and prepared
+    folders. Refused (409 registration_in_use, with the list) while
+    deployments of it are live: they may still need those files, and the
+    user should decide about them first."""
     with transaction.atomic():
         row = _locked(registration, user)
-        folder = upload_dir(row)
+        # The reverse relations of the apps above (quota, preparation): read, never imported.
+        live = list(row.deployments.filter(status="active").order_by("id")
+                    .values("id", "serving_name", "state"))
+        if live:
+            raise RegistrationError("registration_in_use", _(
+                "This model has %(count)s live deployment(s): %(names)s. Delete them first; then the registration "
+                "and its files can go.") % {"count": len(live), "names": ", ".join(d["serving_name"] for d in live)},
+                deployments=[{"id": d["id"], "serving_name": d["serving_name"], "status": d["state"]}
+                             for d in live])
+        prepared = [{"backend": b, "location": loc} for b, loc in row.prepare_jobs.exclude(
+            storage_location="").values_list("storage_backend", "storage_location")]
+        deployment_ids = list(row.deployments.values_list("id", flat=True))
+        folder, pk, account_id = upload_dir(row), row.pk, row.account_id
         row.delete()
-        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+        def release_files() -> None:
+            shutil.rmtree(folder, ignore_errors=True)
+            registration_deleted.send(sender=Registration, registration_id=pk, account_id=account_id,
+                                      prepared=prepared, deployment_ids=deployment_ids)
+
+        transaction.on_commit(release_files)
 
 
 def registration_forget_token(*, registration: Registration, user) -> Registration:

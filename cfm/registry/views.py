@@ -19,10 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from cfm.accounts.selectors import accounts_for
-from cfm.accounts.services import ENDED_DEPLOYMENT_STATUSES
-from cfm.preparation.selectors import latest_prepared
-from cfm.preparation.services import prepare_partial_file
-from cfm.registry import selectors, services
+from cfm.registry import hooks, selectors, services
 from cfm.registry.models import SourceKind, Status
 from cfm.web.templatetags.cfm_tags import check_message
 
@@ -204,9 +201,12 @@ def _report_context(request, registration, report: dict | None, partial_file, *,
 
 
 def _detail_context(request, registration) -> dict:
+    # What the apps built on the registry add: Prepare, whether a folder upload can be prepared and the latest
+    # prepared copy (cfm.preparation.selectors.Prepared); the quota, the deployments that still run.
+    extras = hooks.detail_context(registration)
     # The latest prepared copy is the model's current state (what Deploy uses); the original report stays one
     # click away (?report=original).
-    prepared = latest_prepared(registration)
+    prepared = extras.get("prepared")
     showing_prepared = prepared is not None and request.GET.get("report") != "original"
     report = (prepared.report if showing_prepared and prepared is not None else registration.report) or None
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
@@ -214,19 +214,12 @@ def _detail_context(request, registration) -> dict:
         counts[c.get("status", "skip")] = counts.get(c.get("status", "skip"), 0) + 1
     error_text, error_help = JOB_ERRORS.get(registration.error_code, (registration.error_message, None))
     reused_url = reverse("registration", args=[registration.reused_from_id]) if registration.reused_from_id else ""
-    # The Prepare page's own test: a folder upload that holds only the headers of a file Prepare needs is never
-    # offered Prepare, here either. Only a current report offers Prepare (and the polled fragment reads no file).
-    offers_prepare = registration.status == Status.DONE and bool((report or {}).get("preparation"))
-    partial_file = prepare_partial_file(registration=registration) if offers_prepare else None
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
-            "prepared": prepared, "showing_prepared": showing_prepared,
-            # Deleting a model that still runs is refused: the page says so up front, with the list.
-            "live_deployments": list(registration.deployments.exclude(status__in=ENDED_DEPLOYMENT_STATUSES)
-                                     .select_related("space").order_by("created_at", "id")),
+            "showing_prepared": showing_prepared,
             "current_verdict": presenters.verdict_of(prepared.report if prepared else registration.report),
-            "reused_url": reused_url, "hub_url": _hub_url(registration), "prepare_partial_file": partial_file,
+            "reused_url": reused_url, "hub_url": _hub_url(registration), **extras,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help,
-            **_report_context(request, registration, report, partial_file,
+            **_report_context(request, registration, report, extras.get("prepare_partial_file"),
                               current=showing_prepared or (prepared is None and registration.status == Status.DONE))}
 
 

@@ -10,10 +10,9 @@ from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Membership
-from cfm.accounts.services import ENDED_DEPLOYMENT_STATUSES as ENDED_DEPLOYMENTS
 from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.quota import services as quota_services
-from cfm.quota.models import Deployment
+from cfm.quota.models import Deployment, DeploymentStatus
 from cfm.registry import presenters
 from cfm.registry.models import ACTIVE_STATUSES, Registration, Status
 from cfm.registry.selectors import registrations_for
@@ -118,8 +117,8 @@ def dashboard(request):
             deployable=Count("id", filter=Q(status=Status.DONE, report__deployable=True)),  # type: ignore[no-redef]
             active=Count("id", filter=Q(status__in=ACTIVE_STATUSES))))}
     empty = {"total": 0, "deployable": 0, "active": 0}
-    deployments = dict(Deployment.objects.filter(account__in=[m.account_id for m in memberships])
-                       .exclude(status__in=ENDED_DEPLOYMENTS).order_by().values("account")
+    deployments = dict(Deployment.objects.filter(account__in=[m.account_id for m in memberships],
+                                                 status=DeploymentStatus.ACTIVE).order_by().values("account")
                        .annotate(n=Count("id")).values_list("account", "n"))
     accounts = [{"account": m.account, "role": m.role, "spaces": list(m.account.spaces.all()),
                  "counts": counts.get(m.account_id, empty), "deployments": deployments.get(m.account_id, 0)}

@@ -13,7 +13,7 @@ import pytest
 from quotafactory import _fast_passwords, llama, owner, staff, stranger  # noqa: F401
 
 from cfm.accounts.services import space_create
-from cfm.api import MAX_OFFSET, MAX_PAGE_SIZE
+from cfm.apitools import MAX_OFFSET, MAX_PAGE_SIZE
 from cfm.quota import services
 from cfm.quota.models import Deployment, LimitRequest
 from cfm.registry.models import Registration

@@ -131,3 +131,15 @@ def test_a_space_holding_a_deployment_is_a_409_space_in_use_until_it_is_deleted(
     assert dep.space.name == "alice-space"  # the ended deployment still names where it ran
     r = send(client, "get", f"/deployments/{dep.pk}", alice)
     assert r.status_code in (200, 404)  # released: not listed as active, and never a 500
+
+
+def test_the_openapi_document_lists_the_space_operations_refusals(client, db):
+    schema = client.get(API + "/openapi.json").json()
+
+    def codes(method, path, status):
+        body = schema["paths"][API + path][method]["responses"][str(status)]["content"]["application/json"]
+        return body["schema"]["properties"]["error"]["properties"]["code"]["enum"]
+
+    assert "owner_only" in codes("post", "/accounts/{account_id}/spaces", 403)
+    assert "owner_only" in codes("patch", "/spaces/{space_id}", 403)
+    assert "space_in_use" in codes("delete", "/spaces/{space_id}", 409)

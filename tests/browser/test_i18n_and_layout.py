@@ -191,12 +191,12 @@ def test_the_dashboard_keeps_words_whole_and_its_table_scrolls_on_a_phone(live_s
             assert _lines(page, hub) == [1], (language, width)
             assert _lines(page, "meta-llama/Meta-Llama-3-8B") == [1], (language, width)
             wrap = page.locator("#registrations .table-wrap")
-            scrolls = wrap.evaluate("el => el.scrollWidth > el.clientWidth")
-            assert scrolls == (width == 390), (language, width)  # the table keeps its widths: it scrolls, not squeezes
+            # Issue 10: on a phone the rows stack (the status column on screen), nothing scrolls sideways;
+            # on a desktop the table has room for every column.
+            assert not wrap.evaluate("el => el.scrollWidth > el.clientWidth"), (language, width)
+            status = page.locator("#registrations td.status-cell").first
+            assert status.evaluate("el => el.getBoundingClientRect().right <= document.documentElement.clientWidth")
             shot(page, f"dashboard-{language}-{width}")
-            if scrolls:
-                wrap.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
-                shot(page, f"dashboard-{language}-{width}-scrolled")
 
 
 def test_the_settings_page_with_a_new_token_fits_a_phone_and_its_buttons_stay_whole(live_server, page,

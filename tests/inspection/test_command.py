@@ -5,8 +5,6 @@ it); the rest run the same command line in-process, which is faster."""
 from __future__ import annotations
 
 import json
-import os
-import pickle
 import struct
 import subprocess
 import sys
@@ -16,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import ManagementUtility
 from inspect_support import CONTRACT_CHECK_IDS, assert_contract, folder, llama_cfg, real_safetensors
-from modelfactory import write_json
+from modelfactory import evil_pickle, write_json
 
 from cfm.catalog import TSFM_CONFIG_TEMPLATE
 
@@ -41,13 +39,6 @@ def _good(tmp_path, **cfg):
 
 
 # -- as subprocesses, the way the contract is judged (started together: each is a Django start-up) -----------------
-class _Evil:
-    marker = ""
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def _subprocess_cases(base: Path) -> dict[str, Path]:
     cases = {"good": _good(base / "good"),
              "unknown_arch": _good(base / "unknown", model_type="bert", architectures=["BertModel"])}
@@ -60,9 +51,7 @@ def _subprocess_cases(base: Path) -> dict[str, Path]:
         zf.writestr("../../evil.sh", "rm -rf /")
     path = folder(base / "pickle", llama_cfg(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
                                              num_key_value_heads=8, intermediate_size=14336, vocab_size=128256))
-    _Evil.marker = str(base / "pwned")
-    payload = pickle.dumps(_Evil())
-    assert b"system" in payload  # the payload would run if anything loaded it
+    payload = evil_pickle(base / "pwned")
     (path / "pytorch_model.bin").write_bytes(payload)
     (path / "training_args.bin").write_bytes(payload)
     cases["pickle"] = path

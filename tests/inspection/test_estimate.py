@@ -141,3 +141,27 @@ MORE = {
 def test_more_families_estimate_within_one_percent(name):
     cfg, real = MORE[name]
     assert abs(estimate_parameters(cfg) - real) / real < 0.01
+
+
+BERT_BASE = {"model_type": "bert", "architectures": ["BertForMaskedLM"], "hidden_size": 768,
+             "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072, "vocab_size": 30522,
+             "max_position_embeddings": 512, "type_vocab_size": 2}
+
+
+@pytest.mark.parametrize("cfg", [
+    BERT_BASE,
+    dict(BERT_BASE, model_type="roberta", architectures=["RobertaForMaskedLM"], vocab_size=50265),
+    {"model_type": "vit", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+     "intermediate_size": 3072, "vocab_size": 1},
+    dict(BERT_BASE, model_type="some_new_arch"),
+])
+def test_an_architecture_the_estimate_does_not_know_gets_no_estimate(cfg):
+    """bert-base-uncased has 110M parameters; counted as a gated decoder it came out 65% too high."""
+    assert estimate_parameters(cfg) is None
+
+
+def test_a_bin_only_bert_has_no_parameter_figure(tmp_path):
+    path = folder(tmp_path / "bert", BERT_BASE)
+    (path / "pytorch_model.bin").write_bytes(b"x")
+    d = run(path)
+    assert d["parameters"] is None and d["parameters_exact"] is False

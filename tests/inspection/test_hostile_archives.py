@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from inspect_support import check, folder, llama_cfg, real_safetensors, run
+from modelfactory import evil_pickle
 
 from cfm.inspection import InspectLimits, InspectOptions, SourceError, inspect
 
@@ -104,19 +105,9 @@ def test_pickle_in_an_archive_is_never_loaded(tmp_path):
     marker = tmp_path / "pwned"
     files = _model_files(tmp_path)
     del files["model.safetensors"]
-    files["pytorch_model.bin"] = _evil_pickle(marker)
+    files["pytorch_model.bin"] = evil_pickle(marker)
     d = run(make_zip(tmp_path / "m.zip", files))
     assert check(d, "weights_format")["status"] == "warn" and not marker.exists()
-
-
-def _evil_pickle(marker: Path) -> bytes:
-    import pickle
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    return pickle.dumps(Evil())
 
 
 # -- paths that point out ---------------------------------------------------------------------------------------

@@ -236,3 +236,42 @@ def test_too_many_tensor_objects_are_refused_before_parsing(tmp_path):
     c = check(run(path, limits=InspectLimits(max_tensors=10)), "safetensors_header")
     assert c["status"] == "fail" and "over the cap of 10" in c["message"]
     assert "not valid JSON" in check(run(path), "safetensors_header")["message"]
+
+
+LFS_POINTER = (b"version https://git-lfs.github.com/spec/v1\n"
+               b"oid sha256:4665a5ea423c2713d436b5ee50593a9640e0018c1550b5a0002f74190d6caea8\n"
+               b"size 4976698672\n")
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_git_lfs_pointer_instead_of_the_weights_is_named_as_such(tmp_path, shards):
+    """A clone made without git-lfs: the .safetensors files hold the pointer text."""
+    path = folder(tmp_path / "m", llama_cfg())
+    names = ["model.safetensors"] if shards == 1 else [f"model-0000{i}-of-00002.safetensors" for i in (1, 2)]
+    for name in names:
+        (path / name).write_bytes(LFS_POINTER)
+    d = run(path)
+    c = check(d, "safetensors_header")
+    assert c["status"] == "fail" and c["message_key"] == "safetensors_header.lfs_pointer", c
+    assert "this is a Git LFS pointer: the weights were not downloaded (git lfs pull)" in c["message"]
+    assert "git lfs pull" in c["remedy"] and "2336927755350992246" not in c["message"]
+    assert d["deployable"] is False
+
+
+def test_a_lfs_pointer_reason_reads_in_japanese():
+    from django.utils import translation
+
+    from cfm.inspection.messages import HEADER_REASONS, MESSAGES
+
+    with translation.override("ja"):
+        reason = translation.gettext(HEADER_REASONS["header_lfs_pointer"])
+        message, remedy = (translation.gettext(t) for t in MESSAGES["safetensors_header.lfs_pointer"])
+    assert "Git LFS" in reason and "ポインター" in reason
+    assert "{file}" in message and "{reason}" in message and "重み" in message and "git lfs pull" in remedy
+
+
+def test_a_big_file_starting_with_version_is_no_lfs_pointer(tmp_path):
+    path = folder(tmp_path / "m", llama_cfg())
+    (path / "model.safetensors").write_bytes(b"version " + b"\0" * 2000)
+    c = check(run(path), "safetensors_header")
+    assert c["status"] == "fail" and c["message_key"] == "safetensors_header.fail"

@@ -211,3 +211,19 @@ def test_tsfm_config_naming_another_model_type_fails(tmp_path):
 def test_a_payload_without_users_reads_as_a_sentence(tmp_path, run_inspect):
     proc, d = run_inspect(_ttm(tmp_path), "--json", "--payload", "500")
     assert "expected users: 1" in check(d, "size")["message"]
+
+
+@pytest.mark.parametrize("module_path", ["tsfm_public", "tsfm_public.models.tinytimemixer.modeling_tinytimemixer",
+                                         "tsfm_public.toolkit"])
+def test_module_path_inside_tsfm_public_passes(tmp_path, module_path):
+    """granite-tsfm's own TSFMConfig writes the module's dotted path (decision in the platform rules)."""
+    c = check(run(_ttm(tmp_path, dict(TSFM_CONFIG_TEMPLATE, module_path=module_path))), "tsfm_config")
+    assert c["status"] == "pass", c["message"]
+
+
+@pytest.mark.parametrize("module_path", ["tsfm_public.", "tsfm_public..models", "tsfm_publicx.models",
+                                         "evil.tsfm_public", "tsfm_public.models;import os", "tsfm_public.m-x",
+                                         "tsfm_public.mоdels", ".tsfm_public"])
+def test_module_path_that_only_looks_like_tsfm_public_fails(tmp_path, module_path):
+    c = check(run(_ttm(tmp_path, dict(TSFM_CONFIG_TEMPLATE, module_path=module_path))), "tsfm_config")
+    assert c["status"] == "fail" and "tsfm_public" in c["message"]

@@ -15,7 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.utils import timezone
 from needs import need
-from worker_support import broker_at, committed_db  # noqa: F401
+from worker_support import committed_db, own_broker  # noqa: F401
 
 from cfm.jobs import runtime
 from cfm.jobs.models import Job, JobStatus
@@ -44,16 +44,8 @@ class Scripted(JobKind):
 runtime.register(Scripted())
 
 
-@pytest.fixture(autouse=True)
-def own_broker():
-    """A broker of this process's own (kombu's in-memory transport): the
-    messages these runs send reach no worker of the session."""
-    with broker_at("memory://"):
-        yield
-
-
 @pytest.fixture
-def subject(committed_db):  # noqa: F811
+def subject(committed_db, own_broker):  # noqa: F811
     owner = make_actor("owner")
     row = Registration.objects.create(account=owner.account, source_kind=SourceKind.HUB, source="org/x")
     yield row

@@ -116,16 +116,6 @@ def make_ttm(folder: Path, torch=None) -> Path:
     return folder
 
 
-class Evil:
-    """Pickles to a call that would create `marker`."""
-
-    def __init__(self, marker: Path):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def archive_registration(actor, folder: Path, tmp_path: Path, **fields):
     """A registration of `folder` uploaded as a .tar.gz, inspected (status
     done, its report stored), as the worker leaves one."""

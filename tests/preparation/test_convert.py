@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from prep_builders import Evil, make_ttm, tiny_llama_config, write_json
+from modelfactory import Evil
+from prep_builders import make_ttm, tiny_llama_config, write_json
 from safetensors.numpy import save_file
 
 from cfm.inspection import inspect

@@ -13,6 +13,7 @@ from django.urls import reverse
 from jobrun import run_prepare
 from prep_builders import archive_registration, make_ttm, tiny_llama_config, write_json
 from safetensors.numpy import save_file
+from worker_support import own_broker  # noqa: F401
 
 from cfm.inspection import inspect
 from cfm.jobs import runtime
@@ -145,6 +146,7 @@ def test_without_the_convert_extra_the_page_says_what_to_install(client, alice, 
 
 
 @pytest.mark.django_db(transaction=True)  # the heartbeat thread's own connection must see the job row
+@pytest.mark.usefixtures("own_broker")  # run here, not by a session worker
 def test_a_hub_registration_is_prepared_with_its_stored_token(client, alice, hub_server, settings, tmp_path):
     from cfm.registry.secrets import token_encrypt
 

@@ -36,8 +36,10 @@ def test_a_deployment_answers_201_with_the_recommendation_defaults_and_the_platf
     asset, dep = d["platform_request"]["asset"], d["platform_request"]["deployment"]
     assert asset["type"] == "custom_foundation_model_1.0"
     assert asset["software_spec"] == {"name": catalog.SPEC_VLLM}
-    assert set(asset["content_location"]["location"]) == {"bucket", "file_path"}
-    assert "id" in asset["content_location"]["connection"]
+    # the platform's API for custom foundation models: the storage in foundation_model.model_location
+    location = asset["foundation_model"]["model_location"]
+    assert set(location["location"]) == {"bucket", "file_path"}
+    assert "id" in location["connection"] and "content_location" not in asset
     assert dep["hardware_request"] == {"size": "gpu_s", "num_nodes": 1}
     assert dep["online"]["parameters"]["serving_name"] == "llama_chat"
     assert d["created_at"].endswith("Z")

@@ -9,6 +9,7 @@ import pytest
 from actors import make_actor
 from django.urls import reverse
 from jobrun import run_latest
+from worker_support import own_broker  # noqa: F401
 
 from cfm.inspection.hub import public_message
 from cfm.registry.models import Registration, Status
@@ -16,7 +17,7 @@ from cfm.registry.services import registration_create
 
 
 @pytest.fixture
-def owner(committed_db, hub_server, settings, tmp_path):
+def owner(committed_db, own_broker, hub_server, settings, tmp_path):  # noqa: F811
     """Committed: the job's heartbeat thread has a database connection of its own."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.HF_ENDPOINT = hub_server.url

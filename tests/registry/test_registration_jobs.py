@@ -11,6 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.uploadedfile import SimpleUploadedFile
 from jobrun import run_latest
 from modelfactory import make_tiny_real
+from worker_support import own_broker  # noqa: F401
 
 from cfm.jobs.runtime import kind_of
 from cfm.registry import jobs
@@ -19,7 +20,7 @@ from cfm.registry.services import registration_create
 
 
 @pytest.fixture
-def archived(committed_db, tmp_path, settings):
+def archived(committed_db, own_broker, tmp_path, settings):  # noqa: F811
     """Committed: the job's heartbeat thread has a database connection of its own."""
     settings.MEDIA_ROOT = tmp_path / "media"
     owner = make_actor("owner")

@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploaded
 from modelfactory import LLAMA3_8B, make_model, make_tiny_real
 
 from cfm.inspection import InspectOptions, inspect, inspect_source
-from cfm.inspection.sources import _wants_whole
+from cfm.inspection.sources import wants_whole
 from cfm.jobs.models import Job, JobStatus
 from cfm.registry import jobs, selectors
 from cfm.registry.models import Registration, Status
@@ -58,7 +58,7 @@ def snapshot(folder: Path) -> tuple[dict[str, bytes], dict[str, int]]:
             with open(path, "rb") as fh:
                 head = fh.read(8)
                 files[rel] = head + fh.read(struct.unpack("<Q", head)[0])
-        elif _wants_whole(rel):
+        elif wants_whole(rel):
             files[rel] = path.read_bytes()
     return files, sizes
 
@@ -385,3 +385,15 @@ def test_the_list_knows_token_and_verdict_without_loading_them(alice, django_ass
         rows = list(selectors.registrations_for(user=alice.user))
         assert (rows[0].has_token, rows[0].report_deployable) == (True, False)
     assert json.dumps(rows[0].report_deployable) == "false"
+
+
+def test_a_tar_gz_the_browser_already_unpacked_is_accepted(alice, media, tmp_path):
+    """A browser may gunzip a downloaded .tar.gz and keep its name: a plain tar, read as one."""
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.add(make_tiny_real(tmp_path / "tiny"), arcname="tiny")
+    registration, created = registration_create(account=alice.account, user=alice.user, source_kind="archive",
+                                                source="", archive=SimpleUploadedFile("tiny.tar.gz", buf.getvalue()))
+    assert created and Path(registration.upload_path).read_bytes() == buf.getvalue()

@@ -255,3 +255,9 @@ def test_the_api_gives_the_same_verdict_in_the_list_and_the_registration(client)
         assert client.get(f"/api/v1/registrations/{reg.pk}", **actor.auth).json()["verdict"] == verdict
     schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["RegistrationOut"]
     assert "verdict" in schema["required"] or "verdict" in schema["properties"]
+
+
+def test_the_deploy_page_shows_the_same_badge(client, owner):
+    reg = _reg(owner, llama8b(verdict="uncertified", certified=False))
+    html = client.get(reverse("quota:deploy", args=[reg.pk])).content.decode()
+    assert re.findall(r'data-verdict="(\w+)"', html) == ["uncertified"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django import template
 from django.utils import formats
-from django.utils.translation import gettext, gettext_noop, ngettext
+from django.utils.translation import gettext, gettext_noop
 
 from cfm import catalog
 from cfm.inspection.messages import HEADER_REASONS, MESSAGES, render
@@ -250,18 +250,6 @@ def configuration_label(key) -> str:
         return gettext("none fits")
     conf = catalog.CONFIGURATIONS.get(key)
     return gettext(conf.label) if conf else str(key)
-
-
-@register.filter
-def spec_short(spec: str) -> str:
-    short = catalog.SOFTWARE_SPECS.get(spec)
-    return f"{short[0]} ({short[1]})" if short else spec
-
-
-@register.simple_tag
-def files_label(n) -> str:
-    n = int(n or 0)
-    return ngettext("%(n)d file", "%(n)d files", n) % {"n": n}
 
 
 @register.filter

@@ -1,5 +1,9 @@
 """The staff capacity page: unmet demand (refused requests and survey
-answers) by configuration, week by week. Anyone else gets a 404."""
+answers) by configuration, week by week. Anyone else gets a 404.
+
+It lives here, above the quota, because it reads both the quota's refusals
+and this app's survey answers (the quota imports nothing of feedback). Its
+address stays /quota/capacity/ (cfm/urls.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -14,11 +18,11 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from cfm import catalog
-from cfm.feedback.models import SurveyResponse, Timeline
+from cfm.quota import charts
+from cfm.quota.models import LimitRequest, Refusal, RequestStatus
+from cfm.quota.services import unit_costs
 
-from . import charts
-from .models import LimitRequest, Refusal, RequestStatus
-from .services import unit_costs
+from .models import SurveyResponse, Timeline
 
 WEEKS = 12
 

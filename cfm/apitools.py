@@ -1,0 +1,91 @@
+"""What every app's API module uses: the error to raise (`ApiError`, which
+cfm/api.py turns into the envelope), ISO times, pagination and bodies read
+by hand. It imports no app: cfm/api.py mounts every app's router, so an
+app's API importing cfm/api.py itself would make an import cycle."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.utils.translation import gettext as _
+from pydantic import ValidationError as PydanticError
+
+
+class ApiError(Exception):
+    """Raise from any endpoint: becomes {"error": {"code", "message", **extra}}."""
+
+    def __init__(self, status: int, code: str, message: str, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+# --- bodies read by hand ----------------------------------------------------------------------------------------
+
+def parse_body(request, schema, *, required: bool = True):
+    """A body an endpoint reads itself (one that takes JSON or a form, or an
+    optional body), validated by `schema`: JSON, or a form as `curl -F` or
+    an HTML form sends it. An empty body where none is required gives the
+    schema's defaults; anything else wrong is a 400 whose `fields` say what."""
+    if (request.content_type or "").startswith(("multipart/", "application/x-www-form-urlencoded")):
+        data: Any = {k: request.POST.get(k) for k in request.POST}
+        if not data and not required:
+            return schema()
+    else:
+        raw = request.body.strip() if request.body else b""
+        if not raw and not required:
+            return schema()
+        try:
+            data = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"}) from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid", _("The body must be a JSON object."), fields={"body": "not an object"})
+    try:
+        return schema.model_validate(data)
+    except PydanticError as exc:
+        fields = {".".join(str(x) for x in e["loc"]) or "body": e["msg"] for e in exc.errors()}
+        raise ApiError(400, "invalid", _("The request is not valid."), fields=fields) from None
+
+
+# --- pagination, shared by every list ----------------------------------------------------------------------
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+#: Far beyond any list here, and small enough that offset + limit fits every
+#: database's OFFSET/LIMIT (a larger number used to reach the database: a 500).
+MAX_OFFSET = 1_000_000
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as the contract says."""
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
+
+
+def _page_param(request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    # Digits only: int() would also take " 5", "+5", "1_000" and non-ASCII digits.
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
+    if value is None or not low <= value <= high:
+        message = _("%(name)s must be a whole number from %(low)s to %(high)s.") % {
+            "name": name, "low": low, "high": high}
+        raise ApiError(400, "invalid", message, fields={name: message})
+    return value
+
+
+def paginate(request, qs, render: Callable[[Any], Any], *, page_size: int = PAGE_SIZE) -> dict:
+    """{"items": [...], "next": URL | null}: `offset` (0 to MAX_OFFSET) and
+    `limit` (1 to MAX_PAGE_SIZE) in the query; anything else is a 400."""
+    offset = _page_param(request, "offset", 0, 0, MAX_OFFSET)
+    limit = _page_param(request, "limit", page_size, 1, MAX_PAGE_SIZE)
+    rows = list(qs[offset:offset + limit + 1])
+    nxt = None
+    if len(rows) > limit:
+        params = request.GET.copy()
+        params["offset"] = offset + limit
+        nxt = request.build_absolute_uri(request.path + "?" + urlencode(params, doseq=True))
+    return {"items": [render(r) for r in rows[:limit]], "next": nxt}
