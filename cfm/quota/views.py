@@ -21,9 +21,9 @@ from cfm.platform import services as platform_services
 from cfm.preparation.selectors import latest_prepared
 from cfm.registry import presenters
 
-from . import charts, selectors, services
+from . import charts, lifecycle, selectors, services
 from .forms import DeploymentForm, LimitRequestForm
-from .models import Deployment
+from .models import TRACKED_STATES, Deployment, DeploymentState
 
 
 def _account_or_404(user, account_id):
@@ -84,9 +84,13 @@ def deploy(request, registration_id: int):
                 _attach_errors(form, exc)
             _fresh_key(form)
         else:
-            if not outcome.replayed:
+            if not outcome.replayed and outcome.deployment.state == DeploymentState.RESERVED:
                 messages.success(request, _("Deployment %(name)s is reserved: %(units)s units.")
                                  % {"name": outcome.deployment.serving_name, "units": outcome.deployment.units})
+            elif not outcome.replayed:
+                messages.success(request, _("Deploying %(name)s: %(units)s units are held while it runs. This page "
+                                            "follows it.") % {"name": outcome.deployment.serving_name,
+                                                              "units": outcome.deployment.units})
             return redirect("quota:deployment", outcome.deployment.id)
     return render(request, "quota/deploy.html", {
         "form_error_count": len(form.non_field_errors()) + sum(len(f.errors) for f in form),
@@ -145,17 +149,53 @@ def _fresh_key(form) -> None:
     form.data = data
 
 
+def _deployment_context(request, dep) -> dict:
+    """The deployment's page and its polled fragment: the state, its message and every event in the reader's
+    language (cfm.quota.lifecycle), the upload's bytes, the request bodies."""
+    req = dep.platform_request or {}
+    usage = services.quota_usage(account=dep.account)
+    prepared = latest_prepared(dep.registration) if dep.registration is not None else None
+    events = [{"at": e.at, "message": lifecycle.render(e.message_key, e.message_params),
+               "state": e.state, "badge": _EventBadge(e.state)} for e in dep.events.all()]
+    return {
+        "dep": dep, "account": dep.account, "events": events, "tracked": dep.state in TRACKED_STATES,
+        "status_message": lifecycle.render(dep.message_key, dep.message_params) if dep.message_key else "",
+        "progress": dep.progress or {}, "usage": usage, "holdings": _holdings(usage) if dep.error else [],
+        "is_owner": role_in(user=request.user, account=dep.account) == "owner",
+        "asset_json": json.dumps(req.get("asset", {}), indent=2),
+        "deployment_json": json.dumps(req.get("deployment", {}), indent=2),
+        "prepared_url": reverse("prepared_download", args=[prepared.job.registration_id, prepared.job.pk])
+        if prepared is not None else "",
+    }
+
+
+class _EventBadge:
+    """An event's state, shaped like a deployment for quota/_state_badge.html."""
+
+    origin = ""
+
+    def __init__(self, state: str):
+        self.state = state
+
+    def get_state_display(self) -> str:
+        return str(dict(DeploymentState.choices).get(self.state, self.state))
+
+
 @login_required
 def deployment_detail(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id, active_only=False)
     if dep is None:
         raise Http404
-    req = dep.platform_request or {}
-    return render(request, "quota/deployment.html", {
-        "dep": dep, "account": dep.account,
-        "asset_json": json.dumps(req.get("asset", {}), indent=2),
-        "deployment_json": json.dumps(req.get("deployment", {}), indent=2),
-    })
+    return render(request, "quota/deployment.html", _deployment_context(request, dep))
+
+
+@login_required
+def deployment_live(request, deployment_id: int):
+    """The polled fragment; once the deployment no longer moves it comes without the trigger, so polling stops."""
+    dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id, active_only=False)
+    if dep is None:
+        raise Http404
+    return render(request, "quota/_deployment_live.html", _deployment_context(request, dep))
 
 
 @login_required
