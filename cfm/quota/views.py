@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cfm import catalog
@@ -88,9 +89,11 @@ def deploy(request, registration_id: int):
                 messages.success(request, _("Deployment %(name)s is reserved: %(units)s units.")
                                  % {"name": outcome.deployment.serving_name, "units": outcome.deployment.units})
             elif not outcome.replayed:
-                messages.success(request, _("Deploying %(name)s: %(units)s units are held while it runs. This page "
-                                            "follows it.") % {"name": outcome.deployment.serving_name,
-                                                              "units": outcome.deployment.units})
+                units = outcome.deployment.units
+                messages.success(request, ngettext(
+                    "Deploying %(name)s: %(units)s unit is held while it runs. This page follows it.",
+                    "Deploying %(name)s: %(units)s units are held while it runs. This page follows it.", units)
+                    % {"name": outcome.deployment.serving_name, "units": units})
             return redirect("quota:deployment", outcome.deployment.id)
     return render(request, "quota/deploy.html", {
         "form_error_count": len(form.non_field_errors()) + sum(len(f.errors) for f in form),
