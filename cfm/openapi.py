@@ -28,7 +28,7 @@ OPERATION_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
     ("post", "/registrations/{registration_id}/rerun"): {403: ("plan_not_allowed",)},
     ("post", "/deployments"): {
         403: ("plan_not_allowed",),
-        409: ("quota_exceeded", "serving_name_taken"),
+        409: ("quota_exceeded", "serving_name_taken", "files_not_held"),
         422: ("not_deployable", "runtime_missing", "configuration_too_small", "configuration_not_allowed",
               "spec_not_allowed", "invalid_parameters", "idempotency_key_reused"),
     },
@@ -36,15 +36,19 @@ OPERATION_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
     ("post", "/registrations/{registration_id}/prepare"): {
         409: ("nothing_to_do", "not_inspected", "unsupported"), 503: ("missing_extras",)},
     ("post", "/prepare-jobs/{job_id}/review"): {409: ("not_in_review",)},
+    ("delete", "/registrations/{registration_id}"): {409: ("registration_in_use",)},
     ("post", "/accounts/{account_id}/spaces"): {403: ("owner_only",)},
     ("patch", "/spaces/{space_id}"): {403: ("owner_only",)},
     ("delete", "/spaces/{space_id}"): {403: ("owner_only",), 409: ("space_in_use",)},
+    ("put", "/spaces/{space_id}/platform"): {403: ("owner_only",)},
+    ("delete", "/spaces/{space_id}/platform"): {403: ("owner_only",)},
+    ("post", "/spaces/{space_id}/platform/check"): {403: ("owner_only",)},
 }
 
 _DESCRIPTIONS = {
     400: "The input is not valid: `fields` names each field at fault.",
     401: "No valid bearer token.",
-    403: "The account's plan may not do this, or only an owner of the account may (`owner_only`).",
+    403: "Not allowed: the account's plan (plan_not_allowed) or the user's role (owner_only).",
     404: "No such object among your accounts' (another account's id answers the same).",
     405: "This path does not take the method: `allowed` and the Allow header list the ones it takes.",
     409: "Refused by the current state.",

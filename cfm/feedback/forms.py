@@ -24,6 +24,7 @@ class SurveyForm(forms.ModelForm):
         # particular offers it, saying so.
         time_series_only = [c for c in catalog.TIME_SERIES_CONFIGURATIONS if c not in catalog.GENERAL_CONFIGURATIONS]
         field = self.fields["configuration"]
+        assert isinstance(field, forms.ChoiceField)
         if family == "general":
             field.choices = [(k, v) for k, v in Configuration.choices if k not in time_series_only]
         elif family is None:

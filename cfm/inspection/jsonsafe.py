@@ -94,6 +94,7 @@ def loads_bounded(raw: bytes, *, max_bytes: int, max_depth: int | None, object_p
             raise JsonProblem("too_deep", str(max_depth)) from None
         except ValueError as exc:  # JSONDecodeError, and int digit limits
             raise JsonProblem("not_json", str(exc)[:200]) from None
-        if max_depth is not None and not _depth_ok(value, max_depth):
+        # Nesting needs an opening bracket per level: a text with few of them (an index: two) needs no walk.
+        if max_depth is not None and text.count("{") + text.count("[") > max_depth and not _depth_ok(value, max_depth):
             raise JsonProblem("too_deep", str(max_depth))
     return value

@@ -1,6 +1,8 @@
 """The one background-job runtime: inspections, Prepare and deployment
 tracking are kinds of job run by the same claim/lease/heartbeat/retry/sweep
-code (runtime.py) and recorded in the same row (models.Job, one per run).
+code (kinds.py: what a kind declares; runtime.py: submit, claim, heartbeat,
+retry, cancel; sweeper.py: lost workers, the outbox) and recorded in the same
+row (models.Job, one per run).
 
 Adding a kind (say, `deployment` tracking):
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from . import runtime
+from . import runtime, sweeper
 from .models import Job
 
 
@@ -31,6 +31,6 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Run the sweeper now"))
     def sweep_now(self, request, queryset):
-        result = runtime.sweep()
+        result = sweeper.sweep()
         self.message_user(request, _("Sweeper: %(q)d queued, %(r)d reclaimed, %(f)d failed.")
                           % {"q": result.queued, "r": result.reclaimed, "f": result.failed})

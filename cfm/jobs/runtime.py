@@ -1,6 +1,7 @@
-"""The runtime: claim, lease, heartbeat, retry, poll, cancel and sweep,
-implemented once for every kind of job (cfm/jobs/__init__.py says how a kind
-plugs in).
+"""The runtime: submit, claim, lease, heartbeat, retry, poll, wait and
+cancel, implemented once for every kind of job (kinds.py is what a kind
+declares, sweeper.py reclaims and re-sends; cfm/jobs/__init__.py says how a
+kind plugs in).
 
     submit ──▶ queued ──claim──▶ running ──▶ done / failed / cancelled
                  ▲                  │  ├──▶ waiting (a pause) ──resume──▶ queued
@@ -32,116 +33,21 @@ import random
 import socket
 import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from datetime import timedelta
+from typing import Any, Literal
 
 from django.conf import settings
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
-from django.db.models.signals import post_delete
 from django.utils import timezone
 
-from .models import ACTIVE, Job, JobStatus
+from .kinds import _KINDS, TRANSIENT_CODES, JobError, JobKind, JobStopped, Outcome, kind_of, register
+from .models import Job, JobStatus
+
+__all__ = ["JobError", "JobKind", "JobStopped", "Outcome", "RunningJob", "TRANSIENT_CODES", "cancel", "enqueue",
+           "kind_of", "register", "resume", "run", "submit"]
 
 log = logging.getLogger(__name__)
-
-#: Error codes worth another attempt: the same input may well succeed later
-#: (the Hub or the network was down or slow). A 404, a malformed header, a
-#: refused pickle are answers, not reasons to retry (style.md).
-TRANSIENT_CODES = frozenset({"hub_unavailable", "timeout"})
-
-
-class JobError(Exception):
-    """An expected failure of a job: a stable `code` (kept on the row, mapped
-    to words by the pages) and a `message` users may read."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-class JobStopped(Exception):
-    """The run must stop: cancelled, or its claim is gone (reclaimed or deleted)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a kind's `run` returns when it did not raise.
-
-    `done()`: finished. `poll(seconds)`: not finished, run again after that
-    long, without using an attempt (the row is queued with `run_after`, so it
-    survives worker restarts and a broker that is down). `wait()`: paused
-    until `resume` (an answer the user must give). `subject` fields are
-    written on the subject row together with the job's new state, fenced by
-    the claim."""
-
-    state: Literal["done", "poll", "wait"]
-    subject: dict[str, Any] = field(default_factory=dict)
-    step: str = ""
-    seconds: float = 0.0
-
-    @classmethod
-    def done(cls, step: str = "done", **subject: Any) -> Outcome:
-        return cls("done", subject, step)
-
-    @classmethod
-    def poll(cls, seconds: float, step: str = "waiting", **subject: Any) -> Outcome:
-        return cls("poll", subject, step, max(0.0, float(seconds)))
-
-    @classmethod
-    def wait(cls, step: str = "waiting", **subject: Any) -> Outcome:
-        return cls("wait", subject, step)
-
-
-class JobKind:
-    """A kind of job. Subclass it, set the class attributes, implement `run`
-    (and `summary` when the subject row mirrors the job), and `register()` an
-    instance from the app's `ready()`."""
-
-    #: stored in Job.kind
-    name: ClassVar[str]
-    #: in messages: "The <label> took longer than …"
-    label: ClassVar[str]
-    #: the row a job is about; it has `job = ForeignKey("jobs.Job", null=True, on_delete=SET_NULL)`, the latest run
-    subject: ClassVar[type[models.Model]]
-    #: the Celery queue its messages travel on (settings.CELERY_TASK_QUEUES)
-    queue: ClassVar[str] = "celery"
-
-    def time_limits(self) -> tuple[int, int]:
-        """Celery's soft and hard time limits of one run, in seconds."""
-        return settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT
-
-    def run(self, job: RunningJob) -> Outcome:
-        raise NotImplementedError
-
-    def summary(self, job: Job) -> dict[str, Any]:
-        """The subject's fields that mirror the job (status in the subject's
-        own words, progress, error); written by the runtime only."""
-        return {}
-
-    def housekeeping(self, now: datetime) -> None:
-        """Called by each sweep: clean-ups of the kind's own (stale uploads ...)."""
-
-
-_KINDS: dict[str, JobKind] = {}
-
-
-def register(kind: JobKind) -> JobKind:
-    _KINDS[kind.name] = kind
-    # The runs of a deleted subject go with it (cascades included).
-    post_delete.connect(_forget_runs, sender=kind.subject, dispatch_uid=f"cfm.jobs.forget.{kind.name}", weak=False)
-    return kind
-
-
-def kind_of(name: str) -> JobKind:
-    return _KINDS[name]
-
-
-def _forget_runs(sender, instance, **kwargs) -> None:
-    names = [k.name for k in _KINDS.values() if k.subject is sender]
-    Job.objects.filter(kind__in=names, subject_id=instance.pk).delete()
-
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -156,14 +62,6 @@ def backoff_seconds(attempt: int) -> float:
     CFM_JOB_RETRY_BACKOFF seconds, then twice as long each time, at most 5 min."""
     ceiling = min(300.0, settings.CFM_JOB_RETRY_BACKOFF * 2 ** max(0, attempt - 1))
     return random.uniform(ceiling / 4, ceiling)
-
-
-def stale_before(now: datetime) -> datetime:
-    """A queued job whose message reached the broker (or fell due) before this
-    is taken for lost (a broker restarted without persistence) and sent again:
-    far longer than a lease, so a busy queue is not flooded with duplicates
-    (a duplicate is harmless anyway: the claim lets one run)."""
-    return now - max(lease() * 5, timedelta(minutes=10))
 
 
 def broker_errors() -> tuple[type[BaseException], ...]:
@@ -201,7 +99,8 @@ def _mirror(job: Job, **extra: Any) -> None:
         kind.subject._default_manager.filter(pk=job.subject_id, job=job.pk).update(**fields)
 
 
-def _reload_and_mirror(job_id: int, **extra: Any) -> Job | None:
+def mirror(job_id: int, **extra: Any) -> Job | None:
+    """Writes the kind's summary of the run, as it is now, on its subject."""
     job = Job.objects.filter(pk=job_id).first()
     if job is not None:
         _mirror(job, **extra)
@@ -236,7 +135,9 @@ def enqueue(job_id: int, *, countdown: float | None = None) -> bool:
     soft, hard = kind.time_limits()
     try:
         # No countdown is 0 to Celery, as None was (it only looks at a true one).
-        run_job.apply_async(args=(job_id,), queue=kind.queue, countdown=countdown or 0,
+        # No queue named: the app's default queue (task_default_queue, read on every send).
+        queue = kind.queue or run_job.app.conf.task_default_queue
+        run_job.apply_async(args=(job_id,), queue=queue, countdown=countdown or 0,
                             soft_time_limit=soft, time_limit=hard, retry=False)
     except broker_errors() as exc:
         log.warning("broker unavailable, %s job %s stays in the outbox for the sweeper: %s",
@@ -259,7 +160,7 @@ def cancel(job_id: int, *, message: str = "") -> Job | None:
         Job.objects.filter(pk=job_id, status__in=(JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING)).update(
             status=JobStatus.CANCELLED, claim="", lease_expires_at=None, finished_at=now,
             error_code="cancelled", error_message=message, updated_at=now)
-        return _reload_and_mirror(job_id)
+        return mirror(job_id)
 
 
 def resume(job_id: int) -> bool:
@@ -268,7 +169,7 @@ def resume(job_id: int) -> bool:
         n = Job.objects.filter(pk=job_id, status=JobStatus.WAITING).update(
             status=JobStatus.QUEUED, enqueued_at=None, run_after=None, finished_at=None, updated_at=timezone.now())
         if n:
-            _reload_and_mirror(job_id)
+            mirror(job_id)
             transaction.on_commit(lambda: enqueue(job_id))
     return bool(n)
 
@@ -461,67 +362,3 @@ def _failed(running: RunningJob, code: str, message: str, label: str) -> RunStat
         return _stopped(running, label)
     log.info("%s failed: %s: %s (attempt %s)", label, code, message, attempts)
     return "failed"
-
-
-# --- the sweeper ------------------------------------------------------------------------------------------------
-
-@dataclass
-class SweepResult:
-    queued: int = 0
-    reclaimed: int = 0
-    failed: int = 0
-
-
-def sweep() -> SweepResult:
-    """Reclaims jobs whose worker died (lease expired), sends what the broker
-    never got (the outbox) or lost, once due; then each kind's housekeeping."""
-    now = timezone.now()
-    result = SweepResult()
-    expired = (Job.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-               .values_list("pk", "kind", "attempts", "claim")[:500])
-    for pk, kind_name, attempts, claim in expired:
-        kind = _KINDS.get(kind_name)
-        label = kind.label if kind else kind_name
-        with transaction.atomic():
-            theirs = Job.objects.filter(pk=pk, claim=claim, status=JobStatus.RUNNING)
-            if attempts >= settings.CFM_JOB_MAX_ATTEMPTS:
-                n = theirs.update(
-                    status=JobStatus.FAILED, claim="", lease_expires_at=None, finished_at=now, updated_at=now,
-                    error_code="worker_lost",
-                    error_message=f"The {label} was interrupted {attempts} times (its worker stopped or ran out "
-                                  "of time); it was not tried again.")
-                result.failed += n
-            else:
-                n = theirs.update(status=JobStatus.QUEUED, claim="", lease_expires_at=None, enqueued_at=None,
-                                  updated_at=now, progress_step="requeued")
-                result.reclaimed += n
-                if n:
-                    log.warning("%s job %s: lease expired (worker lost); re-queued", kind_name, pk)
-            if n:
-                _reload_and_mirror(pk)
-
-    stale = stale_before(now)
-    due = (Job.objects.filter(status=JobStatus.QUEUED)
-           .filter(Q(run_after__isnull=True) | Q(run_after__lte=now))
-           .filter(Q(enqueued_at__isnull=True)
-                   # sent, still queued long after it fell due: the message was lost
-                   | (Q(enqueued_at__lt=stale) & (Q(run_after__isnull=True) | Q(run_after__lt=stale))))
-           .order_by("created_at").values_list("pk", flat=True)[:500])
-    for pk in due:
-        if not enqueue(pk):
-            break  # the broker is still down: try again at the next sweep
-        result.queued += 1
-    for kind in list(_KINDS.values()):
-        kind.housekeeping(now)
-    return result
-
-
-def outbox_count() -> int:
-    """Jobs waiting for the broker (or the sweeper)."""
-    return Job.objects.filter(status=JobStatus.QUEUED, enqueued_at__isnull=True).count()
-
-
-def active_count(kind_name: str | None = None) -> int:
-    qs = Job.objects.filter(status__in=ACTIVE)
-    return (qs.filter(kind=kind_name) if kind_name else qs).count()
-

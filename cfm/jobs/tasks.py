@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from . import runtime
+from . import runtime, sweeper
 
 
 @shared_task(name="cfm.jobs.run", ignore_result=True, acks_late=True)
@@ -17,4 +17,4 @@ def run_job(job_id: int) -> str:
 
 @shared_task(name="cfm.jobs.sweep", ignore_result=True, soft_time_limit=60, time_limit=90)
 def sweep() -> dict:
-    return asdict(runtime.sweep())
+    return asdict(sweeper.sweep())

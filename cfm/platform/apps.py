@@ -9,11 +9,14 @@ class PlatformConfig(AppConfig):
     def ready(self) -> None:
         from cfm.accounts import hooks as account_hooks
         from cfm.jobs.runtime import register
+        from cfm.quota import backends
         from cfm.registry.services import registration_deleted
 
         from .jobs import TrackDeployment
+        from .services import deployment_remove, deployment_start
 
         register(TrackDeployment())
+        backends.install(start=deployment_start, remove=deployment_remove)
         registration_deleted.connect(_staging_delete, dispatch_uid="cfm.platform.cleanup")
         # A space's connection: in the Space JSON and on the Spaces page, and gone with the space.
         account_hooks.add("connection_json", _connection_json)

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST_NAME = "SHA256SUMS"
-#: files above this go in parts
-MULTIPART_THRESHOLD = 64 * 1024 * 1024
-PART_SIZE = 32 * 1024 * 1024
+#: files above this go in parts (as boto3's transfer manager does by default)
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+#: the smallest part; a file of more than MAX_PARTS of them gets larger parts
+PART_SIZE = 8 * 1024 * 1024
+MAX_PARTS = 9000  # S3 and IBM COS allow 10,000
 #: parts (or small files) in flight at once
-CONCURRENCY = 8
+CONCURRENCY = 10
 
 ProgressFn = Callable[[int, int], None]
 
@@ -180,12 +182,13 @@ def _put_large(s3, pool: ThreadPoolExecutor, bucket: str, key: str, path: Path, 
         for page in s3.get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id):
             for part in page.get("Parts", []):
                 done[part["PartNumber"]] = (part["ETag"], part["Size"])
-    count = (size + PART_SIZE - 1) // PART_SIZE
+    part_size = max(PART_SIZE, -(-size // MAX_PARTS))
+    count = (size + part_size - 1) // part_size
     fd = os.open(path, os.O_RDONLY)
 
     def send(number: int) -> tuple[int, str, int]:
-        offset = (number - 1) * PART_SIZE
-        length = min(PART_SIZE, size - offset)
+        offset = (number - 1) * part_size
+        length = min(part_size, size - offset)
         if number in done and done[number][1] == length:
             state.add(length)
             return number, done[number][0], 0

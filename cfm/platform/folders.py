@@ -49,7 +49,7 @@ def deployment_folder(dep: Deployment) -> Path:
 def _fetch(dep: Deployment, registration: Registration) -> Path:
     from django.conf import settings
 
-    from cfm.preparation.jobs import _source
+    from cfm.preparation.jobs import source_spec
     from cfm.preparation.pipeline import PrepareError, PrepareOptions, prepare
     from cfm.preparation.storage import LocalStorage
     from cfm.registry.limits import inspect_limits
@@ -59,7 +59,7 @@ def _fetch(dep: Deployment, registration: Registration) -> Path:
     if (folder / MANIFEST_NAME).is_file():
         return folder  # fetched by an earlier attempt
     try:
-        source = _source(registration)
+        source = source_spec(registration)
         options = PrepareOptions(steps=[], max_memory=settings.CFM_PREPARE_MAX_MEMORY,
                                  time_limit=settings.CFM_PREPARE_TIME_LIMIT, limits=inspect_limits())
         result = prepare(source, options, work_dir=root / f"dep-{dep.pk}" / "work",

@@ -35,7 +35,7 @@ class ConnectionForm(forms.Form):
         label=_("Platform connection id"), max_length=100,
         help_text=_("The connection asset in the platform space that points at this bucket."),
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}))
-    prefix = forms.CharField(label=_("Folder prefix"), max_length=200, required=False, initial=DEFAULT_PREFIX,
+    folder_prefix = forms.CharField(label=_("Folder prefix"), max_length=200, required=False, initial=DEFAULT_PREFIX,
                              help_text=_("Models go to PREFIX/ACCOUNT/MODEL/DIGEST/ in the bucket."),
                              widget=forms.TextInput(attrs={"spellcheck": "false"}))
 
@@ -43,7 +43,7 @@ class ConnectionForm(forms.Form):
     ERROR_NAMES = {"url": "url", "iam_url": "iam_url", "api_key": "api_key", "space_id": "space_id",
                    "endpoint": "storage.endpoint", "bucket": "storage.bucket",
                    "access_key_id": "storage.access_key_id", "secret_access_key": "storage.secret_access_key",
-                   "connection_id": "storage.connection_id", "prefix": "storage.prefix"}
+                   "connection_id": "storage.connection_id", "folder_prefix": "storage.prefix"}
     SECRETS = ("api_key", "access_key_id", "secret_access_key")
 
     def __init__(self, *args, connection=None, **kwargs):
@@ -52,7 +52,7 @@ class ConnectionForm(forms.Form):
             kwargs["initial"] = {
                 "url": connection.url, "iam_url": connection.iam_url, "space_id": connection.platform_space_id,
                 "endpoint": connection.storage_endpoint, "bucket": connection.storage_bucket,
-                "connection_id": connection.storage_connection_id, "prefix": connection.storage_prefix}
+                "connection_id": connection.storage_connection_id, "folder_prefix": connection.storage_prefix}
         super().__init__(*args, **kwargs)
         stored = {"api_key": bool(connection and connection.api_key_encrypted),
                   "access_key_id": bool(connection and connection.storage_access_key_encrypted),
@@ -71,7 +71,7 @@ class ConnectionForm(forms.Form):
         d = self.cleaned_data
         body = {"url": d["url"], "iam_url": d["iam_url"] or None, "space_id": d["space_id"],
                 "storage": {"endpoint": d["endpoint"], "bucket": d["bucket"], "connection_id": d["connection_id"],
-                            "prefix": d["prefix"] or None}}
+                            "prefix": d["folder_prefix"] or None}}
         if d["api_key"]:
             body["api_key"] = d["api_key"]
         for name in ("access_key_id", "secret_access_key"):

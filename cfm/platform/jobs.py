@@ -22,7 +22,6 @@ class TrackDeployment(JobKind):
     name = KIND
     label = "deployment tracking"
     subject = Deployment
-    queue = "celery"
 
     def time_limits(self) -> tuple[int, int]:
         # One run may upload a whole model (gigabytes); polls are short and use no attempt.

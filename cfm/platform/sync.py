@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from cfm import catalog
 from cfm.quota import services as quota
 from cfm.quota.models import TRACKED_STATES, Deployment, DeploymentState, DeploymentStatus, Origin
 from cfm.secretbox import SecretUnreadable
@@ -26,9 +27,12 @@ from .tracking import client_for
 
 log = logging.getLogger(__name__)
 
-#: the platform's sizes, as the ledger counts them
-SIZES = {"gpu_s": "small", "gpu_m": "medium", "gpu_l": "large",
-         "s": "small", "m": "medium", "l": "large", "xl": "extra_large"}
+#: the platform's sizes, as the ledger counts them: a hardware request's size
+#: or a time-series hardware spec's name, both from the catalog
+SIZES = {
+    **{c.hardware_request["size"]: k for k, c in catalog.CONFIGURATIONS.items() if "size" in c.hardware_request},
+    **{c.short.lower(): k for k, c in catalog.CONFIGURATIONS.items()},
+}
 
 
 @dataclass

@@ -31,6 +31,7 @@ from cfm.quota.models import TRACKED_STATES, Deployment, DeploymentState, Deploy
 from cfm.secretbox import SecretUnreadable
 
 from . import bucket as bk
+from . import hosts
 from .client import PlatformClient, PlatformError, state_of
 from .models import Connection
 
@@ -48,11 +49,16 @@ def staging_root() -> Path:
 
 
 def client_for(conn: Connection, **kwargs) -> PlatformClient:
+    # Checked again at each use: the allowed prefixes may have changed since the connection was saved.
+    if hosts.platform_url(conn.url) is None or hosts.platform_url(conn.iam_url) is None:
+        raise PlatformError("rejected", "the connection's platform URL is no longer allowed (CFM_PLATFORM_URLS)")
     return PlatformClient(url=conn.url, iam_url=conn.iam_url, api_key=conn.api_key, space_id=conn.platform_space_id,
                           **kwargs)
 
 
 def s3_for(conn: Connection):
+    if hosts.storage_url(conn.storage_endpoint) is None:
+        raise bk.BucketError("the bucket endpoint is no longer allowed (CFM_STORAGE_URLS)")
     return bk.client(endpoint=conn.storage_endpoint, access_key_id=conn.access_key_id,
                      secret_access_key=conn.secret_access_key)
 

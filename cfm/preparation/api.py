@@ -13,7 +13,7 @@ from ninja import Status as Answer
 from cfm.accounts.api import iso, paginate
 from cfm.accounts.selectors import accounts_for
 from cfm.apitools import ApiError, parse_body
-from cfm.registry.api import _get_or_404 as registration_or_404
+from cfm.registry.api import registration_or_404
 
 from . import services
 from .models import PrepareJob

@@ -69,7 +69,7 @@ class Prepare(JobKind):
                                      rope_accept=prep.rope_accept, max_memory=settings.CFM_PREPARE_MAX_MEMORY,
                                      time_limit=settings.CFM_PREPARE_TIME_LIMIT, limits=inspect_limits())
             with _work_folder_lock(registration.pk, job):
-                result = prepare(_source(registration), options, work_dir=work_dir_for(registration.pk),
+                result = prepare(source_spec(registration), options, work_dir=work_dir_for(registration.pk),
                                  storage=storage_backend(), key=storage_key(prep), progress=progress,
                                  cancel=job.should_stop)
         except NeedsReview as review:
@@ -161,7 +161,9 @@ def storage_key(job: PrepareJob) -> str:
     return f"prepared/{job.account_id}/{job.registration_id}/{job.number}"
 
 
-def _source(row: Registration) -> SourceSpec:
+def source_spec(row: Registration) -> SourceSpec:
+    """Where a registration's files come from, for Prepare (and for the platform, which fetches a model
+    folder the same way): the Hub with the inspection's timeout and retries, or the stored upload."""
     if row.source_kind == SourceKind.HUB:
         try:
             token = registration_token(row)

@@ -26,6 +26,7 @@ from typing import Any
 
 from cfm import catalog as rules
 from cfm.inspection import InspectOptions, SourceError, inspect
+from cfm.inspection.hub import HubSource
 from cfm.inspection.limits import InspectLimits
 
 from . import download as dl
@@ -117,13 +118,22 @@ class _Run:
 
     # -- 1. fetch -------------------------------------------------------------------------------------------
     def fetch(self) -> dict[str, int]:
-        src, limits = self.source, self.options.limits
+        src = self.source
         self.progress("listing_files", {})
+        if src.kind != "hub":
+            return self._fetch(None)
+        # The repo as the inspection opens it, pinned to one commit; its connections closed after.
+        hub = dl.hub_open(src.repo_id, src.revision, src.token, src.endpoint, self.options.limits,
+                          timeout=src.hub_timeout, attempts=src.hub_attempts)
+        try:
+            return self._fetch(hub)
+        finally:
+            hub.close()
+
+    def _fetch(self, hub: HubSource | None) -> dict[str, int]:
+        src, limits = self.source, self.options.limits
         prefix = ""
-        hub = None
-        if src.kind == "hub":
-            hub = dl.hub_open(src.repo_id, src.revision, src.token, src.endpoint, limits, timeout=src.hub_timeout,
-                              attempts=src.hub_attempts)
+        if hub is not None:
             files = dl.needed_files(hub.list_files())
         elif src.kind == "archive":
             listing, prefix = dl.archive_listing(Path(src.path), limits)

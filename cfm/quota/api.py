@@ -8,9 +8,8 @@ from cfm.accounts.api import account_or_404
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import accounts_for
 from cfm.apitools import ApiError, iso, paginate
-from cfm.platform import services as platform_services
 
-from . import selectors, services
+from . import backends, selectors, services
 from .models import Deployment, LimitRequest
 
 router = Router(tags=["deployments"])
@@ -35,7 +34,7 @@ def deployment_create(request, payload: DeploymentIn):
         raise ApiError(404, "not_found", _("No such space."))
     key = (request.headers.get("Idempotency-Key") or "").strip()[:200] or None
     try:
-        outcome = platform_services.deployment_start(
+        outcome = backends.deployment_start(
             user=request.user, registration=registration, space=space, configuration=payload.configuration,
             software_spec=payload.software_spec, serving_name=payload.serving_name, parameters=payload.parameters,
             idempotency_key=key)
@@ -63,7 +62,7 @@ def deployment_detail(request, deployment_id: int):
                summary="Delete: a plan at once (204), a real deployment from the platform (202, deleting)")
 def deployment_remove(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
-    outcome = "gone" if dep is None else platform_services.deployment_remove(user=request.user, deployment=dep)
+    outcome = "gone" if dep is None else backends.deployment_remove(user=request.user, deployment=dep)
     if dep is None or outcome == "gone":
         raise ApiError(404, "not_found", _("No such deployment."))
     if outcome == "deleting":

@@ -169,7 +169,8 @@ def quota_usage(*, account: Account) -> Usage:
     used, extra = ledger_totals(account=account)
     default = default_limit_units()
     deployments = list(Deployment.objects.filter(account=account, status=DeploymentStatus.ACTIVE)
-                       .select_related("registration", "space").order_by("created_at", "id"))
+                       .select_related("registration", "space").prefetch_related("events")
+                       .order_by("created_at", "id"))
     return Usage(account=account, limit_units=max(default + extra, 0), used_units=used, default_limit_units=default,
                  extra_units=extra, unit_costs=unit_costs(), deployments=deployments)
 

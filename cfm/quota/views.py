@@ -18,11 +18,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cfm import catalog
 from cfm.accounts.models import Space
 from cfm.accounts.selectors import account_get, accounts_for, role_in
-from cfm.platform import services as platform_services
 from cfm.preparation.selectors import latest_prepared
 from cfm.registry import presenters
 
-from . import charts, lifecycle, selectors, services
+from . import backends, charts, lifecycle, selectors, services
 from .forms import DeploymentForm, LimitRequestForm
 from .models import TRACKED_STATES, Deployment, DeploymentState
 
@@ -71,7 +70,7 @@ def deploy(request, registration_id: int):
     elif request.method == "POST":
         space = next((s for s in spaces if str(s.id) == form.cleaned_data["space"]), None)
         try:
-            outcome = platform_services.deployment_start(
+            outcome = backends.deployment_start(
                 user=request.user, registration=registration, space=space,
                 configuration=form.cleaned_data["configuration"], software_spec=form.cleaned_data["software_spec"],
                 serving_name=form.cleaned_data["serving_name"], parameters=form.parameters(),
@@ -207,7 +206,7 @@ def deployment_delete(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     if dep is None:
         raise Http404
-    if platform_services.deployment_remove(user=request.user, deployment=dep) == "deleting":
+    if backends.deployment_remove(user=request.user, deployment=dep) == "deleting":
         messages.success(request, _("Deployment %(name)s is being deleted from the platform; its %(units)s units are "
                                     "free once it is gone.") % {"name": dep.serving_name, "units": dep.units})
     else:

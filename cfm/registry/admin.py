@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from cfm.jobs import runtime
+from cfm.jobs import runtime, sweeper
 
 from .models import ACTIVE_STATUSES, Registration
 
@@ -16,7 +16,7 @@ class RegistrationAdmin(admin.ModelAdmin):
                     "has_token", "created_at", "finished_at")
     list_filter = ("status", "source_kind", "error_code")
     search_fields = ("source", "account__name", "resolved_commit")
-    list_select_related = ("account",)
+    list_select_related = ("account", "job")
     exclude = ("token_encrypted",)
     readonly_fields = [f.name for f in Registration._meta.fields if f.name != "token_encrypted"]
     actions = ["rerun", "cancel", "forget_token", "sweep_now"]
@@ -61,6 +61,6 @@ class RegistrationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Run the sweeper now"))
     def sweep_now(self, request, queryset):
-        result = runtime.sweep()
+        result = sweeper.sweep()
         self.message_user(request, _("Sweeper: %(q)d queued, %(r)d reclaimed, %(f)d failed.")
                           % {"q": result.queued, "r": result.reclaimed, "f": result.failed})

@@ -115,7 +115,7 @@ def _has_token(r: Registration) -> bool:
     return bool(r.token_encrypted) if annotated is None else bool(annotated)
 
 
-def _get_or_404(request, registration_id) -> Registration:
+def registration_or_404(request, registration_id) -> Registration:
     r = selectors.registration_get(user=request.user, pk=registration_id)
     if r is None:
         raise ApiError(404, "not_found", _("No such registration."))
@@ -215,13 +215,13 @@ def registration_list(request, filters: Query[ListFilter]):
 @router.get("/registrations/{registration_id}", response=RegistrationOut, url_name="registration_detail",
             summary="A registration and the state of its inspection job")
 def registration_detail(request, registration_id: int):
-    return registration_json(request, _get_or_404(request, registration_id))
+    return registration_json(request, registration_or_404(request, registration_id))
 
 
 @router.get("/registrations/{registration_id}/report", response=dict, url_name="registration_report",
             summary="The compatibility report (report-contract.md); 404 until the inspection is done")
 def registration_report(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     if r.status != Status.DONE or r.report is None:
         raise ApiError(404, "not_found", _("The report is not ready: the registration is %(status)s.")
                        % {"status": r.status}, registration_status=r.status)
@@ -233,7 +233,7 @@ def registration_report(request, registration_id: int):
              openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {
                  "type": "object", "properties": {"token": {"type": "string"}}}}}}})
 def registration_rerun(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     token = parse_body(request, RerunIn, required=False).token or None  # optional: replaces the stored token
     try:
         r = services.registration_rerun(registration=r, user=request.user, token=token)
@@ -245,7 +245,7 @@ def registration_rerun(request, registration_id: int):
 @router.post("/registrations/{registration_id}/cancel", response={202: RegistrationOut},
              summary="Stop a queued or running inspection (status failed, code cancelled)")
 def registration_cancel(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     try:
         r = services.registration_cancel(registration=r, user=request.user)
     except services.RegistrationError as exc:
@@ -256,7 +256,7 @@ def registration_cancel(request, registration_id: int):
 @router.delete("/registrations/{registration_id}", response={204: None},
                summary="Delete a registration, its upload and its stored Hub token")
 def registration_delete(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     try:
         services.registration_delete(registration=r, user=request.user)
     except services.RegistrationError as exc:
@@ -267,7 +267,7 @@ def registration_delete(request, registration_id: int):
 @router.delete("/registrations/{registration_id}/token", response={204: None},
                summary="Delete the stored Hub token of a registration")
 def registration_token_delete(request, registration_id: int):
-    r = _get_or_404(request, registration_id)
+    r = registration_or_404(request, registration_id)
     services.registration_forget_token(registration=r, user=request.user)
     return Answer(204, None)
 

@@ -49,7 +49,6 @@ class Inspection(JobKind):
     name = KIND
     label = "inspection"
     subject = Registration
-    queue = "celery"
 
     def run(self, job: RunningJob) -> Outcome:
         row = Registration.objects.get(pk=job.subject_id)

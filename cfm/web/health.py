@@ -30,7 +30,8 @@ def _database() -> dict:
 
 def _broker() -> dict:
     from cfm.celery import app
-    from cfm.jobs.runtime import broker_errors, outbox_count
+    from cfm.jobs.runtime import broker_errors
+    from cfm.jobs.sweeper import outbox_count
 
     kind = "redis" if settings.REDIS_URL else "filesystem"
     started = time.monotonic()

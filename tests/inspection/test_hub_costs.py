@@ -9,10 +9,10 @@ import struct
 from pathlib import Path
 
 import pytest
-from modelfactory import LLAMA3_8B, LLAMA3_70B, LLAMA31_405B, make_model
+from modelfactory import LLAMA3_8B, LLAMA3_70B, LLAMA31_405B, make_model, make_tiny_real
 
-from cfm.inspection import inspect
-from cfm.inspection.hub import PARALLELISM
+from cfm.inspection import InspectLimits, InspectOptions, inspect, inspect_source
+from cfm.inspection.hub import PARALLELISM, open_hub
 
 SMALL_FILES = ("config.json", "tokenizer.json", "model.safetensors.index.json")
 
@@ -85,3 +85,19 @@ def test_small_files_and_a_single_header_are_fetched_together(hub_server, big_mo
     hub_server.latency = 0
     # model info, then (config | tokenizer | redirect + first range): 3 x 0.2 s; one after another it was 5
     assert elapsed < 4 * 0.2 + 0.15, elapsed
+
+
+def test_a_file_over_its_cap_is_never_fetched_ahead(hub_server, tmp_path):
+    """Reading ahead fetches only what the checks will read: a tokenizer.json
+    over CFM_MAX_SMALL_FILE_BYTES is refused by its listed size, unread."""
+    model = make_tiny_real(tmp_path / "tiny")
+    (model / "tokenizer.json").write_text('{"version": "1.0", "pad": "' + "x" * 300_000 + '"}')
+    hub_server.add_repo("org/tiny", model)
+    limits = InspectLimits(max_small_file_bytes=100_000)
+    with open_hub("org/tiny", limits=limits) as source:
+        report = inspect_source(source, InspectOptions(limits=limits)).to_dict()
+    hub_server.wait_idle()
+    tokenizer = next(c for c in report["checks"] if c["id"] == "tokenizer")
+    assert tokenizer["status"] == "fail"
+    assert not any(e["path"].endswith("/tokenizer.json") for e in hub_server.log)
+    assert hub_server.bytes_sent < 100_000

@@ -17,7 +17,7 @@ from django.utils import timezone
 from needs import need
 from worker_support import committed_db, own_broker  # noqa: F401
 
-from cfm.jobs import runtime
+from cfm.jobs import runtime, sweeper
 from cfm.jobs.models import Job, JobStatus
 from cfm.jobs.runtime import JobError, JobKind, JobStopped, Outcome, RunningJob
 from cfm.registry.models import Registration, SourceKind
@@ -94,7 +94,7 @@ def test_an_expired_lease_is_reclaimed_and_the_next_delivery_finishes(subject, s
     Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, claim="dead", attempts=1, worker="host:1",
                                          lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert runtime.run(job_id=job.pk) == "skipped"  # not queued: a second delivery waits for the sweeper
-    assert runtime.sweep().reclaimed == 1
+    assert sweeper.sweep().reclaimed == 1
     job.refresh_from_db()
     assert (job.status, job.claim, job.progress_step) == (JobStatus.QUEUED, "", "requeued")
     assert runtime.run(job_id=job.pk) == "done"
@@ -110,7 +110,7 @@ def test_a_reclaimed_worker_that_comes_back_is_fenced_out(subject, settings):
     def slow(job: RunningJob) -> Outcome:
         # As if this worker had stalled past its lease: expired, swept, claimed again elsewhere.
         Job.objects.filter(pk=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-        runtime.sweep()
+        sweeper.sweep()
         Job.objects.filter(pk=job.id).update(status=JobStatus.RUNNING, claim="the-new-worker")
         deadline = time.monotonic() + 5
         while not job.should_stop() and time.monotonic() < deadline:
@@ -133,7 +133,7 @@ def test_a_live_worker_renews_its_lease_and_the_sweeper_leaves_it(subject, setti
 
     def long_run(job: RunningJob) -> Outcome:
         time.sleep(2.5)  # well past the 1 s lease it was claimed with
-        assert runtime.sweep().reclaimed == 0
+        assert sweeper.sweep().reclaimed == 0
         return Outcome.done()
 
     SCRIPT[subject.pk] = long_run
@@ -161,9 +161,9 @@ def test_a_transient_error_is_retried_with_backoff_until_the_attempts_are_used(s
     assert 10 < wait <= 60
     assert runtime.run(job_id=job.pk) == "skipped"
     Job.objects.filter(pk=job.pk).update(enqueued_at=None)  # as if the broker had been down at the retry
-    assert runtime.sweep().queued == 0  # not due yet: the sweeper does not send it either
+    assert sweeper.sweep().queued == 0  # not due yet: the sweeper does not send it either
     due_now(job)
-    assert runtime.sweep().queued == 1
+    assert sweeper.sweep().queued == 1
     assert runtime.run(job_id=job.pk) == "failed"
     job.refresh_from_db()
     assert (job.status, job.attempts, job.error_code) == (JobStatus.FAILED, 2, "hub_unavailable")
@@ -188,7 +188,7 @@ def test_lost_workers_past_the_attempts_fail_the_job_with_the_reason(subject, se
     job = submit(subject)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, claim="dead", attempts=2,
                                          lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert runtime.sweep().failed == 1
+    assert sweeper.sweep().failed == 1
     job.refresh_from_db()
     assert (job.status, job.error_code, job.claim) == (JobStatus.FAILED, "worker_lost", "")
     assert job.error_message == ("The test job was interrupted 2 times (its worker stopped or ran out of time); "
@@ -235,7 +235,7 @@ def test_a_waiting_run_is_never_claimed_nor_swept_until_resumed(subject):
     assert (job.status, job.progress_step, job.attempts, job.finished_at) == (JobStatus.WAITING, "needs_answer", 0,
                                                                                None)
     assert runtime.run(job_id=job.pk) == "skipped"
-    assert runtime.sweep().queued == 0
+    assert sweeper.sweep().queued == 0
     assert runtime.resume(job.pk) is True and runtime.resume(job.pk) is False
     assert runtime.run(job_id=job.pk) == "done"
     assert Job.objects.get(pk=job.pk).status == JobStatus.DONE

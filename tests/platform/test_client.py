@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import API_KEY
+from platformsupport import API_KEY
 
 
 @pytest.fixture

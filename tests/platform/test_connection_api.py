@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import ACCESS_KEY, API_KEY, SECRET_KEY, connection_body
+from platformsupport import ACCESS_KEY, API_KEY, SECRET_KEY, connection_body
 
 
 def put(client, actor, space_id, body):
@@ -117,7 +117,7 @@ def test_delete_makes_the_space_plan_only(client, owner, platform, s3_url, bucke
 
 def test_check_gets_a_token_lists_deployments_and_writes_then_deletes_an_object(client, connected, platform,
                                                                                  bucket):
-    from conftest import bucket_objects
+    from platformsupport import bucket_objects
 
     r = client.post(f"/api/v1/spaces/{connected.space.id}/platform/check", **connected.auth)
     assert r.status_code == 200, r.content

@@ -7,8 +7,8 @@ page. Against the platform imitation and moto's S3."""
 from __future__ import annotations
 
 import pytest
-from conftest import ACCESS_KEY, API_KEY, SECRET_KEY
 from django.urls import reverse
+from platformsupport import ACCESS_KEY, API_KEY, SECRET_KEY
 
 from cfm.accounts.services import membership_add
 from cfm.platform.models import Connection
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def form_data(platform, s3_url, bucket, **over) -> dict:
     data = {"url": platform.url, "iam_url": platform.url, "api_key": API_KEY, "space_id": "space-1",
             "endpoint": s3_url, "bucket": bucket.name, "access_key_id": ACCESS_KEY,
-            "secret_access_key": SECRET_KEY, "connection_id": "conn-77", "prefix": "cfm"}
+            "secret_access_key": SECRET_KEY, "connection_id": "conn-77", "folder_prefix": "cfm"}
     data.update(over)
     return data
 
@@ -55,10 +55,10 @@ def test_saving_with_empty_secrets_keeps_the_stored_ones(client, owner, platform
     url = reverse("space_platform", args=[owner.space.pk])
     client.post(url, form_data(platform, s3_url, bucket))
     r = client.post(url, form_data(platform, s3_url, bucket, api_key="", access_key_id="", secret_access_key="",
-                                   connection_id="conn-78"))
+                                   connection_id="conn-78", folder_prefix="models/team"))
     assert r.status_code == 302
     conn = Connection.objects.get(space=owner.space)
-    assert conn.storage_connection_id == "conn-78"
+    assert (conn.storage_connection_id, conn.storage_prefix) == ("conn-78", "models/team")
     assert (conn.api_key, conn.access_key_id, conn.secret_access_key) == (API_KEY, ACCESS_KEY, SECRET_KEY)
 
 

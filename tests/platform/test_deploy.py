@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from conftest import bucket_objects, deploy, drive
+from platformsupport import bucket_objects, deploy, drive
 
 from cfm import catalog
 

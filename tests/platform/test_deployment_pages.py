@@ -9,9 +9,9 @@ cfm. The owner, a stranger (404) and the anonymous visitor."""
 from __future__ import annotations
 
 import pytest
-from conftest import drive
 from django.urls import reverse
 from django.utils import translation
+from platformsupport import drive
 
 from cfm.quota.models import Deployment
 

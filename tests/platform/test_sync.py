@@ -1,7 +1,7 @@
 """The periodic sync: the platform is the truth about what runs."""
 from __future__ import annotations
 
-from conftest import deploy, drive
+from platformsupport import deploy, drive
 
 
 def usage(client, actor) -> dict:

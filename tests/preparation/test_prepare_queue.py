@@ -4,6 +4,7 @@ blocked by hours of downloads and conversions. Checked on the real Redis, in
 a database number of this test's own (no worker listens there)."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -27,7 +28,7 @@ def quiet_redis():
     client.flushdb()
 
 
-def test_prepare_jobs_and_inspections_are_sent_to_separate_queues(quiet_redis, db):
+def test_prepare_jobs_and_inspections_are_sent_to_separate_queues(quiet_redis, db, settings):
     from cfm.jobs import runtime
     from cfm.jobs.models import Job
     from cfm.jobs.tasks import sweep
@@ -40,3 +41,10 @@ def test_prepare_jobs_and_inspections_are_sent_to_separate_queues(quiet_redis, d
         sweep.apply_async()
     assert client.llen("cfm-prepare") == 1
     assert client.llen("celery") == 2
+    # each message carries its kind's time limits: [hard, soft]
+    prepare_limits = json.loads(client.lindex("cfm-prepare", 0))["headers"]["timelimit"]
+    soft = settings.CFM_PREPARE_TIME_LIMIT * 4
+    assert prepare_limits == [soft + 120, soft]
+    messages = [json.loads(raw)["headers"] for raw in client.lrange("celery", 0, -1)]
+    inspection_limits = next(h["timelimit"] for h in messages if h["task"] == "cfm.jobs.run")
+    assert inspection_limits == [settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_TASK_SOFT_TIME_LIMIT]

@@ -426,3 +426,40 @@ def test_a_name_the_file_system_refuses_is_a_clear_prepare_error(tmp_path):
     with pytest.raises(PrepareError) as caught:
         dl.archive_extract(dest, prefix, dl.needed_files(listing), tmp_path / "work", dl.DownloadProgress(), LIMITS)
     assert caught.value.code == "source_unavailable" and "cannot unpack" in caught.value.message
+
+
+def test_a_download_retries_and_resumes_after_faults_mid_file(hub_repo, tmp_path):
+    """The file itself (not only the listing) is fetched with the source's retries."""
+    from cfm.inspection.hub import open_hub
+    from cfm.inspection.hubfetch import fetch_file
+
+    hub, _sha, model = hub_repo
+    source = open_hub("org/tiny", limits=LIMITS, hub_endpoint=hub.url, attempts=3)
+    try:
+        hub.fail_next(1, 503)  # the metadata request
+        part = tmp_path / "model.safetensors.part"
+        assert fetch_file(source, "model.safetensors", part, size=0) == (model / "model.safetensors").stat().st_size
+        assert part.read_bytes() == (model / "model.safetensors").read_bytes()
+        part.write_bytes(part.read_bytes()[:100])  # a download cut short: the next one resumes
+        hub.reset_counters()
+        hub.fail_next(1, "reset")
+        fetch_file(source, "model.safetensors", part, size=0)
+        assert part.read_bytes() == (model / "model.safetensors").read_bytes()
+        assert all(start >= 100 for _repo, path, start, _end in hub.served if path == "model.safetensors")
+    finally:
+        source.close()
+
+
+def test_a_download_that_stalls_times_out_with_the_sources_timeout(hub_repo, tmp_path):
+    from cfm.inspection.hub import open_hub
+    from cfm.inspection.hubfetch import fetch_file
+
+    hub, _sha, _model_dir = hub_repo
+    source = open_hub("org/tiny", limits=LIMITS, hub_endpoint=hub.url, timeout=0.3, attempts=2)
+    try:
+        hub.latency = 1.0  # every answer from now on takes longer than the timeout
+        with pytest.raises(SourceError) as caught:
+            fetch_file(source, "model.safetensors", tmp_path / "m.part", size=0)
+        assert caught.value.code == "timeout" and "0.3 s" in caught.value.message
+    finally:
+        source.close()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from modelfactory import LLAMA3_8B, make_model
 from worker_support import alice, wait_for, wait_status, worker  # noqa: F401
 
-from cfm.jobs import runtime
+from cfm.jobs import runtime, sweeper
 from cfm.jobs.models import Job, JobStatus
 from cfm.registry.models import Registration, SourceKind, Status
 
@@ -73,7 +73,7 @@ def test_an_expired_lease_is_requeued_while_attempts_remain(owner, settings):
     settings.CFM_JOB_MAX_ATTEMPTS = 3
     row = _running(owner.account, attempts=1)
     live = _running(owner.account, attempts=1, expired=False)
-    result = runtime.sweep()
+    result = sweeper.sweep()
     row.refresh_from_db()
     live.refresh_from_db()
     assert result.reclaimed == 1
@@ -84,7 +84,7 @@ def test_an_expired_lease_is_requeued_while_attempts_remain(owner, settings):
 def test_an_expired_lease_past_the_last_attempt_fails_with_the_reason(owner, settings):
     settings.CFM_JOB_MAX_ATTEMPTS = 3
     row = _running(owner.account, attempts=3)
-    assert runtime.sweep().failed == 1
+    assert sweeper.sweep().failed == 1
     row.refresh_from_db()
     assert (row.status, row.error_code) == (Status.FAILED, "timeout")
     assert "interrupted 3 times" in row.error_message
@@ -99,7 +99,7 @@ def test_the_outbox_is_queued_but_not_before_a_retry_is_due(owner, settings):
     lost = _queued(owner.account, "org/d", enqueued_at=timezone.now() - timedelta(hours=1))
     if not runtime.enqueue(recent.job_id):  # the broker of this run
         pytest.skip("no broker reachable")
-    queued = runtime.sweep().queued
+    queued = sweeper.sweep().queued
     assert queued == 2
     for row in (outbox, backing_off, recent, lost):
         row.refresh_from_db()
@@ -113,7 +113,7 @@ def test_the_sweep_leaves_finished_jobs_alone(owner):
     failed = _queued(owner.account, "org/b", status=JobStatus.FAILED)
     Registration.objects.filter(pk=done.pk).update(status=Status.DONE)
     Registration.objects.filter(pk=failed.pk).update(status=Status.FAILED)
-    result = runtime.sweep()
+    result = sweeper.sweep()
     assert (result.reclaimed, result.failed, result.queued) == (0, 0, 0)
     for row, before in ((done, Status.DONE), (failed, Status.FAILED)):
         row.refresh_from_db()
@@ -128,5 +128,5 @@ def test_the_sweep_removes_half_written_uploads_only_when_old(owner, settings, t
         (folder / "part.tar").write_bytes(b"x")
     long_ago = time.time() - 7 * 3600
     os.utime(old, (long_ago, long_ago))
-    runtime.sweep()
+    sweeper.sweep()
     assert not old.exists() and fresh.exists()
