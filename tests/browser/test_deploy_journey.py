@@ -7,12 +7,15 @@ model's page shows the prepared copy → Deploy it → watch it become ready
 → delete it. Then the same in Japanese up to the deployment page.
 Screenshots at 1280 and 390 px go to SHOTS_DIR.
 
-The background work runs here, in the test's process, through the same
-functions a worker runs (the job runtime's run, the tracking's step): the
-browser tests' worker (conftest.py) listens on a queue of its own, while
-the runtime sends each kind on its own queue."""
+The inspection and the deployment's first run (upload, model asset,
+deployment) happen in the browser tests' real Celery worker (conftest.py),
+which gets the imitation's and moto's addresses as its allowed hosts. Two
+things run here instead, through the same functions: Prepare, which
+travels on a queue of its own, and the tracking's later polls, which the
+runtime's sweeper sends when due (the browser worker runs no beat)."""
 from __future__ import annotations
 
+import os
 import socket
 import tarfile
 import time
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import PASSWORD
-from jobrun import run_latest, run_prepare
+from jobrun import run_prepare
 from preparation.prep_builders import make_ttm
 
 from cfm.preparation.models import PrepareJob
@@ -41,37 +44,49 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def s3_url():
+def servers():
+    """The imitation and moto, started before the module's worker, whose
+    environment (read when it starts) then allows their addresses."""
     pytest.importorskip("boto3")
     moto_server = pytest.importorskip("moto.server")
+    from platformserver import PlatformServer
+
     port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    s3.start()
+    s3_url = f"http://127.0.0.1:{port}"
+    platform = PlatformServer(api_key=API_KEY, space_id="space-1", ready_after=0.3).start()
+    saved = {k: os.environ.get(k) for k in ("CFM_PLATFORM_URLS", "CFM_STORAGE_URLS")}
+    os.environ["CFM_PLATFORM_URLS"], os.environ["CFM_STORAGE_URLS"] = platform.url, s3_url
+    yield platform, s3_url
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    platform.stop()
+    s3.stop()
 
 
 @pytest.fixture
-def stack(settings, tmp_path, s3_url):
-    """The imitation, a fresh bucket, and cfm's settings pointing at both."""
+def stack(servers, worker, settings, tmp_path):
+    """The imitation, a fresh bucket, the worker, and cfm's settings pointing at them."""
     import boto3
-    from platformserver import PlatformServer
 
     from cfm.platform.client import forget_tokens
 
-    server = PlatformServer(api_key=API_KEY, space_id="space-1", ready_after=0.3).start()
+    server, s3_url = servers
+    server.reset(api_key=API_KEY)
     bucket = f"journey-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id=ACCESS_KEY,
                  aws_secret_access_key=SECRET_KEY).create_bucket(Bucket=bucket)
     settings.CFM_PLATFORM_URLS = [server.url]
     settings.CFM_STORAGE_URLS = [s3_url]
-    settings.MEDIA_ROOT = tmp_path / "media"
     settings.VAR_DIR = tmp_path / "var"  # Prepare's work folder, the upload's staging
     settings.CFM_S3_BUCKET = ""  # prepared copies in the media folder
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     forget_tokens()
     yield {"platform": server, "s3": s3_url, "bucket": bucket}
-    server.stop()
     forget_tokens()
 
 
@@ -135,8 +150,7 @@ def _register_and_prepare(page, base: str, archive: Path) -> Registration:
     page.locator("#archive-form button[type=submit]").click()
     page.wait_for_url("**/models/*/")
     registration = Registration.objects.get(source=archive.name)
-    assert run_latest(registration) == "done"  # the inspection
-    page.locator("#report").wait_for()  # the page polled until the job ended
+    page.locator("#report").wait_for()  # the worker inspected it; the page polled until the job ended
     registration.refresh_from_db()
     assert registration.report["preparation"] == ["add_tsfm_config"]
     page.locator("#cta-prepare").click()
@@ -159,24 +173,24 @@ def _deploy(page, base: str, registration: Registration, serving_name: str) -> D
     return Deployment.objects.get(serving_name=serving_name)
 
 
-def _drive(dep: Deployment, until: str, timeout: float = 30.0) -> Deployment:
-    """The tracking job's steps, as the worker runs them, until the deployment reaches `until`."""
+def _wait(dep: Deployment, until: str, timeout: float = 60.0) -> Deployment:
+    """The deployment once it reaches `until`: the worker's run takes it as far as it goes at once (to
+    `initializing`; a delete at once), then the polls run here, as the sweeper would send them."""
     from cfm.platform import tracking
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         dep = Deployment.objects.get(pk=dep.pk)
-        if dep.state == until:
+        if dep.state in (until, "failed"):
             return dep
-        delay = tracking.step(dep)
-        if delay is None:
-            return Deployment.objects.get(pk=dep.pk)
-        time.sleep(min(delay, 0.2))
+        if dep.state == "initializing" and dep.platform_state:
+            tracking.step(dep)  # a poll that fell due
+        time.sleep(0.3)
     return Deployment.objects.get(pk=dep.pk)
 
 
-def test_sign_up_connect_prepare_deploy_watch_it_become_ready_and_delete_it(live_server, page, tmp_path, shot,
-                                                                            stack):
+def test_sign_up_connect_prepare_deploy_watch_it_become_ready_and_delete_it(stack, live_server, page, tmp_path,
+                                                                            shot):
     page.set_default_timeout(20_000)
     page.set_viewport_size({"width": WIDTHS["wide"], "height": 900})
     base = live_server.url
@@ -203,7 +217,7 @@ def test_sign_up_connect_prepare_deploy_watch_it_become_ready_and_delete_it(live
     assert dep.registration == registration and dep.space.name == "production"
     assert page.locator("#deployment-live").get_attribute("hx-trigger")  # it follows the deployment
     _shots(page, shot, "deployment-uploading")
-    dep = _drive(dep, "ready")
+    dep = _wait(dep, "ready")
     assert dep.state == "ready", dep.message_key
     page.locator('#dep-state [data-state="ready"]').wait_for()  # the polled page, no reload
     assert page.locator("#inference-url").input_value() == dep.platform["inference_url"]
@@ -218,7 +232,7 @@ def test_sign_up_connect_prepare_deploy_watch_it_become_ready_and_delete_it(live
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete deployment").click()
     page.wait_for_url("**/usage/")
-    dep = _drive(dep, "deleted")
+    dep = _wait(dep, "deleted")
     assert dep.state == "deleted" and not dep.is_active
     assert platform.deployments == {} and platform.models == {}
     page.goto(f"{base}/quota/deployments/{dep.pk}/")
@@ -226,7 +240,7 @@ def test_sign_up_connect_prepare_deploy_watch_it_become_ready_and_delete_it(live
     _shots(page, shot, "deployment-deleted")
 
 
-def test_the_same_journey_in_japanese_up_to_the_deployment_page(live_server, page, tmp_path, shot, stack):
+def test_the_same_journey_in_japanese_up_to_the_deployment_page(stack, live_server, page, tmp_path, shot):
     page.set_default_timeout(20_000)
     page.set_viewport_size({"width": WIDTHS["wide"], "height": 900})
     base = live_server.url
@@ -248,7 +262,7 @@ def test_the_same_journey_in_japanese_up_to_the_deployment_page(live_server, pag
     _shots(page, shot, "model-prepared-ja")
     dep = _deploy(page, base, registration, "granite_ja")
     assert dep.space.name == "本番"
-    dep = _drive(dep, "ready")
+    dep = _wait(dep, "ready")
     page.locator('#dep-state [data-state="ready"]').wait_for()
     assert "準備完了" in page.locator("#status-message").inner_text()
     assert "デプロイ" in page.locator("#events").inner_text()
