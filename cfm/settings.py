@@ -326,9 +326,9 @@ CFM_STORAGE_URLS = env_url_prefixes(
     "CFM_STORAGE_URLS", [f"https://s3.{kind}{r}.cloud-object-storage.appdomain.cloud"
                          for kind in ("", "direct.", "private.") for r in _PLATFORM_REGIONS])
 # A deployment not ready after this many seconds is given up as failed.
-CFM_PLATFORM_DEPLOY_TIMEOUT = env_int("CFM_PLATFORM_DEPLOY_TIMEOUT", 3600, minimum=10)
+CFM_PLATFORM_DEPLOY_TIMEOUT = env_int("CFM_PLATFORM_DEPLOY_TIMEOUT", 3600, minimum=1)
 # How often each connected space's deployments are compared with the ledger.
-CFM_PLATFORM_SYNC_INTERVAL = env_int("CFM_PLATFORM_SYNC_INTERVAL", 300, minimum=5)
+CFM_PLATFORM_SYNC_INTERVAL = env_int("CFM_PLATFORM_SYNC_INTERVAL", 300, minimum=1)
 CELERY_BEAT_SCHEDULE["cfm-platform-sync"] = {
     "task": "cfm.platform.sync", "schedule": float(CFM_PLATFORM_SYNC_INTERVAL),
     "options": {"expires": float(CFM_PLATFORM_SYNC_INTERVAL)}}

@@ -112,6 +112,15 @@ class Worker:
         """A new worker process, as a supervisor would start after a crash."""
         self.proc = _spawn(self.args, self.env, self.log)
 
+    @contextmanager
+    def killed(self):
+        """kill -9 of the worker now; a new worker when the block ends (also when it fails)."""
+        self.kill()
+        try:
+            yield
+        finally:
+            self.restart()
+
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     ready_before = log.read_text(errors="replace").count(" ready.") if log.exists() else 0

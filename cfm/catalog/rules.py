@@ -248,6 +248,42 @@ def configuration_for_serving_bytes(serving_bytes: int, confs: tuple[str, ...]) 
 
 __all__ += ["CONFIGURATION_ORDER", "allowed_configurations", "configuration_for_serving_bytes"]
 
+# --- The KV cache and the context (report-contract.md, "Memory and the verdict at a glance") ------------
+#: The GPUs behind each configuration, 80 GB each, the 0.9 share and the runtime allowance are
+#: CONFIGURATION_GPUS, GPU_MEMORY_BYTES, GPU_USABLE_BYTES and RUNTIME_ALLOWANCE_BYTES (below).
+#: The KV cache holds keys and values (2) of every layer, each value 16-bit (2 bytes).
+KV_CACHE_TENSORS = 2
+KV_CACHE_VALUE_BYTES = 2
+#: config.json keys, first found wins (the contract's lists, in its order).
+CONTEXT_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "max_sequence_length",
+                       "seq_length", "model_max_length")
+KV_LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+#: encoder-decoder models cache the decoder's layers only
+KV_DECODER_LAYER_KEYS = ("num_decoder_layers", "num_layers")
+ENCODER_DECODER_MODEL_TYPES = frozenset({"t5", "mt5"})
+KV_HEAD_KEYS = ("num_key_value_heads", "num_kv_heads", "n_head_kv")
+ATTENTION_HEAD_KEYS = ("num_attention_heads", "n_head", "n_heads", "num_heads")
+HEAD_SIZE_KEYS = ("head_dim", "d_kv")
+HIDDEN_SIZE_KEYS = ("hidden_size", "n_embd", "d_model")
+#: The platform's default max_sequence_length, and the most the defaults ask for: a deployment
+#: that leaves it out gets min(this, context_length) (platform-rules, deployment parameters).
+DEFAULT_SEQUENCE_LENGTH = 2048
+__all__ += ["KV_CACHE_TENSORS", "KV_CACHE_VALUE_BYTES", "CONTEXT_LENGTH_KEYS", "KV_LAYER_KEYS",
+            "KV_DECODER_LAYER_KEYS", "ENCODER_DECODER_MODEL_TYPES", "KV_HEAD_KEYS", "ATTENTION_HEAD_KEYS",
+            "HEAD_SIZE_KEYS", "HIDDEN_SIZE_KEYS", "DEFAULT_SEQUENCE_LENGTH"]
+
+
+def next_configuration(key: str | None, allowed: tuple[str, ...]) -> str | None:
+    """The next configuration up from `key` among `allowed` (the rules' advice when one
+    fails), or None at the top or without one."""
+    if key not in CONFIGURATION_ORDER:
+        return None
+    later = CONFIGURATION_ORDER[CONFIGURATION_ORDER.index(key) + 1:]
+    return next((c for c in later if c in allowed), None)
+
+
+__all__ += ["next_configuration"]
+
 # --- Section 5: accounts and limits ------------------------------------------------------------------
 #: plan -> label (the accounts' plan choices)
 PLANS = {"lite": gettext_noop("Lite"), "essentials": gettext_noop("Essentials"), "standard": gettext_noop("Standard")}
@@ -315,6 +351,8 @@ CHECK_IDS = (
     "config_present", "config_valid", "architecture", "trust_remote_code", "weights_format",
     "safetensors_header", "safetensors_index", "safetensors_metadata", "dtypes", "tokenizer",
     "quantization", "tsfm_config", "size", "software_spec", "known_issues",
+    # added after the contract's fifteen (report-contract.md, "Memory and the verdict at a glance")
+    "context",
 )
 
 #: (module key, class key) -> allowed (module, class) pairs. Compared as
@@ -409,6 +447,13 @@ def llama3_rope_scaling(config: dict) -> tuple[bool, int | float | None]:
 
 
 __all__ += ["llama3_rope_scaling"]
+#: Decision (the guide names no runtime versions): which software specifications run
+#: transformers 4.43 or newer, so a Llama 3.1 rope_scaling loads as it is. The vLLM spec
+#: (1.1) serves Llama 3.1, and vLLM's releases that do need transformers >= 4.43; the
+#: TGI spec (1.0) is the older runtime and is read as predating it. Change a row here
+#: when the platform publishes its runtimes' versions.
+SPECS_TRANSFORMERS_4_43: dict[str, bool] = {SPEC_VLLM: True, SPEC_TGI: False, SPEC_TSFM: False}
+__all__ += ["SPECS_TRANSFORMERS_4_43"]
 
 # --- Section 7 -----------------------------------------------------------------------------------------
 LIMITATIONS = ("no_tuning", "no_prompt_governance")

@@ -162,13 +162,17 @@ def summary(d: dict) -> str:
         + (f"   (also: {', '.join(s for s in d['software_specs'] if s != d['recommended_software_spec'])})"
            if len(d["software_specs"]) > 1 else ""),
         f"  preparation    {', '.join(d['preparation']) or 'none'}",
-        "",
+        f"  context        {_int(d.get('context_length'))} tokens",
     ]
+    lines += _memory_lines(d.get("memory"))
+    lines.append("")
     for c in d["checks"]:
         lines.append(f"  {_MARK.get(c['status'], '?')} {c['id']:<21} {c['message']}")
         if c["remedy"]:
             lines.append(f"      → {c['remedy']}")
-    lines += ["", "DEPLOYABLE" if d["deployable"] else "NOT DEPLOYABLE", ""]
+    verdict = d.get("verdict")
+    lines += ["", ("DEPLOYABLE" if d["deployable"] else "NOT DEPLOYABLE") + (f"   verdict: {verdict}" if verdict
+                                                                             else ""), ""]
     return "\n".join(lines)
 
 
@@ -180,6 +184,23 @@ def _write(text: str) -> None:
     sys.stdout.flush()
     buffer.write(text.encode("utf-8", "replace"))
     buffer.flush()
+
+
+def _int(n) -> str:
+    return "unknown" if n is None else f"{n:,}"
+
+
+def _memory_lines(mem) -> list[str]:
+    """The memory per configuration (GPUs x 80 GB, derived from the guide, not stated by the platform)."""
+    if not isinstance(mem, dict):
+        return []
+    lines = [f"  kv cache       {_int(mem.get('kv_cache_bytes_per_token'))} bytes a token"]
+    for name, c in (mem.get("configurations") or {}).items():
+        room = (f"{_gb(c['free_bytes'])} free, {_int(c['kv_cache_tokens'])} tokens of KV cache" if c["fits"]
+                else "the weights do not fit")
+        lines.append(f"  {name:<14} {c['gpus']} GPU x {_gb(c['gpu_memory_bytes'] // max(c['gpus'], 1))} "
+                     f"(derived): {room}")
+    return lines
 
 
 def _gb(n):

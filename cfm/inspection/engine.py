@@ -20,6 +20,7 @@ from cfm import catalog as rules
 from .estimate import estimate_parameters
 from .jsonsafe import JsonProblem, loads_bounded, no_gc
 from .limits import InspectLimits
+from .memory import context_length, default_sequence_length, memory
 from .messages import HEADER_REASONS, render
 from .report import Check, Report
 from .safetensors_header import HeaderInfo, HeaderProblem, header_length, parse_header
@@ -72,6 +73,8 @@ class _Inspection:
         self.shards: list[_Shard] = []
         #: the index names shards that are not there: the headers cannot give the model's size
         self.incomplete = False
+        #: the bytes sizing used (serving_bytes, or the estimate's), for the memory figures
+        self.sizing_bytes: int | None = None
 
     # -- helpers ------------------------------------------------------------------------------------------
     def progress(self, step: str, done: int = 0, total: int = 0) -> None:
@@ -126,6 +129,7 @@ class _Inspection:
         self.tsfm_config()
         self.size_and_specs()
         self.known_issues()
+        self.context()
         r = self.report
         r.checks = [self.checks[c] for c in rules.CHECK_IDS]
         r.preparation = [step for step in rules.PREPARATION_STEPS if step in self.prep]
@@ -630,12 +634,16 @@ class _Inspection:
             estimate = estimate_parameters(self.config) if r.family == "general" else None
             if estimate is not None:
                 r.parameters, r.parameters_exact = estimate, False
+        r.context_length = context_length(self.config)
         if r.family == "time_series":
             self.size_time_series(confs)
         elif not confs:
             self.add("size", "skip", "size.skip", reason="the architecture is not supported")
         else:
             self.size_general(confs)
+        r.memory = memory(self.config, model_type=r.model_type, family=r.family,
+                          serving_bytes=self.sizing_bytes if self.sizing_bytes is not None else r.serving_bytes,
+                          configurations=rules.allowed_configurations(r.model_type, r.family))
 
     def size_general(self, confs: tuple[str, ...]) -> None:
         r = self.report
@@ -652,6 +660,7 @@ class _Inspection:
                      reason="there are no safetensors headers and config.json lacks the sizes to estimate from")
             return
         assert serving is not None
+        self.sizing_bytes = serving
         params16 = serving // 2
         params = {"params": _human(params16), "params_16bit": params16, "serving_gb": round(serving / 1e9, 1),
                   "model_type": r.model_type}
@@ -690,10 +699,58 @@ class _Inspection:
             if factor is None:
                 self.add("known_issues", "warn", "known_issues.rope_llama3_no_factor", min_transformers=version)
                 return
-            self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor, min_transformers=version)
+            # Name the spec the user can pick (catalog data: which runtimes have transformers >= 4.43).
+            newer = [s for s in self.report.software_specs if rules.SPECS_TRANSFORMERS_4_43.get(s)]
+            if newer:
+                older = [s for s in self.report.software_specs if s not in newer]
+                self.add("known_issues", "warn", "known_issues.rope_llama3_spec", factor=factor,
+                         min_transformers=version, spec=" or ".join(newer),
+                         older=", ".join(older) or "an older runtime")
+            else:
+                self.add("known_issues", "warn", "known_issues.rope_llama3", factor=factor,
+                         min_transformers=version)
             self.prep.add("fix_rope_scaling")
             return
         self.add("known_issues", "pass", "known_issues.pass")
+
+
+    def context(self) -> None:
+        """Whether the recommended configuration holds one sequence of the default
+        length (min(context_length, 2048)) in its KV cache (report-contract: context)."""
+        r = self.report
+        mem = r.memory
+        if self.config is None:
+            self.add("context", "skip", "context.skip_config")
+            return
+        if r.family == "time_series":
+            self.add("context", "skip", "context.skip_time_series")
+            return
+        if mem is None or r.configuration not in mem["configurations"]:
+            self.add("context", "skip", "context.skip_size")
+            return
+        per_token = mem["kv_cache_bytes_per_token"]
+        if per_token is None:
+            self.add("context", "skip", "context.skip_fields")
+            return
+        conf = r.configuration
+        assert conf is not None
+        tokens = mem["configurations"][conf]["kv_cache_tokens"]
+        length = default_sequence_length(r.context_length)
+        params: dict[str, Any] = {"configuration": rules.CONFIGURATIONS[conf].label, "tokens": tokens,
+                                  "per_token": per_token, "length": length}
+        if tokens >= length:
+            self.add("context", "pass", "context.pass", sequences=tokens // length, **params)
+            return
+        allowed = rules.allowed_configurations(r.model_type, r.family)
+        up = rules.next_configuration(conf, allowed)
+        minimum = next(p.minimum for p in rules.DEPLOYMENT_PARAMETERS if p.name == "max_sequence_length")
+        room = "" if tokens >= (minimum or 0) else "_no_room"
+        if up is None or up not in mem["configurations"]:
+            self.add("context", "warn", f"context.warn{room}_top", largest=tokens, minimum=minimum, **params)
+            return
+        self.add("context", "warn", f"context.warn{room}", largest=tokens, minimum=minimum,
+                 next_configuration=rules.CONFIGURATIONS[up].label,
+                 next_tokens=mem["configurations"][up]["kv_cache_tokens"], **params)
 
 
 #: small files that most inspections read whole

@@ -331,12 +331,55 @@ MESSAGES: dict[str, tuple[str, str | None]] = {
                      '(fix_rope_scaling) set rope_scaling to {{"type": "dynamic", "factor": {factor}}}, which older '
                      "runtimes accept but which changes behaviour past the original context length."),
     ),
+    "known_issues.rope_llama3_spec": (
+        gettext_noop('config.json sets rope_scaling with rope_type "llama3" (Llama 3.1): runtimes whose transformers '
+                     "predates {min_transformers} reject it (\"rope_scaling must be a dictionary with two fields\")."),
+        gettext_noop("Deploy with {spec}, whose runtime has transformers {min_transformers} or newer (cfm's reading: "
+                     "the platform does not publish its runtimes' versions), or, for {older}, let cfm's Prepare "
+                     '(fix_rope_scaling) set rope_scaling to {{"type": "dynamic", "factor": {factor}}}, which older '
+                     "runtimes accept but which changes behaviour past the original context length."),
+    ),
     "known_issues.rope_llama3_no_factor": (
         gettext_noop('config.json sets rope_scaling with rope_type "llama3" (Llama 3.1) but no usable factor: '
                      "transformers cannot build the rotary embedding, and runtimes whose transformers predates "
                      "{min_transformers} reject rope_scaling anyway."),
         gettext_noop("Restore the factor the model was trained with (8.0 for the published Llama 3.1 models) in "
                      "rope_scaling, then inspect again."),
+    ),
+    # context (after the contract's fifteen checks)
+    "context.skip_config": (gettext_noop("Needs a valid config.json."), None),
+    "context.skip_time_series": (
+        gettext_noop("Not a text-generation model: time-series deployments have no KV cache to size."), None),
+    "context.skip_size": (
+        gettext_noop("Cannot tell how many tokens fit: the model's size or its configuration is unknown."), None),
+    "context.skip_fields": (
+        gettext_noop("Cannot tell how many tokens fit: config.json lacks the layer, head or hidden sizes the KV "
+                     "cache needs."), None),
+    "context.pass": (
+        gettext_noop("{configuration} holds {tokens} tokens of KV cache ({per_token} bytes a token): {sequences} "
+                     "sequence(s) of {length} tokens at once."), None),
+    "context.warn": (
+        gettext_noop("{configuration} holds {tokens} tokens of KV cache ({per_token} bytes a token), fewer than one "
+                     "sequence of {length} tokens."),
+        gettext_noop("Deploy with max_sequence_length at most {largest}, or choose {next_configuration}, which holds "
+                     "{next_tokens} tokens."),
+    ),
+    "context.warn_top": (
+        gettext_noop("{configuration} holds {tokens} tokens of KV cache ({per_token} bytes a token), fewer than one "
+                     "sequence of {length} tokens."),
+        gettext_noop("Deploy with max_sequence_length at most {largest}: no larger configuration is available for "
+                     "this model."),
+    ),
+    "context.warn_no_room": (
+        gettext_noop("{configuration} holds {tokens} tokens of KV cache ({per_token} bytes a token), fewer than the "
+                     "smallest max_sequence_length ({minimum})."),
+        gettext_noop("Choose {next_configuration}, which holds {next_tokens} tokens, or a smaller or quantized "
+                     "model."),
+    ),
+    "context.warn_no_room_top": (
+        gettext_noop("{configuration} holds {tokens} tokens of KV cache ({per_token} bytes a token), fewer than the "
+                     "smallest max_sequence_length ({minimum})."),
+        gettext_noop("Use a smaller or quantized model: no larger configuration is available for this model."),
     ),
 }
 

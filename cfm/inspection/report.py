@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfm.catalog import CHECK_IDS, RULES_VERSION
+from cfm.catalog import CHECK_IDS, RULES_VERSION, VERDICTS
 
 from .messages import MESSAGES, render
 
@@ -51,6 +51,10 @@ class Report:
     quantization: str | None = None
     tensor_parallel: bool | None = None
     configuration: str | None = None
+    #: config.json's maximum sequence length (report-contract: context_length)
+    context_length: int | None = None
+    #: the KV cache and each configuration's memory (report-contract: memory), None when unknown
+    memory: dict[str, Any] | None = None
     software_specs: list[str] = field(default_factory=list)
     recommended_software_spec: str | None = None
     preparation: list[str] = field(default_factory=list)
@@ -60,6 +64,19 @@ class Report:
     @property
     def deployable(self) -> bool:
         return not any(c.status == "fail" for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        """One word for the badge (report-contract: verdict). The later of
+        ready < prepare < uncertified < refused wins."""
+        if not self.deployable:
+            return "refused"
+        status = {c.id: c.status for c in self.checks}
+        if status.get("architecture") == "warn" or status.get("quantization") == "warn":
+            return "uncertified"
+        if self.preparation:
+            return "prepare"
+        return "ready"
 
     def check(self, check_id: str) -> Check:
         return next(c for c in self.checks if c.id == check_id)
@@ -82,14 +99,39 @@ class Report:
             "quantization": self.quantization,
             "tensor_parallel": self.tensor_parallel,
             "configuration": self.configuration,
+            "context_length": self.context_length,
+            "memory": self.memory,
             "software_specs": self.software_specs,
             "recommended_software_spec": self.recommended_software_spec,
             "deployable": self.deployable,
+            "verdict": self.verdict,
             "preparation": self.preparation,
             "checks": [c.to_dict() for c in ordered],
         }
         out.update(self.extra)
         return _clean(out)
+
+
+def verdict_of(report: dict[str, Any] | None) -> str | None:
+    """The verdict of a report as JSON: its own `verdict`, or, for a report
+    written before the field existed, the same rule applied to its fields
+    (refused > uncertified > prepare > ready). None for no report."""
+    if not isinstance(report, dict):
+        return None
+    stored = report.get("verdict")
+    if stored in VERDICTS:
+        return stored
+    if not report.get("deployable"):
+        return "refused"
+    checks = report.get("checks")
+    if not isinstance(checks, list):
+        checks = []
+    warned = {c.get("id") for c in checks if isinstance(c, dict) and c.get("status") == "warn"}
+    if report.get("certified") is False or "architecture" in warned or "quantization" in warned:
+        return "uncertified"
+    if report.get("preparation"):
+        return "prepare"
+    return "ready"
 
 
 def _clean_str(s: str) -> str:

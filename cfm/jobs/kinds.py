@@ -40,8 +40,9 @@ class Outcome:
     """What a kind's `run` returns when it did not raise.
 
     `done()`: finished. `poll(seconds)`: not finished, run again after that
-    long, without using an attempt (the row is queued with `run_after`, so it
-    survives worker restarts and a broker that is down). `wait()`: paused
+    long, without using an attempt (the row is queued with `run_after` and
+    the sweeper sends it when due, so it survives worker restarts and a
+    broker that is down). `wait()`: paused
     until `resume` (an answer the user must give). `subject` fields are
     written on the subject row together with the job's new state, fenced by
     the claim."""

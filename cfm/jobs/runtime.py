@@ -328,7 +328,7 @@ def _run(kind: JobKind, running: RunningJob) -> RunState:
                               attempts=F("attempts") - 1, enqueued_at=None,
                               run_after=timezone.now() + timedelta(seconds=outcome.seconds)):
             return _stopped(running, label)
-        enqueue(running.id, countdown=outcome.seconds)
+        _send_later(running.id, outcome.seconds)
         return "poll"
     if outcome.state == "wait":
         if not running.finish(JobStatus.WAITING, subject=outcome.subject, progress_step=outcome.step[:40],
@@ -338,6 +338,17 @@ def _run(kind: JobKind, running: RunningJob) -> RunState:
     if not running.finish(JobStatus.DONE, subject=outcome.subject, progress_step=outcome.step[:40]):
         return _stopped(running, label)
     return "done"
+
+
+def _send_later(job_id: int, delay: float) -> None:
+    """The next run of a queued job, `delay` seconds from now. A delay the
+    sweeper can keep (at least CFM_SWEEP_INTERVAL) is left to it: the row is
+    sent when due, and no countdown message sits in a worker that may be
+    killed meanwhile (Redis would hand it back only after its visibility
+    timeout). A shorter one travels as a countdown message; if the broker is
+    down, or the message is lost, the row waits for the sweeper all the same."""
+    if delay < settings.CFM_SWEEP_INTERVAL:
+        enqueue(job_id, countdown=delay)
 
 
 def _stopped(running: RunningJob, label: str) -> RunState:
@@ -355,8 +366,7 @@ def _failed(running: RunningJob, code: str, message: str, label: str) -> RunStat
                               progress_step="retrying", error_code=code[:40], error_message=message):
             return _stopped(running, label)
         log.info("%s: %s, attempt %s in %.0f s", label, code, attempts + 1, delay)
-        # If the broker is down now, the row waits in the outbox and the sweeper sends it when due.
-        enqueue(running.id, countdown=delay)
+        _send_later(running.id, delay)
         return "retry"
     if not running.finish(JobStatus.FAILED, error_code=code[:40], error_message=message):
         return _stopped(running, label)

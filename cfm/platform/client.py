@@ -128,7 +128,8 @@ class PlatformClient:
             cached = _tokens.get(key)
         if cached and cached[1] - TOKEN_MARGIN > now:
             return cached[0]
-        response = self._send("POST", f"{self.iam_url}/identity/token",
+        # The contract puts `version` on every request, the token's too (IAM ignores it).
+        response = self._send("POST", f"{self.iam_url}/identity/token", params={"version": VERSION},
                               data={"grant_type": GRANT_TYPE, "apikey": self.api_key},
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
         if response.status_code in (400, 401, 403):

@@ -47,23 +47,35 @@ def deployment_folder(dep: Deployment) -> Path:
 
 
 def _fetch(dep: Deployment, registration: Registration) -> Path:
+    """The registration's own files in a folder with its SHA256SUMS: an
+    archive's every file (what the user gave is what the platform gets), a
+    Hub repo's or an uploaded folder's model files (as Prepare fetches them:
+    not a repo's READMEs, `original/` copies or other formats)."""
     from django.conf import settings
 
+    from cfm.preparation import download as dl
     from cfm.preparation.jobs import source_spec
     from cfm.preparation.pipeline import PrepareError, PrepareOptions, prepare
-    from cfm.preparation.storage import LocalStorage
+    from cfm.preparation.storage import LocalStorage, write_manifest
     from cfm.registry.limits import inspect_limits
 
-    root = staging_root()
-    folder = root / f"dep-{dep.pk}" / "folder"
+    root = staging_root() / f"dep-{dep.pk}"
+    folder = root / "folder"
     if (folder / MANIFEST_NAME).is_file():
         return folder  # fetched by an earlier attempt
     try:
         source = source_spec(registration)
+        if source.kind == "archive":
+            limits = inspect_limits()
+            listing, prefix = dl.archive_listing(Path(source.path), limits)
+            partial = root / "folder.partial"
+            dl.archive_extract(Path(source.path), prefix, listing, partial, dl.DownloadProgress(), limits)
+            write_manifest(partial)
+            partial.rename(folder)
+            return folder
         options = PrepareOptions(steps=[], max_memory=settings.CFM_PREPARE_MAX_MEMORY,
                                  time_limit=settings.CFM_PREPARE_TIME_LIMIT, limits=inspect_limits())
-        result = prepare(source, options, work_dir=root / f"dep-{dep.pk}" / "work",
-                         storage=LocalStorage(root / f"dep-{dep.pk}"), key="folder")
+        result = prepare(source, options, work_dir=root / "work", storage=LocalStorage(root), key="folder")
     except PrepareError as exc:
         raise FolderUnavailable(exc.message) from None
     return Path(result.stored.location)

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from cfm import catalog
 from cfm.quota import services as quota
-from cfm.quota.models import TRACKED_STATES, Deployment, DeploymentState, DeploymentStatus
+from cfm.quota.models import TRACKED_STATES, Deployment, DeploymentState, DeploymentStatus, Origin
 from cfm.secretbox import SecretUnreadable
 
 from . import bucket as bk
@@ -238,7 +238,8 @@ def _delete(dep: Deployment, conn: Connection) -> None:
     try:
         if platform.get("deployment_id"):
             client.delete_deployment(platform["deployment_id"])
-        if platform.get("asset_id"):
+        # A deployment made outside cfm keeps its model asset: someone else's, maybe used elsewhere.
+        if platform.get("asset_id") and dep.origin == Origin.CFM:
             client.delete_model(platform["asset_id"])
     except PlatformError as exc:
         # Stays `deleting`: the sweeper tries again (a refusal is logged for the operators).

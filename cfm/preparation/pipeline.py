@@ -28,6 +28,7 @@ from cfm import catalog as rules
 from cfm.inspection import InspectOptions, SourceError, inspect
 from cfm.inspection.hub import HubSource
 from cfm.inspection.limits import InspectLimits
+from cfm.inspection.sources import LocalFolderSource
 
 from . import download as dl
 from . import steps as st
@@ -143,8 +144,10 @@ class _Run:
             manifest = json.loads(manifest_path.read_text())
             files = dl.folder_listing(manifest_path.parent, manifest)
         elif src.kind == "local":
-            listing = {p.relative_to(src.path).as_posix(): p.stat().st_size
-                       for p in Path(src.path).rglob("*") if p.is_file()}
+            try:  # listed as the inspection lists a folder (its caps, links followed, hidden folders skipped)
+                listing = LocalFolderSource(src.path, limits).list_files()
+            except SourceError as exc:
+                raise PrepareError("source_unavailable", exc.message) from None
             files = dl.needed_files(listing)
         else:
             raise PrepareError("unsupported", f"unknown source kind {src.kind}")

@@ -14,6 +14,7 @@ from django.utils.translation import ngettext_lazy
 from cfm import catalog
 
 from .models import LIMIT_REQUEST_MAX_UNITS, LIMIT_REQUEST_REASON_MAX, Configuration
+from .services import parameter_defaults, suggested_dtype
 
 
 def _param_label(name: str):
@@ -73,28 +74,37 @@ class DeploymentForm(forms.Form):
         self.initial.setdefault("software_spec", report.get("recommended_software_spec"))
         self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
         self.parameter_names = []
+        # This model's defaults (max_sequence_length within its context length) and its bounds.
+        defaults = parameter_defaults(report)
+        context = report.get("context_length")
         if self.family != "time_series":
             for p in catalog.DEPLOYMENT_PARAMETERS:
                 name = f"param_{p.name}"
                 self.parameter_names.append(name)
-                hint = _("Default %(default)s.") % {"default": p.default}
+                default = defaults[p.name]
+                hint = _("Default %(default)s.") % {"default": default}
                 field: forms.Field
                 if p.minimum is not None:
-                    hint = _("Default %(default)s; at least %(min)s.") % {"default": p.default, "min": p.minimum}
+                    hint = _("Default %(default)s; at least %(min)s.") % {"default": default, "min": p.minimum}
                 if p.at_least:
                     hint = _("Default %(default)s; at least %(min)s and at least %(other)s.") % {
-                        "default": p.default, "min": p.minimum, "other": p.at_least}
+                        "default": default, "min": p.minimum, "other": p.at_least}
+                if p.name == "max_sequence_length" and isinstance(context, int):
+                    hint = str(hint) + " " + str(_("At most %(limit)s, the model's context length.")
+                                                 % {"limit": context})
                 if p.unused_with:
                     hint = str(hint) + " " + str(_("Not used with %(specs)s.") % {"specs": ", ".join(p.unused_with)})
                 if p.choices:
+                    # The model's own 16-bit type is proposed (a BF16 model in float16 may overflow).
                     field = forms.ChoiceField(choices=[(c, c) for c in p.choices], required=False,
-                                              initial=p.default)
+                                              initial=suggested_dtype(report) if p.name == "dtype" else p.default)
                 else:
                     # No min_value/max_value: services.validate_parameters checks the
                     # catalog's ranges for the form and the API alike; the attributes only help the browser.
+                    high = context if p.name == "max_sequence_length" and isinstance(context, int) else p.maximum
                     field = forms.IntegerField(required=False, widget=forms.NumberInput(
-                        attrs={"placeholder": str(p.default), "inputmode": "numeric", "min": p.minimum,
-                               "max": p.maximum}))
+                        attrs={"placeholder": str(default), "inputmode": "numeric", "min": p.minimum,
+                               "max": high}))
                 field.label = _param_label(p.name)
                 field.help_text = hint
                 self.fields[name] = field

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Account, Membership, Space
+from cfm.inspection.memory import default_sequence_length, kv_cache_tokens
 from cfm.preparation.selectors import latest_prepared
 from cfm.registry.models import Status as RegistrationStatus
 
@@ -255,9 +256,40 @@ def _label(conf: str) -> str:
     return _(catalog.CONFIGURATIONS[conf].label)
 
 
-def validate_parameters(*, parameters: dict | None, software_spec: str, family: str) -> tuple[dict, list[dict]]:
-    """The platform's parameter table: defaults filled in, ranges checked.
-    Returns (effective parameters, warnings); raises invalid_parameters."""
+def parameter_defaults(report: dict | None) -> dict:
+    """The defaults a deployment of this model gets for what it leaves out
+    (platform-rules, "deployment parameters against memory and context"): the
+    platform's, except max_sequence_length = min(2048, context_length) and
+    max_new_tokens = min(2048, that), so a model with a short context gets
+    defaults that start. dtype stays the platform's default (float16): the
+    rules give no other; the deploy form suggests the model's own."""
+    defaults = {p.name: p.default for p in catalog.DEPLOYMENT_PARAMETERS}
+    sequence = default_sequence_length(_context_length(report))
+    defaults["max_sequence_length"] = sequence
+    defaults["max_new_tokens"] = min(catalog.DEFAULT_SEQUENCE_LENGTH, sequence)
+    return defaults
+
+
+def suggested_dtype(report: dict | None) -> str:
+    """The dtype the deploy form proposes: bfloat16 when most of the model's
+    16-bit tensors are BF16 (a BF16 model served in float16 may overflow), else
+    the platform's default."""
+    dtypes = (report or {}).get("dtypes") or {}
+    bf16, f16 = dtypes.get("BF16", 0), dtypes.get("F16", 0)
+    return "bfloat16" if isinstance(bf16, int) and isinstance(f16, int) and bf16 > f16 else "float16"
+
+
+def _context_length(report: dict | None) -> int | None:
+    value = (report or {}).get("context_length")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def validate_parameters(*, parameters: dict | None, software_spec: str, family: str, report: dict | None = None,
+                        configuration: str | None = None) -> tuple[dict, list[dict]]:
+    """The platform's parameter table: defaults filled in, ranges checked,
+    then the model's own bounds (its context length, the configuration's KV
+    cache). Returns (effective parameters, warnings); raises invalid_parameters
+    naming every parameter at fault at once."""
     warnings: list[dict] = []
     given = dict(parameters or {})
     if family == "time_series":
@@ -268,12 +300,19 @@ def validate_parameters(*, parameters: dict | None, software_spec: str, family: 
         return {}, warnings
     known = {p.name: p for p in catalog.DEPLOYMENT_PARAMETERS}
     errors: dict[str, str] = {}
+    extra: dict = {}
     for name in given:
         if name not in known:
             errors[f"parameters.{name}"] = _("Unknown parameter.")
+    defaults = parameter_defaults(report)
+    given_sequence = given.get("max_sequence_length")
+    if "max_new_tokens" not in given and isinstance(given_sequence, int) and not isinstance(given_sequence, bool):
+        # A shorter sequence given alone: the new tokens default within it, not to 2048 beyond it.
+        defaults["max_new_tokens"] = max(min(defaults["max_new_tokens"], given_sequence),
+                                         known["max_new_tokens"].minimum or 0)
     effective: dict = {}
     for p in catalog.DEPLOYMENT_PARAMETERS:
-        value = given.get(p.name, p.default)
+        value = given.get(p.name, defaults[p.name])
         if software_spec in p.unused_with:
             if p.name in given:
                 warnings.append({"code": "parameter_unused",
@@ -298,11 +337,53 @@ def validate_parameters(*, parameters: dict | None, software_spec: str, family: 
             if effective[p.name] < effective[p.at_least]:
                 errors[f"parameters.{p.name}"] = _("Must be at least %(other)s (%(value)s).") % {
                     "other": p.at_least, "value": effective[p.at_least]}
+    sequence = effective.get("max_sequence_length")
+    if "parameters.max_sequence_length" not in errors and isinstance(sequence, int):
+        problem = _memory_bounds(report, configuration, sequence, effective.get("max_batch_size"), warnings, extra)
+        if problem:
+            errors["parameters.max_sequence_length"] = problem
     if errors:
         raise DeploymentRefused(422, "invalid_parameters", _(
             "Some parameters are outside the platform's ranges: %(names)s.") % {
-            "names": ", ".join(sorted(k.removeprefix("parameters.") for k in errors))}, fields=errors)
+            "names": ", ".join(sorted(k.removeprefix("parameters.") for k in errors))}, fields=errors, **extra)
     return effective, warnings
+
+
+def _memory_bounds(report: dict | None, configuration: str | None, sequence: int, batch, warnings: list[dict],
+                   extra: dict) -> str | None:
+    """The decision on deployment parameters against memory and context: the
+    message refusing max_sequence_length, or None (a warning is appended when
+    the batch does not fit at once). Bounds the report does not know (a report
+    from before the memory fields) are not checked."""
+    context = _context_length(report)
+    if context is not None and sequence > context:
+        extra["context_length"] = context
+        return _("Must be at most %(limit)s, the model's context length (context_length); the runtime refuses to "
+                 "start beyond it.") % {"limit": context}
+    tokens = kv_cache_tokens(report, configuration)
+    if tokens is None or configuration is None:
+        return None
+    if sequence > tokens:
+        extra["kv_cache_tokens"] = tokens
+        allowed = catalog.allowed_configurations((report or {}).get("model_type"),
+                                                 (report or {}).get("family") or "general")
+        up = catalog.next_configuration(configuration, allowed)
+        if up is not None:
+            extra["next_configuration"] = up
+            return _("Must be at most %(limit)s: %(conf)s holds %(limit)s tokens of KV cache, fewer than one "
+                     "sequence of %(value)s. Lower it, or choose %(next)s (it holds %(next_tokens)s tokens).") % {
+                "limit": tokens, "conf": _label(configuration), "value": sequence, "next": _label(up),
+                "next_tokens": kv_cache_tokens(report, up) or "?"}
+        return _("Must be at most %(limit)s: %(conf)s holds %(limit)s tokens of KV cache, fewer than one sequence "
+                 "of %(value)s, and no larger configuration is available for this model.") % {
+            "limit": tokens, "conf": _label(configuration), "value": sequence}
+    if isinstance(batch, int) and batch * sequence > tokens:
+        fit = tokens // sequence
+        warnings.append({"code": "batch_exceeds_kv_cache", "sequences": fit, "message": _(
+            "%(conf)s holds %(tokens)s tokens of KV cache: %(fit)s sequences of %(value)s tokens fit at once, not "
+            "max_batch_size %(batch)s; the others wait.") % {
+            "conf": _label(configuration), "tokens": tokens, "fit": fit, "value": sequence, "batch": batch}})
+    return None
 
 
 def normalize_configuration(configuration: str | None) -> str | None:
@@ -329,63 +410,110 @@ def _not_deployable(registration, *, prepared: bool = False) -> DeploymentRefuse
 
 
 def deployment_validate(*, account: Account, registration, space: Space | None, configuration: str | None = None,
-                        software_spec: str | None = None, serving_name: str,
+                        software_spec: str | None = None, serving_name: str | None,
                         parameters: dict | None = None) -> DeploymentPlan:
-    """Every check that does not need the quota, in the contract's order.
-    Raises DeploymentRefused."""
+    """Every check that does not need the quota, all in one round: the answer
+    is the first refusal in the contract's order (its status and code), and its
+    `fields` name every input at fault, so a form or a client fixes them all at
+    once. Raises DeploymentRefused."""
     configuration = normalize_configuration(configuration)
     if not account.may_use_custom_models:
         raise DeploymentRefused(403, "plan_not_allowed", _(
             "Only accounts on the Standard plan may deploy custom foundation models; this account is on "
             "the %(plan)s plan.") % {"plan": account.get_plan_display()})
+    refusals: list[DeploymentRefused] = []
+    fields: dict[str, str] = {}
+
+    def refuse(refusal: DeploymentRefused, field: str | None = None) -> None:
+        refusals.append(refusal)
+        if field and field not in fields:
+            fields[field] = refusal.message
+        for name, message in (refusal.extra.get("fields") or {}).items():
+            fields.setdefault(name, message)
+
     if space is not None and space.account_id != account.id:
-        raise DeploymentRefused(400, "invalid", _("The space belongs to another account."),
-                                fields={"space": _("Choose a space of this account.")})
-    if not isinstance(serving_name, str) or not re.fullmatch(catalog.SERVING_NAME_PATTERN, serving_name):
-        raise DeploymentRefused(400, "invalid", _("The serving name is not valid."), fields={
+        refuse(DeploymentRefused(400, "invalid", _("The space belongs to another account."),
+                                 fields={"space": _("Choose a space of this account.")}))
+    name_ok = isinstance(serving_name, str) and re.fullmatch(catalog.SERVING_NAME_PATTERN, serving_name)
+    if not name_ok:
+        refuse(DeploymentRefused(400, "invalid", _("The serving name is not valid."), fields={
             "serving_name": _("Use only a-z, 0-9 and _, at most %(max)s characters.")
-            % {"max": catalog.SERVING_NAME_MAX}})
+            % {"max": catalog.SERVING_NAME_MAX}}))
     # The prepared copy, when there is one, is what would be deployed: its report decides.
     prepared = latest_prepared(registration)
     report = (prepared.report if prepared is not None else registration.report) or {}
+    plan = None
     if not report.get("deployable"):
-        raise _not_deployable(registration, prepared=prepared is not None)
-    if space is None or not space.runtime_instance:
-        raise DeploymentRefused(422, "runtime_missing", _(
-            "The space has no watsonx.ai Runtime instance. Associate one on the space's Manage tab, "
-            "or choose another space."))
+        refuse(_not_deployable(registration, prepared=prepared is not None))
+    else:
+        if (space is None or not space.runtime_instance) and "space" not in fields:
+            refuse(DeploymentRefused(422, "runtime_missing", _(
+                "The space has no watsonx.ai Runtime instance. Associate one on the space's Manage tab, "
+                "or choose another space.")), "space")
+        plan = _model_plan(report, configuration, software_spec, parameters, refuse)
+    if name_ok and Deployment.objects.filter(account=account, serving_name=serving_name,
+                                             status=DeploymentStatus.ACTIVE).exists():
+        refuse(DeploymentRefused(409, "serving_name_taken", _(
+            "The serving name %(name)s is already used by a deployment of this account.") % {"name": serving_name}),
+            "serving_name")
+    if refusals:
+        first = refusals[0]
+        if fields:
+            first.extra["fields"] = fields
+        raise first
+    assert plan is not None and isinstance(serving_name, str)
+    plan.serving_name = serving_name
+    return plan
+
+
+def _model_plan(report: dict, configuration: str | None, software_spec: str | None, parameters: dict | None,
+                refuse) -> DeploymentPlan | None:
+    """Configuration, specification and parameters against the model's report;
+    each refusal goes to `refuse`. The plan, or None when something was refused."""
     family = report.get("family") or "general"
     recommended = report.get("configuration")
     allowed = catalog.allowed_configurations(report.get("model_type"), family)
     conf = configuration or recommended
     warnings: list[dict] = []
-    if conf not in catalog.CONFIGURATIONS or conf not in allowed:
+    failed = False
+    conf_ok = isinstance(conf, str) and conf in catalog.CONFIGURATIONS and conf in allowed
+    if not conf_ok or not isinstance(conf, str):
         # Named as the API spells them: a label ("Small") here once read as a refusal of itself.
-        raise DeploymentRefused(422, "configuration_not_allowed", _(
+        refuse(DeploymentRefused(422, "configuration_not_allowed", _(
             "%(conf)s is not available for this model; choose one of: %(allowed)s.") % {
-            "conf": conf, "allowed": ", ".join(allowed)}, allowed=list(allowed))
-    if recommended in catalog.CONFIGURATIONS and _order(conf) < _order(recommended):
+            "conf": conf, "allowed": ", ".join(allowed)}, allowed=list(allowed)), "configuration")
+        failed = True
+    elif recommended in catalog.CONFIGURATIONS and _order(conf) < _order(recommended):
         if family == "time_series":
             # Time-series sizes are about load, not memory: smaller serves fewer users.
             warnings.append({"code": "configuration_below_recommendation", "message": _(
                 "%(rec)s was recommended for the expected load; %(conf)s serves fewer concurrent users.")
                 % {"rec": _label(recommended), "conf": _label(conf)}})
         else:
-            raise DeploymentRefused(422, "configuration_too_small", _(
+            refuse(DeploymentRefused(422, "configuration_too_small", _(
                 "The model needs at least %(rec)s; %(conf)s would fail with insufficient resources.")
-                % {"rec": _label(recommended), "conf": _label(conf)}, minimum=recommended)
+                % {"rec": _label(recommended), "conf": _label(conf)}, minimum=recommended), "configuration")
+            failed = True
     specs = report.get("software_specs") or []
     spec = software_spec or report.get("recommended_software_spec") or (specs[0] if specs else None)
     if spec is None or spec not in specs:
-        raise DeploymentRefused(422, "spec_not_allowed", _(
+        refuse(DeploymentRefused(422, "spec_not_allowed", _(
             "%(spec)s cannot serve this model; choose one of: %(specs)s.")
-            % {"spec": spec, "specs": ", ".join(specs)}, allowed=list(specs))
-    effective, param_warnings = validate_parameters(parameters=parameters, software_spec=spec, family=family)
+            % {"spec": spec, "specs": ", ".join(specs)}, allowed=list(specs)), "software_spec")
+        failed = True
+    try:
+        # The KV-cache bound needs a configuration the model may use; the context bound does not.
+        effective, param_warnings = validate_parameters(
+            parameters=parameters, software_spec=spec if isinstance(spec, str) else "", family=family,
+            report=report, configuration=conf if conf_ok else None)
+    except DeploymentRefused as exc:
+        refuse(exc)
+        return None
+    if failed:
+        return None
+    assert conf is not None and spec is not None
     warnings.extend(param_warnings)
-    if Deployment.objects.filter(account=account, serving_name=serving_name, status=DeploymentStatus.ACTIVE).exists():
-        raise DeploymentRefused(409, "serving_name_taken", _(
-            "The serving name %(name)s is already used by a deployment of this account.") % {"name": serving_name})
-    return DeploymentPlan(configuration=conf, units=unit_cost(conf), software_spec=spec, serving_name=serving_name,
+    return DeploymentPlan(configuration=conf, units=unit_cost(conf), software_spec=spec, serving_name="",
                           parameters=effective, warnings=warnings, family=family)
 
 
@@ -797,6 +925,7 @@ __all__ = [
     "unit_costs", "unit_cost", "default_limit_units", "ledger_totals", "ledger_annotations", "quota_usage",
     "ledger_verify",
     "deployment_validate", "normalize_configuration", "validate_parameters", "platform_request", "deployment_body",
+    "parameter_defaults", "suggested_dtype",
     "asset_body", "online_deployment_body", "deployment_event", "deployment_release", "platform_limit_refusal",
     "outside_deployment_record",
     "deployment_request",

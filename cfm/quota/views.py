@@ -102,6 +102,9 @@ def deploy(request, registration_id: int):
         "refusal": refusal, "problem": problem, "holdings": _holdings(usage),
         "deployable": bool(report.get("deployable")), "plan_ok": account.may_use_custom_models,
         "verdict": presenters.verdict_of(report) if prepared is not None or registration.status == "done" else None,
+        # what each configuration holds at the platform's default sequence length, beside the parameters
+        "memory_rows": presenters.memory_rows(report, presenters.default_sequence_length(report)),
+        "sequence_length": presenters.default_sequence_length(report),
         "no_runtime": bool(spaces) and not any(s.runtime_instance for s in spaces),
         "unit_costs": _unit_cost_rows(usage),
         "recommended": _configuration(report.get("configuration")),
@@ -114,12 +117,16 @@ def _attach_errors(form, exc: services.DeploymentRefused, skip: frozenset[str] |
     mapping = {"serving_name_taken": "serving_name", "configuration_too_small": "configuration",
                "configuration_not_allowed": "configuration", "spec_not_allowed": "software_spec",
                "runtime_missing": "space"}
-    if exc.code in mapping and mapping[exc.code] not in skip:
+    done = set(skip)  # a field's own error already says what is wrong with it; one message per field
+    if exc.code in mapping and mapping[exc.code] not in done:
         form.add_error(mapping[exc.code], exc.message)
+        done.add(mapping[exc.code])
     for name, message in fields.items():
+        # The service names every field at fault at once (`fields`), the first refusal's field included.
         target = "param_" + name.split(".", 1)[1] if name.startswith("parameters.") else name
-        if target in skip:  # the field's own error already says what is wrong with it
+        if target in done:
             continue
+        done.add(target)
         form.add_error(target if target in form.fields else None, message)
     if not fields and exc.code not in mapping:
         form.add_error(None, exc.message)

@@ -14,7 +14,7 @@ from ninja import Status as Answer
 from cfm.accounts.api import account_or_404
 from cfm.apitools import ApiError, iso, paginate, parse_body
 
-from . import presenters, selectors, services
+from . import selectors, services
 from .models import Registration, SourceKind, Status
 
 router = Router(tags=["registrations"])
@@ -48,8 +48,10 @@ class RegistrationOut(Schema):
     progress: Progress
     error: ErrorOut | None
     report_url: str | None
-    #: the report's one-word verdict (the badge on every page); null until the inspection is done
+    #: the report's one-word verdict (the badge on every page) and its configuration; null until the
+    #: inspection is done. Columns written with the report: a list of any length reads no report JSON.
     verdict: Literal["ready", "prepare", "uncertified", "refused"] | None
+    configuration: Literal["small", "medium", "large", "extra_large"] | None
     has_token: bool
     attempts: int
     created_at: str
@@ -93,21 +95,14 @@ def registration_json(request, r: Registration) -> dict[str, Any]:
                      "bytes_done": r.bytes_done, "bytes_total": r.bytes_total},
         "error": {"code": r.error_code, "message": r.error_message} if r.status == Status.FAILED else None,
         "report_url": request.build_absolute_uri(report_url) if done else None,
-        "verdict": _verdict(r) if done else None,
+        "verdict": (r.verdict or None) if done else None,
+        "configuration": (r.configuration or None) if done else None,
         "has_token": _has_token(r),
         "attempts": r.attempts,
         "created_at": iso(r.created_at),
         "updated_at": iso(r.updated_at),
         "finished_at": iso(r.finished_at),
     }
-
-
-def _verdict(r: Registration) -> str | None:
-    # Lists read it in SQL (the report is never loaded there); one registration has its report.
-    annotated: Any = r
-    if hasattr(annotated, "report_verdict"):
-        return presenters.list_verdict(annotated.report_verdict, annotated.report_deployable)
-    return presenters.verdict_of(r.report)
 
 
 def _has_token(r: Registration) -> bool:

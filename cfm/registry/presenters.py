@@ -13,7 +13,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from cfm import catalog
+from cfm.inspection.memory import default_sequence_length as memory_default_sequence_length
+from cfm.inspection.report import verdict_of as report_verdict_of
 from cfm.inspection.timeseries import parse_payload, size_time_series
+
+from .texts import bignum, filesize
 
 # --- The verdict -------------------------------------------------------------------------------------
 
@@ -40,29 +44,10 @@ _BADGES = {
 
 
 def verdict_of(report: dict | None) -> str | None:
-    """The report's `verdict`. A report stored before the field existed gets
-    the contract's precedence over the fields it has (refused > uncertified
-    > prepare > ready), so old rows and new rows read the same."""
-    if not report:
-        return None
-    verdict = report.get("verdict")
-    if verdict in catalog.VERDICTS:
-        return verdict
-    if not report.get("deployable"):
-        return "refused"
-    checks = {c.get("id"): c.get("status") for c in report.get("checks") or [] if isinstance(c, dict)}
-    if report.get("certified") is False or checks.get("quantization") == "warn":
-        return "uncertified"
-    return "prepare" if report.get("preparation") else "ready"
-
-
-def list_verdict(verdict: str | None, deployable: bool | None) -> str | None:
-    """A list row reads the verdict in SQL; a row stored before the field existed has only `deployable`."""
-    if verdict in catalog.VERDICTS:
-        return verdict
-    if deployable is None:
-        return None
-    return "ready" if deployable else "refused"
+    """The report's `verdict`; a report stored before the field existed gets
+    the contract's precedence over the fields it has (one rule, in the engine's
+    report module, which the list columns use too)."""
+    return report_verdict_of(report) if report else None
 
 
 def badge(verdict: str | None) -> Badge | None:
@@ -117,8 +102,6 @@ def weights_summary(report: dict) -> str | None:
     """"46.7B parameters stored in 4.2 bits on average (GPTQ), 24.7 GB":
     the real bits (serving bytes over parameters), not "16-bit-equivalent"
     parameters, which contradict a quantized model's parameter count."""
-    from cfm.web.templatetags.cfm_tags import bignum, filesize  # formatting only
-
     params, served = report.get("parameters"), report.get("serving_bytes")
     if not isinstance(params, int) or params <= 0:
         return None
@@ -141,11 +124,10 @@ def weights_summary(report: dict) -> str | None:
 
 
 def default_sequence_length(report: dict) -> int:
-    """The platform's default max_sequence_length, bounded by the model's context length."""
-    default = next(p.default for p in catalog.DEPLOYMENT_PARAMETERS if p.name == "max_sequence_length")
-    assert isinstance(default, int)
+    """The platform's default max_sequence_length, bounded by the model's context length (the
+    deployment's own default: one rule, cfm.inspection.memory)."""
     context = report.get("context_length")
-    return min(default, context) if isinstance(context, int) and context > 0 else default
+    return memory_default_sequence_length(context if isinstance(context, int) and context > 0 else None)
 
 
 def parse_sequence_length(raw: str | None, report: dict) -> tuple[int, str | None]:
@@ -238,13 +220,55 @@ def quantized_estimates(report: dict) -> list[dict]:
     return rows
 
 
+# --- The dtype chart ---------------------------------------------------------------------------------
+
+
+def _dtype_bytes(report: dict, dtypes: dict) -> dict | None:
+    """Bytes per dtype as stored: the report's `dtype_bytes` (beyond the
+    contract, written since it existed); for an older report with a single
+    dtype, all of `weight_bytes`; otherwise unknown (None)."""
+    sizes = report.get("dtype_bytes")
+    if isinstance(sizes, dict) and set(sizes) == set(dtypes) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in sizes.values()):
+        return sizes
+    weight = report.get("weight_bytes")
+    if len(dtypes) == 1 and isinstance(weight, int) and not isinstance(weight, bool) and weight >= 0:
+        return {next(iter(dtypes)): weight}
+    return None
+
+
+def dtype_bars(report: dict) -> list[dict]:
+    """Rows for the dtype bar chart: bytes per dtype as stored (what a
+    deployment has to hold), with the number of tensors and, for floats the
+    runtime casts to 16 bits, the bytes as served. Widths in percent of the
+    largest (the chart is plain HTML/CSS: no chart library). A report that
+    does not give the bytes falls back to tensors per dtype (`bytes` None)."""
+    report = report or {}
+    dtypes = report.get("dtypes") or {}
+    if not dtypes:
+        return []
+    sizes = _dtype_bytes(report, dtypes)
+    measure = sizes if sizes is not None else dtypes
+    top = max(measure.values()) or 1
+    total = sum(measure.values()) or 1
+    rows = []
+    for k in sorted(dtypes, key=lambda k: (-measure[k], k)):
+        v = measure[k]
+        nbytes = sizes[k] if sizes is not None else None
+        bits = catalog.DTYPE_BITS.get(k) if k in catalog.FLOAT_DOWNCAST_DTYPES else None
+        share = round(100 * v / total)
+        rows.append({"dtype": k, "count": dtypes[k], "bytes": nbytes, "width": max(1, round(100 * v / top)),
+                     "share": share, "tiny": v > 0 and share == 0,
+                     # the runtime casts these to 16 bits: 2 bytes a value, as the report's serving_bytes
+                     "served": nbytes * 16 // bits if nbytes is not None and bits else None})
+    return rows
+
+
 # --- Why this recommendation ---------------------------------------------------------------------------
 
 
 def recommendation_reason(report: dict, size_message: str | None) -> str:
     """Why this configuration and this specification, in the reader's language."""
-    from cfm.web.templatetags.cfm_tags import filesize  # formatting only
-
     parts = []
     conf = report.get("configuration")
     serving = report.get("serving_bytes")

@@ -21,11 +21,11 @@ from django.views.decorators.http import require_POST
 from cfm.accounts.selectors import accounts_for
 from cfm.registry import hooks, selectors, services
 from cfm.registry.models import SourceKind, Status
-from cfm.web.templatetags.cfm_tags import check_message
 
 from . import presenters
 from .forms import ArchiveForm, FolderForm, HubForm, plan_refusal
 from .limits import inspect_limits
+from .texts import check_message
 
 KINDS = ("hub", "folder", "archive")
 
@@ -190,6 +190,7 @@ def _report_context(request, registration, report: dict | None, partial_file, *,
         "sequence_length": sequence_length, "sequence_error": sequence_error,
         "memory_rows": presenters.memory_rows(report, sequence_length),
         "quantized": presenters.quantized_estimates(report),
+        "dtype_bars": presenters.dtype_bars(report),
         "reason": presenters.recommendation_reason(report, check_message(size_check) if size_check else None),
     }
     if report.get("family") == "time_series":

@@ -133,3 +133,25 @@ def test_the_deploy_forms_error_summary_takes_the_focus(live_server, page, trans
     assert page.locator("#id_serving_name").get_attribute("aria-invalid") == "true"
     assert _off_screen(page) == []
     shot(page, "phone-deploy-errors-390")
+
+
+def test_a_chosen_sequence_length_updates_the_memory_card_in_place(live_server, page, transactional_db, shot):
+    owner = make_actor("seq")
+    owner.user.set_password(PASSWORD)
+    owner.user.save()
+    reg = make_registration(owner.account, _report())
+    page.set_default_timeout(15_000)
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, "seq")
+    page.goto(f"{live_server.url}/models/{reg.pk}/")
+    small = page.locator('.memory-row[data-configuration="small"] .kv-sequences')
+    assert small.inner_text() == "200 sequences of 2,048 tokens at once."
+    page.locator("#sequence-length").fill("8192")
+    page.locator(".sequence-form button[type=submit]").click()
+    page.wait_for_function("""() => document.querySelector(
+        '.memory-row[data-configuration="small"] .kv-sequences').innerText.includes('8,192')""")
+    assert small.inner_text() == "50 sequences of 8,192 tokens at once."
+    assert page.url == f"{live_server.url}/models/{reg.pk}/"  # swapped in place, no reload
+    assert page.locator("#sequence-length").input_value() == "8192"
+    assert page.locator("#live-announce").inner_text() == ""  # the finished inspection is not announced again
+    shot(page, "phone-report-sequence-8192")

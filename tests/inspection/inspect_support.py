@@ -20,6 +20,8 @@ CONTRACT_CHECK_IDS = [
     "safetensors_header", "safetensors_index", "safetensors_metadata", "dtypes", "tokenizer",
     "quantization", "tsfm_config", "size", "software_spec", "known_issues",
 ]
+#: checks the contract's second wave added after the fifteen, in order
+ADDED_CHECK_IDS = ["context"]
 FIELDS = {"schema": int, "rules_version": str, "source": str, "model_type": (str, type(None)), "architectures": list,
           "family": str, "certified": bool, "parameters": (int, type(None)), "parameters_exact": bool,
           "weight_bytes": (int, type(None)), "serving_bytes": (int, type(None)), "dtypes": dict,
@@ -39,7 +41,12 @@ def assert_contract(d: dict) -> None:
     for key, typ in FIELDS.items():
         assert key in d, key
         assert isinstance(d[key], typ) and not (typ is int and isinstance(d[key], bool)), (key, d[key])
-    assert [c["id"] for c in d["checks"]] == CONTRACT_CHECK_IDS
+    # The contract's fifteen in its order, then the checks added after them (the second wave's `context`).
+    assert [c["id"] for c in d["checks"]] == CONTRACT_CHECK_IDS + ADDED_CHECK_IDS
+    assert d["verdict"] in ("ready", "prepare", "uncertified", "refused")
+    assert (d["verdict"] == "refused") == (not d["deployable"])
+    assert d["context_length"] is None or (isinstance(d["context_length"], int) and d["context_length"] > 0)
+    assert d["memory"] is None or set(d["memory"]) == {"kv_cache_bytes_per_token", "configurations"}
     for c in d["checks"]:
         assert c["status"] in ("pass", "warn", "fail", "skip"), c
         assert isinstance(c["message"], str) and c["message"].strip(), c

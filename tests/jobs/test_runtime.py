@@ -197,6 +197,7 @@ def test_lost_workers_past_the_attempts_fail_the_job_with_the_reason(subject, se
 
 def test_poll_again_queues_the_run_for_later_without_using_an_attempt(subject, settings):
     settings.CFM_JOB_MAX_ATTEMPTS = 1  # a poll that used an attempt would leave none
+    settings.CFM_SWEEP_INTERVAL = 30
     polls = []
 
     def track(job: RunningJob) -> Outcome:
@@ -213,9 +214,12 @@ def test_poll_again_queues_the_run_for_later_without_using_an_attempt(subject, s
         assert (job.status, job.attempts, job.progress_step) == (JobStatus.QUEUED, 0, "platform_initializing")
         assert 25 < (job.run_after - timezone.now()).total_seconds() <= 30
         # the next poll is a row, not a message: a worker restarted meanwhile loses nothing, and an early
-        # delivery does not run it before its time
+        # delivery does not run it before its time; the sweeper sends it once it is due
+        assert job.enqueued_at is None
         assert runtime.run(job_id=job.pk) == "skipped"
+        assert sweeper.sweep().queued == 0
         due_now(job)
+        assert sweeper.sweep().queued == 1
     assert runtime.run(job_id=job.pk) == "done"
     job.refresh_from_db()
     assert (job.status, job.attempts, polls) == (JobStatus.DONE, 1, [1, 1, 1, 1])

@@ -37,6 +37,7 @@ def test_every_request_carries_the_version_and_the_bearer_token(platform, client
     req = platform.calls("GET", "/ml/v4/deployments")[0]
     token = platform.calls("POST", "/identity/token")[0]
     assert token.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert token.query == {"version": "2025-07-03"}
     assert req.query == {"space_id": "space-1", "version": "2025-07-03"}
     assert req.headers["Authorization"].startswith("Bearer tok-")
 

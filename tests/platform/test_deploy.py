@@ -3,6 +3,7 @@ byte for byte, the statuses, the ledger, each failure of the contract."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 from platformsupport import bucket_objects, deploy, drive
 
@@ -15,6 +16,12 @@ def usage(client, actor) -> dict:
 
 def test_deploy_uploads_creates_and_becomes_ready_with_the_contract_requests(client, connected, tiny_archive,
                                                                            platform, bucket, tmp_path):
+    # every file of the archive goes: a README too
+    import tarfile
+
+    (tmp_path / "tiny-llama" / "README.md").write_text("# tiny\n")
+    with tarfile.open(tiny_archive.upload_path, "w:gz") as tf:
+        tf.add(tmp_path / "tiny-llama", arcname="tiny-llama")
     r = deploy(client, connected, tiny_archive, "tiny_chat")
     assert r.status_code == 201, r.content
     body = r.json()
@@ -283,3 +290,30 @@ def test_a_tracking_job_that_ended_unfinished_fails_the_deployment_and_releases_
     assert body["status"] == "failed" and body["error"] == {"code": "worker_lost"}
     assert "interrupted 3 times" in body["status_message"]
     assert usage(client, connected)["used_units"] == 0
+
+
+def test_the_latest_prepared_folder_is_what_goes_to_the_bucket(client, connected, tiny_archive, platform, bucket,
+                                                               tmp_path, settings):
+    import shutil
+    from pathlib import Path
+
+    from cfm.preparation.models import PrepareJob
+    from cfm.preparation.storage import write_manifest
+
+    for run, marker in ((1, "first"), (2, "second")):
+        folder = Path(settings.MEDIA_ROOT) / "prepared" / str(connected.account.id) / str(tiny_archive.id) / str(run)
+        shutil.copytree(tmp_path / "tiny-llama", folder)
+        (folder / "generation_config.json").write_text(json.dumps({"run": marker}))
+        write_manifest(folder)
+        PrepareJob.objects.create(registration=tiny_archive, account=connected.account, status="done",
+                                  storage_backend="local", storage_location=str(folder),
+                                  new_report=tiny_archive.report)
+    PrepareJob.objects.create(registration=tiny_archive, account=connected.account, status="failed")
+    dep = drive(deploy(client, connected, tiny_archive, "prepared").json()["id"])
+    assert dep.state == "ready"
+    objects = bucket_objects(bucket)
+    manifest = (folder / "SHA256SUMS").read_bytes()
+    base = f"cfm/{connected.account.id}/{tiny_archive.id}/{hashlib.sha256(manifest).hexdigest()[:12]}"
+    assert objects[f"{base}/SHA256SUMS"] == manifest
+    assert json.loads(objects[f"{base}/generation_config.json"]) == {"run": "second"}
+    assert set(objects) == {f"{base}/{p.name}" for p in folder.iterdir()}

@@ -116,8 +116,8 @@ def test_usage_shows_a_deployment_made_outside_cfm(client, connected, platform):
     platform_sync()
     client.force_login(connected.user)
     page = client.get(reverse("quota:usage", args=[connected.account.pk])).content.decode()
-    row = page.split("made_elsewhere")[1].split("</tr>")[0]
-    assert "outside cfm" in row and "made outside cfm" in row
+    row = page.split("<code>made_elsewhere</code>")[1].split("</tr>")[0]
+    assert "tag-outside" in row and "outside cfm" in row
 
 
 def test_a_stranger_gets_404_and_the_anonymous_the_login_page(client, owner, stranger, llama):

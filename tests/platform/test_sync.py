@@ -38,6 +38,11 @@ def test_a_deployment_made_outside_cfm_counts_in_usage_after_one_sync(client, co
     assert dep["origin"] == "outside" and dep["configuration"] == "medium" and dep["units"] == 2
     assert dep["platform"]["deployment_id"] == outside and dep["serving_name"] == "made_elsewhere"
     assert "gpu_m" in dep["events"][0]["message"]
+    client.force_login(connected.user)
+    page = client.get(f"/quota/{connected.account.id}/usage/")
+    assert page.status_code == 200 and b"made_elsewhere" in page.content and b"outside cfm" in page.content
+    detail = client.get(f"/quota/deployments/{dep['id']}/")
+    assert detail.status_code == 200 and b"Made outside cfm" in detail.content
     assert platform_sync().found == 0  # known now: not counted twice
     assert usage(client, connected)["used_units"] == 2
     assert ledger_verify(account=connected.account).ok
@@ -88,3 +93,30 @@ def test_the_admin_sees_drift(admin_client, connected, platform):
     assert r.status_code == 200 and b"drifted" in r.content and b"outside cfm" in r.content
     r = admin_client.get("/admin/quota/deployment/?origin__exact=cfm")
     assert r.status_code == 200 and b"drifted" not in r.content
+
+
+def test_deleting_a_deployment_made_outside_cfm_removes_it_but_keeps_its_asset(client, connected, platform):
+    from platformsupport import drive
+
+    from cfm.platform.sync import platform_sync
+
+    outside = platform.add_outside("theirs", size="gpu_s")
+    platform_sync()
+    [dep] = usage(client, connected)["deployments"]
+    assert client.delete(f"/api/v1/deployments/{dep['id']}", **connected.auth).status_code == 202
+    assert drive(dep["id"]).state == "deleted"
+    calls = [(q.method, q.path) for q in platform.requests if q.method == "DELETE"]
+    assert calls == [("DELETE", f"/ml/v4/deployments/{outside}")]
+    assert usage(client, connected)["used_units"] == 0
+
+
+def test_the_operator_command_syncs_now(connected, platform):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    platform.add_outside("cmd_found", size="gpu_s")
+    out = StringIO()
+    call_command("cfm_platform_sync", stdout=out)
+    assert json.loads(out.getvalue()) == {"spaces": 1, "gone": 0, "found": 1, "changed": 0, "errors": []}

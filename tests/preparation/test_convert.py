@@ -180,7 +180,8 @@ def test_rope_fix_waits_for_review_then_applies_the_two_field_form(tmp_path):
 
     cfg = json.loads((Path(result.stored.location) / "config.json").read_text())
     assert cfg["rope_scaling"] == {"type": "dynamic", "factor": 8.0}
-    assert result.report["preparation"] == [] and result.report["checks"][-1]["status"] == "pass"
+    known_issues = next(c for c in result.report["checks"] if c["id"] == "known_issues")
+    assert result.report["preparation"] == [] and known_issues["status"] == "pass"
 
 
 def test_declined_rope_fix_keeps_config_json_as_it_was(tmp_path):

@@ -15,6 +15,7 @@ from prep_builders import make_ttm
 from safetensors.numpy import save_file
 from worker_support import alice, bob, wait_for, wait_status, worker  # noqa: F401
 
+from cfm.jobs.models import Job
 from cfm.preparation.models import PrepareJob
 from cfm.registry.models import Registration
 
@@ -80,3 +81,31 @@ def test_a_prepare_job_cancelled_in_the_worker_stops_and_a_new_one_finishes(work
                     what="the second job to end")
     assert done["status"] == "done", done["error"]
     assert (Path(done["storage"]["location"]) / "tsfm_config.json").is_file()
+
+
+def test_a_prepare_run_whose_worker_is_killed_mid_download_is_finished_by_a_restarted_worker(worker, client, alice,
+                                                                                            tmp_path):
+    folder = make_ttm(tmp_path / "ttm-killed")
+    save_file({"backbone.w": np.zeros(12 * 2**20 // 4, dtype=np.float32)}, str(folder / "model.safetensors"),
+              metadata={"format": "pt"})
+    worker.hub.add_repo("ibm/ttm-killed", folder)
+    r = client.post(f"{API}/registrations", data=json.dumps({"account": alice.account.pk, "source": "ibm/ttm-killed"}),
+                    content_type="application/json", **alice.auth)
+    registration = wait_status(Registration(pk=r.json()["id"]))
+    assert registration.status == "done", registration.error_message
+
+    worker.hub.latency = 1.0  # each request of the download waits: the run is mid-download when the worker dies
+    started = client.post(f"{API}/registrations/{registration.pk}/prepare", **alice.auth).json()
+    prep = wait_for(lambda: PrepareJob.objects.filter(pk=started["id"], status="running", job__worker__gt="")
+                    .select_related("job").first(), 30, what="the Prepare run to start")
+    job = prep.job
+    with worker.killed():
+        worker.hub.latency = 0.0
+    body = wait_for(lambda: _job_state(client, alice, started["url"], ("done", "failed", "cancelled")), 90,
+                    what="the Prepare run to end")
+    assert body["status"] == "done", body["error"]
+    assert (Path(body["storage"]["location"]) / "tsfm_config.json").is_file()
+    finished = Job.objects.get(pk=job.pk)
+    assert (PrepareJob.objects.get(pk=prep.pk).job_id, finished.attempts) == (job.pk, 2)
+    assert finished.worker.rsplit(":", 1)[1] != job.worker.rsplit(":", 1)[1]  # another process finished it
+    assert f"prepare job {job.pk}: lease expired" in worker.text()

@@ -241,7 +241,7 @@ def test_the_fragment_polls_while_the_job_runs_and_stops_once_it_ended(client, o
 
 def test_the_report_shows_every_check_the_remedy_the_recommendation_and_limitations(client, owner, done):
     html = _login(client, owner[0]).get(reverse("registration", args=[done.pk])).content.decode()
-    assert html.count('data-check="') == 15
+    assert html.count('data-check="') == 16  # the contract's fifteen and the second wave's context
     assert 'data-check="safetensors_metadata" data-status="fail"' in html
     assert "fix_safetensors_metadata" in html and "watsonx-cfm-caikit-1.1" in html
     assert "cannot be tuned" in html and "watsonx.governance" in html
@@ -303,7 +303,7 @@ def test_the_report_json_is_the_contract(client, owner, done):
     r = _login(client, owner[0]).get(reverse("registration_report_json", args=[done.pk]))
     data = json.loads(r.content)
     assert r["Content-Disposition"].startswith("attachment;")
-    assert data["schema"] == 1 and data["deployable"] is False and len(data["checks"]) == 15
+    assert data["schema"] == 1 and data["deployable"] is False and len(data["checks"]) == 16
 
 
 def test_no_report_json_before_the_job_is_done(client, owner):

@@ -14,6 +14,7 @@ from cfm.accounts import tokens
 from cfm.accounts.models import Account, ApiToken, Membership, Role
 from cfm.accounts.tokens import token_create, token_seal, token_unseal, token_user
 from cfm.accounts.views import NEW_TOKEN_SESSION_KEY
+from cfm.registry import presenters
 from cfm.registry.models import Registration, SourceKind, Status
 from cfm.web.templatetags import cfm_tags
 
@@ -188,7 +189,7 @@ def test_sizes_and_counts_read_as_people_write_them():
     assert cfm_tags.filesize(512) == "512 B"
     assert cfm_tags.bignum(8_030_261_248) == "8.03B"
     assert cfm_tags.percent(1, 4) == 25 and cfm_tags.percent(3, 0) == 0
-    bars = cfm_tags.dtype_bars({"dtypes": {"BF16": 200, "F32": 50}})
+    bars = presenters.dtype_bars({"dtypes": {"BF16": 200, "F32": 50}})  # chart building: a presenter
     assert [(b["dtype"], b["width"]) for b in bars] == [("BF16", 100), ("F32", 25)]
 
 

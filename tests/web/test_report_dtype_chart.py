@@ -15,7 +15,8 @@ from modelfactory import DTYPE_BYTES, llama_config, llama_tensors, make_model
 
 from cfm.inspection import inspect
 from cfm.registry.models import Registration, SourceKind, Status
-from cfm.web.templatetags.cfm_tags import dtype_bars, filesize
+from cfm.registry.presenters import dtype_bars
+from cfm.registry.texts import filesize
 
 CFG = llama_config(hidden=1024, layers=4, heads=8, kv_heads=2, intermediate=4096, vocab=32000)
 

@@ -261,3 +261,23 @@ def test_the_deploy_page_shows_the_same_badge(client, owner):
     reg = _reg(owner, llama8b(verdict="uncertified", certified=False))
     html = client.get(reverse("quota:deploy", args=[reg.pk])).content.decode()
     assert re.findall(r'data-verdict="(\w+)"', html) == ["uncertified"]
+
+
+def test_time_series_sizing_reads_in_japanese(client, owner):
+    reg = _reg(owner, timeseries_report())
+    html = client.get(reverse("registration", args=[reg.pk]), {"users": "20", "payload": "15x40"},
+                      HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    result = re.search(r'id="ts-result"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert "15 系列 × 40 ターゲット" in result and "targets" not in result and "series" not in result
+    html = client.get(reverse("registration", args=[reg.pk]), {"users": "3"},
+                      HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    result = re.search(r'id="ts-result"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert "長さ 1000 の単変量系列 (表で最も重いものを仮定)" in result and "assumed" not in result
+
+
+def test_the_deploy_page_says_what_each_configuration_holds_at_the_default_length(client, owner):
+    reg = _reg(owner, llama8b())
+    html = client.get(reverse("quota:deploy", args=[reg.pk])).content.decode()
+    block = re.search(r'id="deploy-memory">(.*?)</ul>', html, re.S).group(1)
+    assert "200 sequences of 2,048 tokens at once." in block and "8,192 tokens" in html
+    assert block.count("<li") == 3

@@ -93,7 +93,7 @@ def test_the_default_limit_settings_default_is_the_catalogs():
 
 
 def test_a_rope_warning_stored_before_the_version_was_a_parameter_still_names_it():
-    from cfm.web.templatetags.cfm_tags import check_message, check_remedy
+    from cfm.registry.texts import check_message, check_remedy
 
     check = {"id": "known_issues", "status": "warn", "message_key": "known_issues.rope_llama3",
              "params": {"factor": 8.0}}
