@@ -25,7 +25,7 @@ def _space_or_404(request, space_id: int) -> Space:
     return space
 
 
-def _raise(exc: services.ConnectionError_):
+def _raise(exc: services.ConnectionRuleError):
     extra = {"fields": exc.fields} if exc.fields else {}
     raise ApiError(exc.status, exc.code, exc.message, **extra) from None
 
@@ -48,7 +48,7 @@ def connection_put(request, space_id: int):
         raise ApiError(400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"}) from None
     try:
         conn = services.connection_put(user=request.user, space=space, data=data)
-    except services.ConnectionError_ as exc:
+    except services.ConnectionRuleError as exc:
         _raise(exc)
     return services.connection_body(conn)
 
@@ -59,7 +59,7 @@ def connection_delete(request, space_id: int):
     try:
         if not services.connection_delete(user=request.user, space=space):
             raise ApiError(404, "not_found", _("This space has no platform connection."))
-    except services.ConnectionError_ as exc:
+    except services.ConnectionRuleError as exc:
         _raise(exc)
     return Status(204, None)
 
@@ -69,5 +69,5 @@ def connection_check(request, space_id: int):
     space = _space_or_404(request, space_id)
     try:
         return services.connection_check(user=request.user, space=space).body()
-    except services.ConnectionError_ as exc:
+    except services.ConnectionRuleError as exc:
         _raise(exc)

@@ -41,7 +41,7 @@ _MAX = {"url": 300, "iam_url": 300, "space_id": 100, "api_key": 1000, "storage.e
         "storage.connection_id": 100, "storage.prefix": 200}
 
 
-class ConnectionError_(Exception):
+class ConnectionRuleError(Exception):
     """A connection request that cannot be done: `status`, `code`, the
     message and, for a 400, `fields` naming each input at fault."""
 
@@ -52,7 +52,7 @@ class ConnectionError_(Exception):
 
 def _owner_only(user, space: Space) -> None:
     if not is_owner(user=user, account=space.account):
-        raise ConnectionError_(403, "owner_only", _("Only an owner of the account can change its spaces' platform "
+        raise ConnectionRuleError(403, "owner_only", _("Only an owner of the account can change its spaces' platform "
                                                     "connections."))
 
 
@@ -101,7 +101,7 @@ def connection_put(*, user, space: Space, data: Any) -> Connection:
     (CFM_PLATFORM_URLS, CFM_STORAGE_URLS); else a 400 naming the field."""
     _owner_only(user, space)
     if not isinstance(data, dict):
-        raise ConnectionError_(400, "invalid", _("The body must be a JSON object."), {"body": "not an object"})
+        raise ConnectionRuleError(400, "invalid", _("The body must be a JSON object."), {"body": "not an object"})
     existing = Connection.objects.filter(space=space).first()
     storage = data.get("storage")
     errors: dict[str, str] = {}
@@ -133,7 +133,7 @@ def connection_put(*, user, space: Space, data: Any) -> Connection:
         if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
             errors["storage.prefix"] = _("A prefix is folder names separated by /.")
     if errors:
-        raise ConnectionError_(400, "invalid", _("The connection is not valid: %(fields)s.")
+        raise ConnectionRuleError(400, "invalid", _("The connection is not valid: %(fields)s.")
                                % {"fields": ", ".join(sorted(errors))}, errors)
     # Every required value is there once no field is in error.
     assert url and iam_url and space_id and endpoint and bucket_name and connection_id and prefix is not None
@@ -177,7 +177,7 @@ def connection_check(*, user, space: Space) -> ConnectionCheck:
     _owner_only(user, space)
     conn = Connection.objects.filter(space=space).first()
     if conn is None:
-        raise ConnectionError_(404, "not_found", _("This space has no platform connection."))
+        raise ConnectionRuleError(404, "not_found", _("This space has no platform connection."))
     checks: list[dict] = []
     try:
         client = PlatformClient(url=conn.url, iam_url=conn.iam_url, api_key=conn.api_key,
