@@ -41,7 +41,7 @@ def connection_page(request, space_id: int):
         if form.is_valid():
             try:
                 services.connection_put(user=request.user, space=space, data=form.body())
-            except services.ConnectionError_ as exc:
+            except services.ConnectionRuleError as exc:
                 form.add_service_errors(exc.fields)
                 if not exc.fields:
                     form.add_error(None, exc.message)
@@ -66,7 +66,7 @@ def connection_test(request, space_id: int):
     space = _space_or_404(request, space_id)
     try:
         result = services.connection_check(user=request.user, space=space)
-    except services.ConnectionError_ as exc:
+    except services.ConnectionRuleError as exc:
         messages.error(request, exc.message)
     else:
         request.session[CHECK_SESSION_KEY] = {"space": space.pk, **result.body()}
@@ -79,7 +79,7 @@ def connection_remove(request, space_id: int):
     space = _space_or_404(request, space_id)
     try:
         services.connection_delete(user=request.user, space=space)
-    except services.ConnectionError_ as exc:
+    except services.ConnectionRuleError as exc:
         messages.error(request, exc.message)
         return redirect("space_platform", space.pk)
     messages.success(request, _("“%(name)s” is plan-only again: deployments into it give the request bodies to send "
