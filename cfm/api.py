@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import Http404, HttpResponseNotAllowed
+from django.http.multipartparser import MultiPartParserError
 from django.urls import re_path
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -16,8 +19,9 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 
+from cfm.accounts.permissions import OwnerOnly
 from cfm.accounts.tokens import token_user
-from cfm.apitools import ApiError
+from cfm.apitools import ApiError, BodyNotJSON, body_json
 
 
 class BearerAuth(HttpBearer):
@@ -28,20 +32,13 @@ class BearerAuth(HttpBearer):
         return user
 
 
-class BodyNotJSON(ValueError):
-    pass
-
-
 class JSONParser(Parser):
-    """ninja's parser, with its failure marked: ninja turns any parser error
-    into a bare HttpError(400), and `_http_error` below recognises this one
-    by its cause."""
+    """ninja's parser through `body_json` (one JSON parser: depth-capped, no
+    NUL), with its failure marked: ninja turns any parser error into a bare
+    HttpError(400), and `_http_error` below recognises this one by its cause."""
 
     def parse_body(self, request):
-        try:
-            return super().parse_body(request)
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of 4300+ digits
-            raise BodyNotJSON(str(exc)) from exc
+        return body_json(request.body)
 
 
 class CfmAPI(NinjaAPI):
@@ -90,10 +87,33 @@ def _not_found(request, exc):
     return error_response(request, 404, "not_found", "No such object.")
 
 
+@api.exception_handler(OwnerOnly)
+def _owner_only(request, exc: OwnerOnly):
+    return error_response(request, 403, "owner_only", exc.message)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    return error_response(request, 413, "too_large", _("A field of the request is over %(cap)s bytes.")
+                          % {"cap": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
+
+
+@api.exception_handler(TooManyFilesSent)
+def _too_many_files(request, exc):
+    return error_response(request, 400, "invalid", _("The request has more than %(cap)s files.")
+                          % {"cap": settings.DATA_UPLOAD_MAX_NUMBER_FILES}, fields={"body": "too many files"})
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request, exc):
+    return error_response(request, 400, "invalid", _("The multipart body could not be read."),
+                          fields={"body": "not a valid multipart body"})
+
+
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
     if isinstance(exc.__cause__, BodyNotJSON):  # as POST /registrations answers it, which parses its own body
-        return error_response(request, 400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"})
+        return error_response(request, 400, "invalid", exc.__cause__.message, fields=exc.__cause__.fields)
     code = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
             413: "too_large", 429: "rate_limited"}.get(exc.status_code, "error")
     return error_response(request, exc.status_code, code, str(exc))

@@ -4,7 +4,6 @@ by hand. It imports no app: cfm/api.py mounts every app's router, so an
 app's API importing cfm/api.py itself would make an import cycle."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +11,8 @@ from urllib.parse import urlencode
 
 from django.utils.translation import gettext as _
 from pydantic import ValidationError as PydanticError
+
+from cfm.inspection.jsonsafe import JsonProblem, loads_bounded
 
 
 class ApiError(Exception):
@@ -24,23 +25,78 @@ class ApiError(Exception):
 
 # --- bodies read by hand ----------------------------------------------------------------------------------------
 
+#: The deepest JSON a body may nest (the API's bodies are flat objects; deployment parameters one level more).
+#: Deeper input used to reach the parser's recursion limit: a 500 instead of a 400.
+API_MAX_JSON_DEPTH = 32
+
+
+class BodyNotJSON(ValueError):
+    """A body refused while parsing: `message` for the envelope, `fields` naming what."""
+
+    def __init__(self, message: str, fields: dict[str, str]):
+        super().__init__(message)
+        self.message, self.fields = message, fields
+
+
+def _nul_field(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a NUL character,
+    which PostgreSQL cannot store in text; None when there is none."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where or "body"
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                key = f"{where}.{k}" if where else str(k)
+                if "\x00" in str(k):
+                    return key
+                stack.append((v, key))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}.{i}" if where else str(i)) for i, v in enumerate(item))
+    return None
+
+
+def refuse_nul(data: Any) -> None:
+    if (where := _nul_field(data)) is not None:
+        raise BodyNotJSON(_("Text may not contain NUL characters."), {where.replace("\x00", "\\0"): "NUL character"})
+
+
+def body_json(raw: bytes) -> Any:
+    """The one JSON parser of request bodies (ninja's, through cfm/api.py, and
+    parse_body's): bounded in depth, no NUL in any string. Raises BodyNotJSON
+    saying what is wrong."""
+    try:
+        data = loads_bounded(raw, max_bytes=len(raw), max_depth=API_MAX_JSON_DEPTH)
+    except JsonProblem as exc:
+        if exc.reason == "too_deep":
+            raise BodyNotJSON(_("The body nests deeper than %(depth)s levels.") % {"depth": API_MAX_JSON_DEPTH},
+                              {"body": "too deep"}) from None
+        raise BodyNotJSON(_("The body is not JSON."), {"body": "not JSON"}) from None
+    if b"\\u0000" in raw:  # only then is there a NUL to find
+        refuse_nul(data)
+    return data
+
+
 def parse_body(request, schema, *, required: bool = True):
     """A body an endpoint reads itself (one that takes JSON or a form, or an
     optional body), validated by `schema`: JSON, or a form as `curl -F` or
     an HTML form sends it. An empty body where none is required gives the
     schema's defaults; anything else wrong is a 400 whose `fields` say what."""
-    if (request.content_type or "").startswith(("multipart/", "application/x-www-form-urlencoded")):
-        data: Any = {k: request.POST.get(k) for k in request.POST}
-        if not data and not required:
-            return schema()
-    else:
-        raw = request.body.strip() if request.body else b""
-        if not raw and not required:
-            return schema()
-        try:
-            data = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid", _("The body is not JSON."), fields={"body": "not JSON"}) from None
+    try:
+        if (request.content_type or "").startswith(("multipart/", "application/x-www-form-urlencoded")):
+            data: Any = {k: request.POST.get(k) for k in request.POST}
+            if not data and not required:
+                return schema()
+            refuse_nul(data)
+        else:
+            raw = request.body.strip() if request.body else b""
+            if not raw and not required:
+                return schema()
+            data = body_json(raw or b"null")
+    except BodyNotJSON as exc:
+        raise ApiError(400, "invalid", exc.message, fields=exc.fields) from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid", _("The body must be a JSON object."), fields={"body": "not an object"})
     try:

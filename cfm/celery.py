@@ -21,3 +21,24 @@ def warm_worker_process(**_: object) -> None:
     from cfm.inspection import engine, hub  # noqa: F401
 
     hub.warm()
+
+
+def _heartbeat_signals() -> None:
+    """Each worker writes a heartbeat row while it runs (cfm.workers.heartbeat)."""
+    from celery.signals import worker_ready, worker_shutdown
+
+    def ready(sender=None, **kwargs):
+        from cfm.workers.heartbeat import on_worker_ready
+
+        on_worker_ready(sender=sender)
+
+    def shutdown(sender=None, **kwargs):
+        from cfm.workers.heartbeat import on_worker_shutdown
+
+        on_worker_shutdown(sender=sender)
+
+    worker_ready.connect(ready, weak=False)
+    worker_shutdown.connect(shutdown, weak=False)
+
+
+_heartbeat_signals()

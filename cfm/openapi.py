@@ -24,8 +24,14 @@ COMMON_ERRORS: dict[int, tuple[str, ...]] = {
 
 #: The codes particular operations add, by (method, path after /api/v1).
 OPERATION_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
-    ("post", "/registrations"): {403: ("plan_not_allowed",), 413: ("too_large",)},
-    ("post", "/registrations/{registration_id}/rerun"): {403: ("plan_not_allowed",)},
+    ("post", "/registrations"): {403: ("plan_not_allowed", "owner_only"), 413: ("too_large",), 507: ("disk_full",)},
+    ("post", "/registrations/{registration_id}/rerun"): {403: ("plan_not_allowed", "owner_only")},
+    # What another member made is its maker's or an owner's to change (cfm.accounts.permissions).
+    ("post", "/registrations/{registration_id}/cancel"): {403: ("owner_only",)},
+    ("delete", "/registrations/{registration_id}"): {403: ("owner_only",), 409: ("registration_in_use",)},
+    ("delete", "/registrations/{registration_id}/token"): {403: ("owner_only",)},
+    ("delete", "/deployments/{deployment_id}"): {403: ("owner_only",)},
+    ("post", "/prepare-jobs/{job_id}/cancel"): {403: ("owner_only",)},
     ("post", "/deployments"): {
         403: ("plan_not_allowed",),
         409: ("quota_exceeded", "serving_name_taken", "files_not_held"),
@@ -34,9 +40,8 @@ OPERATION_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
     },
     ("post", "/limit-requests"): {403: ("plan_not_allowed",), 409: ("limit_request_pending",)},
     ("post", "/registrations/{registration_id}/prepare"): {
-        409: ("nothing_to_do", "not_inspected", "unsupported"), 503: ("missing_extras",)},
-    ("post", "/prepare-jobs/{job_id}/review"): {409: ("not_in_review",)},
-    ("delete", "/registrations/{registration_id}"): {409: ("registration_in_use",)},
+        409: ("nothing_to_do", "not_inspected", "unsupported", "disk_full"), 503: ("missing_extras",)},
+    ("post", "/prepare-jobs/{job_id}/review"): {403: ("owner_only",), 409: ("not_in_review",)},
     ("post", "/accounts/{account_id}/spaces"): {403: ("owner_only",)},
     ("patch", "/spaces/{space_id}"): {403: ("owner_only",)},
     ("delete", "/spaces/{space_id}"): {403: ("owner_only",), 409: ("space_in_use",)},
@@ -48,7 +53,8 @@ OPERATION_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
 _DESCRIPTIONS = {
     400: "The input is not valid: `fields` names each field at fault.",
     401: "No valid bearer token.",
-    403: "Not allowed: the account's plan (plan_not_allowed) or the user's role (owner_only).",
+    403: ("Not allowed: the account's plan (plan_not_allowed) or the user's role (owner_only: spaces and connections "
+          "are the owners'; what a member made is its maker's and the owners' to change or remove)."),
     404: "No such object among your accounts' (another account's id answers the same).",
     405: "This path does not take the method: `allowed` and the Allow header list the ones it takes.",
     409: "Refused by the current state.",
@@ -56,6 +62,7 @@ _DESCRIPTIONS = {
     422: "Refused by the platform's rules.",
     429: "Too many requests.",
     503: "A part of cfm this needs is not installed.",
+    507: "The server ran out of disk space; nothing was kept.",
 }
 
 _ERROR_EXAMPLES = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ _known_cfm = {
     "CFM_TOKEN_KEY", "CFM_MEDIA_DIR", "CFM_S3_ENDPOINT", "CFM_S3_BUCKET", "CFM_S3_ACCESS_KEY",
     "CFM_S3_SECRET_KEY", "CFM_S3_REGION", "CFM_PREPARE_MAX_MEMORY", "CFM_PREPARE_TIME_LIMIT",
     "CFM_DEFAULT_LIMIT_UNITS", "CFM_EAGER_CELERY", "CFM_TEST_REQUIRE_SERVICES",
+    "CFM_LOGIN_FAILURE_LIMIT", "CFM_LOGIN_LOCKOUT_SECONDS", "CFM_ANON_BODY_MAX_BYTES", "CFM_BODY_MAX_BYTES",
+    "CFM_SSL_REDIRECT", "CFM_HSTS_SECONDS", "CFM_SECURE_COOKIES", "CFM_PROXY_SSL_HEADER", "CFM_HEARTBEAT_INTERVAL",
     "CFM_PLATFORM_URLS", "CFM_STORAGE_URLS", "CFM_PLATFORM_DEPLOY_TIMEOUT", "CFM_PLATFORM_SYNC_INTERVAL",
 }
 _misspelt = sorted(k for k in os.environ if k.startswith("CFM_") and k not in _known_cfm)
@@ -109,10 +112,15 @@ INSTALLED_APPS = [
     "cfm.feedback",
     "cfm.preparation",
     "cfm.platform",
+    "cfm.workers",
+    "axes",
 ]
 
 MIDDLEWARE = [
+    # First: every answer under /api/v1/, also Django's own 400s, leaves as the JSON error envelope.
+    "cfm.web.guards.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "cfm.web.guards.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -120,9 +128,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Its __call__ runs before any process_view, so before CsrfViewMiddleware reads request.POST.
+    "cfm.web.guards.BodyCapMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out login into the page that says so (cfm.accounts.throttle).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cfm.urls"
@@ -148,24 +160,28 @@ TEMPLATES = [
 # --- Database: DATABASE_URL, default SQLite in WAL mode -------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES: dict[str, Any]  # dj_database_url gives a TypedDict, SQLite a plain dict
+#: The web server and the worker write concurrently: WAL lets readers go on
+#: during a write, IMMEDIATE takes the write lock at BEGIN so two writers
+#: queue instead of deadlocking. Also for a SQLite named by DATABASE_URL
+#: (without them concurrent deployments failed with "database is locked").
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if DATABASE_URL:
     try:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, **(DATABASES["default"].get("OPTIONS") or {})}
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "cfm.sqlite3",
-            "OPTIONS": {
-                # The web server and the worker write concurrently: WAL lets
-                # readers go on during a write, IMMEDIATE takes the write lock
-                # at BEGIN so two writers queue instead of deadlocking.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": dict(_SQLITE_OPTIONS),
         }
     }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -179,6 +195,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Login throttling (django-axes; cfm/accounts/throttle.py) ----------------
+# The throttle comes first: a locked account or address is refused before its password is hashed.
+AUTHENTICATION_BACKENDS = ["cfm.accounts.throttle.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+CFM_LOGIN_FAILURE_LIMIT = env_int("CFM_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+CFM_LOGIN_LOCKOUT_SECONDS = env_int("CFM_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+AXES_FAILURE_LIMIT = CFM_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=CFM_LOGIN_LOCKOUT_SECONDS)
+# Either one locks: an account attacked from many addresses, an address trying many accounts.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "cfm.accounts.throttle.login_locked_out"
+# A success does not wipe the failures: else logging into one's own account from the same address
+# between guesses would reset the address's count. They expire after the lockout time.
+AXES_RESET_ON_SUCCESS = False
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "home"
@@ -246,6 +277,8 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CFM_JOB_TIME_LIMIT must be above CFM_JOB_SOFT_TIME_LIMIT")
 CFM_JOB_LEASE_SECONDS = env_int("CFM_JOB_LEASE_SECONDS", 120, minimum=5)
 CFM_SWEEP_INTERVAL = env_int("CFM_SWEEP_INTERVAL", 30, minimum=1)
+# Each worker writes a heartbeat this often (s); /healthz counts it live for a minute (or three beats).
+CFM_HEARTBEAT_INTERVAL = env_int("CFM_HEARTBEAT_INTERVAL", 15, minimum=1)
 # Attempts of one job of any kind (transient Hub faults, lost workers) before it fails.
 CFM_JOB_MAX_ATTEMPTS = env_int("CFM_JOB_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds before the first retry of a transient fault (then doubling, with jitter).
@@ -283,7 +316,14 @@ CFM_ARCHIVE_MAX_FILES = env_int("CFM_ARCHIVE_MAX_FILES", 10_000, minimum=1)
 CFM_ARCHIVE_MAX_RATIO = env_int("CFM_ARCHIVE_MAX_RATIO", 200, minimum=1)
 CFM_UPLOAD_MAX_BYTES = env_int("CFM_UPLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temp file
-DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000_000
+# Bodies are refused by their Content-Length before a byte is read (cfm.web.guards.BodyCapMiddleware):
+# anyone not logged in may send CFM_ANON_BODY_MAX_BYTES (a login form is a few hundred bytes), a logged-in
+# user CFM_BODY_MAX_BYTES, and a multipart POST to an upload endpoint CFM_UPLOAD_MAX_BYTES.
+CFM_ANON_BODY_MAX_BYTES = env_int("CFM_ANON_BODY_MAX_BYTES", 16_384, minimum=1024)
+CFM_BODY_MAX_BYTES = env_int("CFM_BODY_MAX_BYTES", 2_621_440, minimum=CFM_ANON_BODY_MAX_BYTES)
+# The non-file fields of one request: the folder upload's manifest (20 MB at most) is the largest.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 24_000_000
+FILE_UPLOAD_PERMISSIONS = 0o600
 # A folder snapshot posts one part per small file and per safetensors header
 # (a 405B model: ~200 shards); Django's default of 100 parts would refuse it.
 DATA_UPLOAD_MAX_NUMBER_FILES = 5000
@@ -343,6 +383,26 @@ LOGGING = {
                 "httpx": {"level": "WARNING"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "DENY"
+# --- HTTPS (production: gunicorn behind a TLS proxy; see the README) -----------------------------------------
+# On by default whenever DEBUG is off; `make run` (DEBUG=1) and the tests serve plain http.
+CFM_SSL_REDIRECT = env_bool("CFM_SSL_REDIRECT", not DEBUG)
+CFM_HSTS_SECONDS = env_int("CFM_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+CFM_SECURE_COOKIES = env_bool("CFM_SECURE_COOKIES", not DEBUG)
+#: The header the TLS proxy sets to the client's scheme; empty: no proxy, trust no such header.
+CFM_PROXY_SSL_HEADER = os.environ.get("CFM_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto").strip()
+SECURE_SSL_REDIRECT = CFM_SSL_REDIRECT
+# Load balancers probe over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = CFM_HSTS_SECONDS
+SECURE_HSTS_INCLUDE_SUBDOMAINS = CFM_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = CFM_HSTS_SECONDS > 0
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = CFM_SECURE_COOKIES
+if CFM_PROXY_SSL_HEADER:
+    if not all(c.isalnum() or c == "-" for c in CFM_PROXY_SSL_HEADER):
+        raise ImproperlyConfigured(f"CFM_PROXY_SSL_HEADER={CFM_PROXY_SSL_HEADER!r} is not a header name")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + CFM_PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# `make run` has DEBUG on: its error page must not show the Redis or database password in a URL.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "cfm.web.errors.SecretMaskingReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "cfm.web.errors.SecretMaskingExceptionReporter"

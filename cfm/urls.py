@@ -20,3 +20,5 @@ urlpatterns = [
     path("feedback/", include("cfm.feedback.urls")),
     path("", include("cfm.web.urls")),
 ]
+
+handler500 = "cfm.web.errors.server_error"

@@ -7,6 +7,27 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+# The tests speak plain http (the test client, the live server, subprocesses), as `make run` does with DEBUG=1:
+# the HTTPS defaults that hold whenever DEBUG is off are turned off for them. pytest-django has loaded the
+# settings before this file runs, so they are set on both the environment (subprocesses) and the settings.
+_PLAIN_HTTP = {"CFM_SSL_REDIRECT": "0", "CFM_HSTS_SECONDS": "0", "CFM_SECURE_COOKIES": "0", "CFM_PROXY_SSL_HEADER": ""}
+for _name, _value in _PLAIN_HTTP.items():
+    os.environ.setdefault(_name, _value)
+
+
+def _plain_http_settings() -> None:
+    from django.conf import settings
+
+    settings.SECURE_SSL_REDIRECT = settings.CFM_SSL_REDIRECT = False
+    settings.SECURE_HSTS_SECONDS = settings.CFM_HSTS_SECONDS = 0
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = settings.SECURE_HSTS_PRELOAD = False
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = settings.CFM_SECURE_COOKIES = False
+    settings.SECURE_PROXY_SSL_HEADER = None
+    settings.CFM_PROXY_SSL_HEADER = ""
+
+
+_plain_http_settings()
+
 # The session's real Celery worker and its Hub are defined once, here, so that every
 # folder's tests share one worker (a second one would take the first one's jobs).
 from needs import REQUIRE_SERVICES, need  # noqa: E402,F401

@@ -10,14 +10,18 @@ docs/platform.md, and nothing else.
 
 Served:
 - POST /identity/token (form grant_type + apikey) → {"access_token", "expires_in", ...};
-  an unknown key → 400 as IAM answers it.
+  an unknown key → 400 as IAM answers it. A token is refused (401) once it
+  has expired; `token_issued` says when each was given.
 - /ml/v4/... needs `Authorization: Bearer <a token it gave>` (else 401) and
   `?version=` (else 400); a space in `forbidden_spaces` → 403.
-- POST /ml/v4/models → 201 {"metadata": {"id"}, "entity"}; DELETE /ml/v4/models/{id} → 204 / 404.
-- POST /ml/v4/deployments → 202 {"metadata": {"id"}, "entity": {"status": {"state": "initializing"}}};
+- POST /ml/v4/models → 201 (`model_status`) {"metadata": {"id"}, "entity"}; DELETE /ml/v4/models/{id} → 204 / 404.
+- POST /ml/v4/deployments → 202 (`deployment_status`)
+  {"metadata": {"id"}, "entity": {"status": {"state": "initializing"}}};
   GET /ml/v4/deployments/{id} moves `initializing` → `ready` after `ready_after` seconds
   (with `entity.status.inference[0].url` unless `inference_url` is off);
-  GET /ml/v4/deployments?space_id= lists them (`page_size` per page, `next.href`);
+  GET /ml/v4/deployments?space_id= lists them (`page_size` per page, `next.href`: `next_style`
+  "full" a path with space_id, version and start, "start_only" a path with start alone,
+  "absolute" the full URL);
   DELETE /ml/v4/deployments/{id} → 204 / 404.
 
 Knobs: `poll_latency` (seconds before a deployment's GET answers), `reset()`,
@@ -72,6 +76,12 @@ class PlatformServer:
         self.page_size = page_size
         self.inference_url = inference_url
         self.tokens: set[str] = set()
+        #: token → (time.time() it was given, its expiry)
+        self.token_issued: dict[str, tuple[float, float]] = {}
+        #: the contract allows 201 or 202 for both creations
+        self.model_status = 201
+        self.deployment_status = 202
+        self.next_style = "full"
         self.models: dict[str, dict] = {}
         self.deployments: dict[str, dict] = {}
         self.requests: list[Request] = []
@@ -115,6 +125,7 @@ class PlatformServer:
             self._scripts.clear()
             self.forbidden_spaces.clear()
             self.poll_latency = 0.0
+            self.model_status, self.deployment_status, self.next_style = 201, 202, "full"
             if api_key is not None:
                 self.api_keys = {api_key}
 
@@ -225,7 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.startswith("/ml/"):
             return self._answer(404, _error("not_found", f"no such path {path}"))
         auth = self.headers.get("Authorization") or ""
-        if not auth.startswith("Bearer ") or auth[7:] not in p.tokens:
+        issued = p.token_issued.get(auth[7:])
+        if not auth.startswith("Bearer ") or auth[7:] not in p.tokens or (issued and issued[1] <= time.time()):
             return self._answer(401, _error("authentication_token_not_valid", "Authentication token is not valid"))
         if not query.get("version"):
             return self._answer(400, _error("missing_version", "Missing query parameter 'version'"))
@@ -268,6 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = "tok-" + uuid.uuid4().hex
         with p.lock:
             p.tokens.add(token)
+            p.token_issued[token] = (time.time(), time.time() + p.token_ttl)
         self._answer(200, {"access_token": token, "refresh_token": "not_supported", "token_type": "Bearer",
                            "expires_in": p.token_ttl, "expiration": int(time.time()) + p.token_ttl, "scope": "ibm"})
 
@@ -278,8 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
         model_id = str(uuid.uuid4())
         with p.lock:
             p.models[model_id] = body
-        self._answer(201, {"metadata": {"id": model_id, "space_id": body["space_id"], "name": body.get("name")},
-                           "entity": {k: v for k, v in body.items() if k not in ("name", "space_id")}})
+        self._answer(p.model_status, {"metadata": {"id": model_id, "space_id": body["space_id"],
+                                                   "name": body.get("name")},
+                                      "entity": {k: v for k, v in body.items() if k not in ("name", "space_id")}})
 
     def _create_deployment(self, body) -> None:
         p = self.server_owner
@@ -296,19 +310,28 @@ class _Handler(BaseHTTPRequestHandler):
         dep = {"id": dep_id, "entity": body, "created": time.monotonic(), "failure": failure, "fixed_state": None}
         with p.lock:
             p.deployments[dep_id] = dep
-        self._answer(202, {"metadata": {"id": dep_id, "space_id": body["space_id"]},
+        self._answer(p.deployment_status, {"metadata": {"id": dep_id, "space_id": body["space_id"]},
                            "entity": {**body, "status": {"state": "initializing"}}})
 
     def _list(self, query: dict) -> None:
         p = self.server_owner
+        if not query.get("space_id") and not query.get("project_id"):
+            # as the platform answers a listing that names neither
+            return self._answer(400, _error("missing_space_or_project", "Either space_id or project_id has to be "
+                                                                        "provided."))
         start = int(query.get("start") or 0)
         with p.lock:
             deps = [d for d in p.deployments.values() if d["entity"].get("space_id") == query.get("space_id")]
         page = deps[start:start + p.page_size]
         body: dict = {"resources": [p.resource(d) for d in page], "total_count": len(deps)}
         if start + p.page_size < len(deps):
-            body["next"] = {"href": f"/ml/v4/deployments?space_id={query.get('space_id')}&version="
-                                    f"{query.get('version')}&start={start + p.page_size}"}
+            nxt = start + p.page_size
+            href = f"/ml/v4/deployments?space_id={query.get('space_id')}&version={query.get('version')}&start={nxt}"
+            if p.next_style == "start_only":
+                href = f"/ml/v4/deployments?start={nxt}"
+            elif p.next_style == "absolute":
+                href = p.url + href
+            body["next"] = {"href": href}
         self._answer(200, body)
 
     do_GET = do_POST = do_DELETE = do_PUT = _handle

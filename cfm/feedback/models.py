@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Account
 from cfm.quota.models import Configuration
+from cfm.textcaps import FREE_TEXT_MAX, free_text_validators
 
 
 class Timeline(models.TextChoices):
@@ -33,9 +34,11 @@ class SurveyResponse(models.Model):
     count = models.PositiveIntegerField(_("how many deployments"), default=1,
                                         validators=[MinValueValidator(COUNT_MIN), MaxValueValidator(COUNT_MAX)])
     model = models.CharField(_("which model"), max_length=300, blank=True, default="")
-    use_case = models.TextField(_("use case"), blank=True, default="")
+    use_case = models.TextField(_("use case"), blank=True, default="", max_length=FREE_TEXT_MAX,
+                                validators=free_text_validators())
     timeline = models.CharField(_("timeline"), max_length=10, choices=Timeline.choices, default=Timeline.NOW)
-    comments = models.TextField(_("anything else"), blank=True, default="")
+    comments = models.TextField(_("anything else"), blank=True, default="", max_length=FREE_TEXT_MAX,
+                                validators=free_text_validators())
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

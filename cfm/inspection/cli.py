@@ -154,7 +154,8 @@ def summary(d: dict) -> str:
         f"  model_type     {d['model_type'] or '-'}   ({', '.join(d['architectures']) or 'no architectures'})",
         f"  family         {d['family']}   certified: {'yes' if d['certified'] else 'no'}",
         f"  parameters     {p}",
-        f"  weights        {_gb(d['weight_bytes'])} stored, {_gb(d['serving_bytes'])} served",
+        f"  weights        {_gb(d['weight_bytes'])} stored, {_gb(d['serving_bytes'])} served"
+        + _listed(d),
         f"  dtypes         {', '.join(f'{k}×{v}' for k, v in d['dtypes'].items()) or '-'}",
         f"  quantization   {d['quantization'] or 'none'}",
         f"  configuration  {d['configuration'] or 'none fits'}",
@@ -201,6 +202,15 @@ def _memory_lines(mem) -> list[str]:
         lines.append(f"  {name:<14} {c['gpus']} GPU x {_gb(c['gpu_memory_bytes'] // max(c['gpus'], 1))} "
                      f"(derived): {room}")
     return lines
+
+
+def _listed(d: dict) -> str:
+    """A .bin-only model's size from the file list (the headers gave none)."""
+    listed, kinds = d.get("files_bytes"), d.get("files_bytes_by_format") or {}
+    if d.get("weight_bytes") is not None or not isinstance(listed, int):
+        return ""
+    names = ", ".join(f".{k}" for k in kinds if k in ("bin", "pt", "pth")) or "weight"
+    return f"   ({_gb(listed)} of {names} files, size from the file list)"
 
 
 def _gb(n):

@@ -43,6 +43,7 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")  # for huggingface_hub, where P
 
 from . import hubclient  # noqa: E402
 from .hubclient import HubClient, HubHTTPError, HubTimeout, HubTransportError  # noqa: E402
+from .hubids import is_repo_id, is_revision  # noqa: E402
 from .limits import InspectLimits  # noqa: E402
 from .sources import FileTooLarge, ProgressFn, Source, SourceError  # noqa: E402
 
@@ -69,9 +70,6 @@ RETRY_AFTER_MAX = 10.0
 DEFAULT_TIMEOUT = 10.0
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_REVISION_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
-# huggingface_hub's validate_repo_id: [namespace/]name, ASCII word characters, . and -, at most 96 each
-_REPO_ID_RE = re.compile(r"(\b[\w\-.]{1,96}\b/)?\b[\w\-.]{1,96}\b", re.ASCII)
 USER_AGENT = "cfm-inspect/0.1 (huggingface_hub-compatible)"
 
 T = TypeVar("T")
@@ -111,20 +109,15 @@ def parse_repo_spec(spec: str, revision: str | None = None) -> tuple[str, str | 
                               f"{_show(spec)} names revision {pinned!r} but the revision given is {revision!r}; "
                               "give only one")
         revision = pinned or revision
-    if not _valid_repo_id(repo_id):
+    if not is_repo_id(repo_id):
         raise SourceError(
             "source_unreadable",
             f"{_show(spec)} is neither an existing folder or archive nor a Hub repo id "
             "(org/name, hf://org/name or a single name such as gpt2)",
         ) from None
-    if revision is not None and not _REVISION_RE.match(revision):
+    if revision is not None and not is_revision(revision):
         raise SourceError("source_unreadable", f"{_show(revision)} is not a valid revision (branch, tag or commit)")
     return repo_id, revision
-
-
-def _valid_repo_id(repo_id: str) -> bool:
-    return (bool(repo_id) and repo_id.count("/") <= 1 and _REPO_ID_RE.fullmatch(repo_id) is not None
-            and "--" not in repo_id and ".." not in repo_id and not repo_id.endswith(".git"))
 
 
 def _show(text: str) -> str:

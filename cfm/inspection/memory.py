@@ -64,16 +64,19 @@ def configuration_memory(key: str, serving_bytes: int, per_token: int | None) ->
 
 
 def memory(cfg: dict[str, Any] | None, *, model_type: str | None, family: str, serving_bytes: int | None,
-           configurations: tuple[str, ...]) -> dict[str, Any] | None:
+           configurations: tuple[str, ...], estimated: bool = False) -> dict[str, Any] | None:
     """The report's `memory`: None for time-series models and when the
     weights' serving size is unknown; otherwise the KV cache's bytes per token
-    (None when config.json lacks the fields) and each configuration's figures."""
+    (None when config.json lacks the fields) and each configuration's figures.
+    `estimated`: the weights' bytes are the sizing estimate (parameters x 2, no
+    safetensors headers), as the size check says; `weights_estimated` tells a reader."""
     if family != "general" or serving_bytes is None or not isinstance(cfg, dict):
         return None
     per_token = kv_cache_bytes_per_token(cfg, model_type)
     confs = [c for c in rules.CONFIGURATION_ORDER if c in configurations and rules.CONFIGURATION_GPUS.get(c)]
     return {"kv_cache_bytes_per_token": per_token,
-            "configurations": {c: configuration_memory(c, serving_bytes, per_token) for c in confs}}
+            "configurations": {c: configuration_memory(c, serving_bytes, per_token) for c in confs},
+            "weights_estimated": estimated}
 
 
 def default_sequence_length(context: int | None) -> int:

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -26,7 +26,12 @@ VERSION = "2025-07-03"
 GRANT_TYPE = "urn:ibm:params:oauth:grant-type:apikey"
 #: a token is replaced this long before it expires
 TOKEN_MARGIN = 60
-_LIMIT_RE = re.compile(r"\blimit\b|\bquota\b|limit_exceeded|limit_reached", re.I)
+#: the account's own limit: a code naming a limit or quota, or words tying a limit to deployments, the
+#: account, its plan or instance (a parameter "exceeds the limit of 4096" is an ordinary refusal)
+_LIMIT_CODE_RE = re.compile(r"limit|quota", re.I)
+_LIMIT_RE = re.compile(r"\bquotas?\b"
+                       r"|\b(deployments?|account|instance|plan|capacity|units?)\b[^.;]{0,60}\blimits?\b"
+                       r"|\blimits?\b[^.;]{0,60}\b(deployments?|account|instance|plan|capacity|units?)\b", re.I)
 _INSUFFICIENT_RE = re.compile(r"insufficient[ _]resources", re.I)
 
 
@@ -46,7 +51,8 @@ def classify(message: str, code: str = "") -> str:
     a lack of resources for the size asked, or another refusal."""
     if _INSUFFICIENT_RE.search(message) or _INSUFFICIENT_RE.search(code):
         return "insufficient_resources"
-    if _LIMIT_RE.search(code) or _LIMIT_RE.search(message):
+    limit_code = bool(_LIMIT_CODE_RE.search(code)) and not re.search(r"param|invalid", code, re.I)
+    if limit_code or _LIMIT_RE.search(message):
         return "limit"
     return "rejected"
 
@@ -195,6 +201,7 @@ class PlatformClient:
         items: list[dict] = []
         url: str | None = "/ml/v4/deployments"
         params: dict | None = {"space_id": self.space_id}
+        seen: set[str] = set()
         for _page in range(1000):
             if url is None:
                 break
@@ -204,11 +211,28 @@ class PlatformClient:
             items.extend(r for r in answer["resources"] if isinstance(r, dict))
             nxt = (answer.get("next") or {}).get("href") if isinstance(answer.get("next"), dict) else None
             url, params = None, None
-            if isinstance(nxt, str) and nxt:
-                full = urljoin(self.url + "/", nxt)
-                if full.startswith(self.url + "/"):
-                    url = full
+            if isinstance(nxt, str) and nxt.strip():
+                url = self._next_page(nxt.strip())
+                if url in seen:
+                    raise PlatformError("bad_answer", "the platform's deployment list links back to a page it gave")
+                seen.add(url)
         return items
+
+    def _next_page(self, href: str) -> str:
+        """A listing's `next.href` (a path or a full URL) as a URL on this
+        platform: the host is always the connection's (never one a link
+        names), and the space and version the link may leave out are added
+        (a listing without them is refused). Stopping short instead would
+        make the sync take the deployments of the later pages for gone."""
+        link = urlsplit(urljoin(self.url + "/", href))
+        base = urlsplit(self.url)
+        query = parse_qs(link.query, keep_blank_values=True)
+        if "space_id" not in query and "project_id" not in query:
+            query["space_id"] = [self.space_id]
+        if "version" not in query:
+            query["version"] = [VERSION]
+        return urlunsplit((base.scheme, base.netloc, link.path or "/ml/v4/deployments", urlencode(query, doseq=True),
+                           ""))
 
     def delete_deployment(self, deployment_id: str) -> None:
         """Done on 204 or 404 (already gone)."""

@@ -16,8 +16,10 @@ from .tracking import FolderUnavailable, staging_root
 
 
 def latest_prepared(registration: Registration) -> PrepareJob | None:
-    return (PrepareJob.objects.filter(registration=registration, status=PrepareStatus.DONE)
-            .exclude(storage_location="").order_by("-created_at", "-id").first())
+    """The copy the model's page shows as its current state (the run that
+    finished last, with its report): the one whose report allowed the deploy."""
+    return (PrepareJob.objects.filter(registration=registration, status=PrepareStatus.DONE, new_report__isnull=False)
+            .exclude(storage_location="").order_by("-finished_at", "-id").first())
 
 
 def files_not_held(registration: Registration) -> bool:

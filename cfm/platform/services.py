@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Space
+from cfm.accounts.permissions import require_may_change
 from cfm.accounts.selectors import is_owner, role_in
 from cfm.quota import services as quota
 from cfm.quota.models import Deployment, DeploymentState
@@ -263,7 +264,9 @@ def deployment_start(*, user, registration, space: Space | None, configuration: 
 def deployment_remove(*, user, deployment: Deployment) -> str:
     """DELETE: a plan is released at once ("released"); a real deployment
     goes `deleting` and the job removes it from the platform ("deleting");
-    one that already ended is "gone"."""
+    one that already ended is "gone". The member who made it, an owner or
+    staff may (else OwnerOnly, cfm.accounts.permissions)."""
+    require_may_change(user=user, account_id=deployment.account_id, created_by_id=deployment.created_by_id)
     if deployment.state == DeploymentState.RESERVED:
         return "released" if quota.deployment_delete(user=user, deployment=deployment) else "gone"
     with transaction.atomic():

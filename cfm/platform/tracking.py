@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 
-#: first wait between two looks at an initializing deployment; doubles up to POLL_MAX
+#: first wait between two looks at an initializing deployment; doubles up to POLL_MAX, which bounds how
+#: late `ready` is seen (a look costs one small GET: 6 a minute for a start of several minutes is cheap)
 POLL_FIRST = 1.0
-POLL_MAX = 30.0
+POLL_MAX = 10.0
 
 
 def staging_root() -> Path:

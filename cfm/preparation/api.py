@@ -22,7 +22,7 @@ router = Router(tags=["preparation"])
 
 #: PrepareServiceError.code -> HTTP status
 _STATUS = {"not_found": 404, "not_inspected": 409, "nothing_to_do": 409, "not_in_review": 409,
-           "unsupported": 409, "missing_extras": 503}
+           "unsupported": 409, "missing_extras": 503, "disk_full": 409}
 
 
 class FileProgress(Schema):

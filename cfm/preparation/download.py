@@ -13,47 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cfm import catalog as rules
 from cfm.inspection import archives
 from cfm.inspection.hub import ATTEMPTS, HubSource, open_hub
 from cfm.inspection.hubfetch import ContentMismatch, fetch_file
 from cfm.inspection.limits import InspectLimits
 from cfm.inspection.sources import SourceError
 
+# The selection lives with the inspection, which reports how much Prepare will download.
+from cfm.inspection.weightfiles import is_weight_pickle as _is_weight_pickle  # noqa: F401 (pipeline.py)
+from cfm.inspection.weightfiles import needed_files
+
 from .errors import Cancelled, PrepareError
 
 #: Room kept free beyond the estimate (logs, temp files, the manifest).
 DISK_MARGIN = 64 * 1024**2
-_KEEP_SUFFIXES = (".json", ".txt", ".model", ".jinja", ".tiktoken")
-
-
-def _is_weight_pickle(name: str) -> bool:
-    low = name.lower()
-    return low.endswith(rules.PYTORCH_WEIGHT_SUFFIXES) and not low.startswith(rules.NON_WEIGHT_PICKLES)
-
-
-def needed_files(listing: dict[str, int]) -> dict[str, int]:
-    """The files of a repo or archive that a prepared model folder needs:
-    root-level weights (safetensors when there are any, else PyTorch
-    pickles), their index, config and tokenizer files. Not READMEs, images,
-    other formats (.gguf, .onnx, .h5, .msgpack), sub-folders (e.g.
-    `original/`) or trainer leftovers (optimizer.pt, training_args.bin)."""
-    root = {p: s for p, s in listing.items() if "/" not in p and not p.startswith(".")}
-    has_safetensors = any(p.endswith(".safetensors") for p in root)
-    keep: dict[str, int] = {}
-    for path, size in root.items():
-        low = path.lower()
-        if low.endswith((".safetensors", ".safetensors.index.json")):
-            keep[path] = size
-        elif low.endswith(".bin.index.json"):
-            if not has_safetensors:
-                keep[path] = size
-        elif _is_weight_pickle(path):
-            if not has_safetensors:
-                keep[path] = size
-        elif low.endswith(_KEEP_SUFFIXES):
-            keep[path] = size
-    return keep
 
 
 def check_disk(path: Path, needed: int) -> None:

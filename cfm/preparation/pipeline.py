@@ -446,7 +446,7 @@ def prepare(source: SourceSpec, options: PrepareOptions, *, work_dir: Path, stor
     except OSError as exc:
         if dl.is_disk_full(exc):
             shutil.rmtree(run.work, ignore_errors=True)
-            raise PrepareError("disk_full", "the disk filled up during preparation") from None
+            raise PrepareError("disk_full", "the server ran out of disk space during preparation") from None
         raise
     if not keep_work:
         shutil.rmtree(run.work, ignore_errors=True)

@@ -4,6 +4,9 @@ runtime (cfm.jobs; the Prepare kind is jobs.py)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,11 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Membership
+from cfm.accounts.permissions import require_may_change
 from cfm.jobs import runtime
 from cfm.registry.models import Registration, SourceKind
 from cfm.registry.models import Status as RegStatus
+from cfm.registry.texts import filesize
 
-from .download import folder_partial_files
+from .download import DISK_MARGIN, folder_partial_files
 from .errors import PrepareError
 from .extras import INSTALL_HINT, missing_packages
 from .models import ACTIVE, PrepareJob, PrepareStatus
@@ -69,6 +74,70 @@ def detail_partial_file(registration: Registration) -> str | None:
     return prepare_partial_file(registration=registration)
 
 
+@dataclass(frozen=True)
+class DiskPlan:
+    """What Prepare will download and the disk it needs, from the report (the
+    source's listing, read at inspection: no request here)."""
+
+    download: int
+    #: converted weights written beside the download (the same bytes again: an upper bound when casting)
+    converted: int
+    margin: int
+    #: already in the registration's work folder from an earlier run (a resumed download)
+    present: int
+    #: free bytes where the prepared folder is stored (the media folder)
+    free: int
+
+    @property
+    def needed(self) -> int:
+        return max(self.download - self.present, 0) + self.converted + self.margin
+
+    @property
+    def enough(self) -> bool:
+        return self.free >= self.needed
+
+    @property
+    def shortfall(self) -> int:
+        return max(self.needed - self.free, 0)
+
+
+def _free_bytes(path: Path) -> int:
+    # The media folder may not exist yet: its nearest existing parent is on the same disk.
+    for candidate in (path, *path.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return 0
+
+
+def _present_bytes(folder: Path) -> int:
+    try:
+        return sum(e.stat().st_size for e in os.scandir(folder) if e.is_file(follow_symlinks=False))
+    except OSError:
+        return 0
+
+
+def prepare_disk_plan(*, registration: Registration) -> DiskPlan | None:
+    """The download and disk figures of the Prepare page, or None for a report
+    written before the listing's sizes were kept (the job still checks the
+    disk before it writes)."""
+    report = registration.report or {}
+    files = report.get("files")
+    download = files.get("needed_bytes") if isinstance(files, dict) else None
+    if not isinstance(download, int) or isinstance(download, bool) or download < 0:
+        return None
+    steps = report.get("preparation") or []
+    listed = report.get("files_bytes")
+    rewrites = "convert_weights_to_safetensors" in steps or "fix_safetensors_metadata" in steps
+    converted = listed if rewrites and isinstance(listed, int) and listed > 0 else 0
+    from .jobs import work_dir_for
+
+    return DiskPlan(download=download, converted=converted, margin=DISK_MARGIN,
+                    present=_present_bytes(work_dir_for(registration.pk) / "download"),
+                    free=_free_bytes(Path(settings.MEDIA_ROOT)))
+
+
 def _member(user, account_id: int) -> bool:
     return Membership.objects.filter(account_id=account_id, user=user).exists()
 
@@ -97,6 +166,12 @@ def prepare_start(*, registration: Registration, user, cast_to_16bit: bool = Fal
     if missing:
         raise PrepareServiceError("missing_extras", _("Preparation needs %(packages)s on the server: %(hint)s")
                                   % {"packages": ", ".join(missing), "hint": INSTALL_HINT})
+    plan = prepare_disk_plan(registration=registration)
+    if plan is not None and not plan.enough:
+        raise PrepareServiceError("disk_full", _(
+            "The server has not enough free disk to prepare this model: it needs about %(needed)s (the download, "
+            "the converted weights and a margin) and %(free)s are free. Free some space on the server, then "
+            "prepare.") % {"needed": filesize(plan.needed), "free": filesize(plan.free)})
     with transaction.atomic():
         Registration.objects.select_for_update().filter(pk=registration.pk).first()
         current = PrepareJob.objects.filter(registration=registration,
@@ -126,6 +201,7 @@ def prepare_cancel(*, job: PrepareJob, user) -> PrepareJob:
     folder is kept, so a new Prepare resumes the downloads."""
     with transaction.atomic():
         row = _locked(job, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         if row.job_id and row.status in (*ACTIVE, PrepareStatus.REVIEW):
             runtime.cancel(row.job_id)
             row.refresh_from_db()
@@ -137,6 +213,7 @@ def prepare_review(*, job: PrepareJob, user, accept: bool) -> PrepareJob:
     what is left: the edit, the re-inspection, storage)."""
     with transaction.atomic():
         row = _locked(job, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         if row.status != PrepareStatus.REVIEW:
             raise PrepareServiceError("not_in_review", _("This preparation is not waiting for a review."))
         row.rope_accept = bool(accept)

@@ -12,6 +12,7 @@ failed upload deletes what it wrote.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -68,6 +69,15 @@ class Stored:
     key: str = ""
 
 
+def _no_space(exc: OSError) -> bool:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        reasons = [str(item[-1]) for item in exc.args[0] if isinstance(item, tuple) and item]
+        return any(f"[Errno {errno.ENOSPC}]" in r or f"[Errno {errno.EDQUOT}]" in r for r in reasons)
+    return False
+
+
 class LocalStorage:
     name = "local"
 
@@ -90,7 +100,12 @@ class LocalStorage:
             os.rename(staging, final)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            raise PrepareError("storage_failed", f"cannot store the prepared folder: {exc.strerror or exc}") from None
+            # shutil.Error (copytree) carries a list of (source, destination, reason): server paths, never shown.
+            if _no_space(exc):
+                raise PrepareError("disk_full", "the server ran out of disk space while storing the prepared "
+                                                "folder") from None
+            reason = f": {exc.strerror}" if exc.strerror else ""
+            raise PrepareError("storage_failed", f"cannot store the prepared folder{reason}") from None
         return Stored("local", str(final.resolve()))
 
     def delete(self, stored: Stored) -> None:

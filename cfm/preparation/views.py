@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.registry import selectors
 
 from . import services
@@ -35,7 +36,7 @@ ERRORS = {
     "worker_crashed": _("The conversion process stopped unexpectedly."),
     "tokenizer_failed": _("The tokenizer files could not be read or converted to tokenizer.json: check that they "
                           "are complete and not corrupt."),
-    "disk_full": _("There is not enough disk space to prepare this model; the partial files were removed."),
+    "disk_full": _("The server ran out of disk space while preparing this model; the partial files were removed."),
     "download_failed": _("Downloading the model failed. Prepare again to resume where it stopped."),
     "access_denied": _("The Hub refused access to the model: give the registration a token with access."),
     "source_unavailable": _("The model's files could not be read."),
@@ -101,7 +102,7 @@ def _stages(job: PrepareJob) -> list[tuple[str, str]]:
     return [(s, "done" if i < index else ended if i == index else "todo") for i, s in enumerate(wanted)]
 
 
-def _context(registration, job: PrepareJob | None) -> dict:
+def _context(registration, job: PrepareJob | None, user) -> dict:
     report = registration.report or {}
     missing = services.prepare_missing_packages(registration=registration)
     diff_lines = []
@@ -114,15 +115,21 @@ def _context(registration, job: PrepareJob | None) -> dict:
     summary_steps = ((job.summary or {}).get("steps") or {}) if job else {}
     progress = (job.progress or {}) if job else {}
     partial_file = services.prepare_partial_file(registration=registration)
+    steps = report.get("preparation") or []
+    disk = services.prepare_disk_plan(registration=registration) if steps and not partial_file else None
     return {
         "reg": registration, "report": report, "steps": report.get("preparation") or [], "job": job,
         "job_number": job.number if job else None,
+        # Cancelling or answering a job is for the member who started it and the account's owners.
+        "may_change": job is None or may_change(user=user, account_id=job.account_id, created_by_id=job.created_by_id),
         "missing": missing, "install_hint": INSTALL_HINT, "s3": services.s3_configured(),
         "partial_file": partial_file,
         "register_archive_url": f"{reverse('register')}?via=archive&account={registration.account_id}",
         "register_hub_url": f"{reverse('register')}?via=hub&account={registration.account_id}",
-        "can_start": bool(report.get("preparation")) and registration.status == "done" and not missing
-        and not partial_file and not (job and (job.is_active or job.status == PrepareStatus.REVIEW)),
+        "disk": disk,
+        "can_start": bool(steps) and registration.status == "done" and not missing
+        and not partial_file and not (disk is not None and not disk.enough)
+        and not (job and (job.is_active or job.status == PrepareStatus.REVIEW)),
         "has_convert": "convert_weights_to_safetensors" in (report.get("preparation") or []),
         "files": _files(job) if job else [], "stages": _stages(job) if job else [],
         "stage_labels": STAGE_LABELS, "stage_label": STAGE_LABELS.get(job.stage, job.stage) if job else "",
@@ -146,7 +153,7 @@ def prepare_page(request, pk: int):
             messages.error(request, exc.message)
         return redirect("prepare", pk=registration.pk)
     job = PrepareJob.objects.filter(registration=registration).select_related("job").first()
-    return render(request, "preparation/prepare.html", _context(registration, job))
+    return render(request, "preparation/prepare.html", _context(registration, job, request.user))
 
 
 @login_required
@@ -155,7 +162,7 @@ def prepare_live(request, pk: int, job_id: int):
     polling trigger, so polling stops."""
     registration = _registration_or_404(request, pk)
     job = _job_or_404(registration, job_id)
-    return render(request, "preparation/_live.html", _context(registration, job))
+    return render(request, "preparation/_live.html", _context(registration, job, request.user))
 
 
 @login_required
@@ -165,7 +172,7 @@ def prepare_cancel(request, pk: int, job_id: int):
     job = _job_or_404(registration, job_id)
     try:
         services.prepare_cancel(job=job, user=request.user)
-    except services.PrepareServiceError as exc:
+    except (services.PrepareServiceError, OwnerOnly) as exc:
         messages.error(request, exc.message)
     return redirect("prepare", pk=registration.pk)
 
@@ -177,7 +184,7 @@ def prepare_review(request, pk: int, job_id: int):
     job = _job_or_404(registration, job_id)
     try:
         services.prepare_review(job=job, user=request.user, accept=request.POST.get("accept") == "1")
-    except services.PrepareServiceError as exc:
+    except (services.PrepareServiceError, OwnerOnly) as exc:
         messages.error(request, exc.message)
     return redirect("prepare", pk=registration.pk)
 

@@ -139,9 +139,9 @@ class AccountQuotaAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "account", "kind_badge", "signed_units", "deployment", "actor", "reason"]
+    list_display = ["created_at", "account", "kind_badge", "signed_units", "deployment", "actor_display", "reason"]
     list_filter = ["kind", ("account", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["account__name", "reason", "deployment__serving_name"]
+    search_fields = ["account__name", "reason", "deployment__serving_name", "actor_name"]
     list_select_related = ["account", "deployment", "actor"]
     date_hierarchy = "created_at"
     change_list_template = "admin/quota/ledgerentry/change_list.html"
@@ -189,6 +189,12 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=gettext_lazy("actor"), ordering="actor_name")
+    def actor_display(self, obj):
+        if obj.actor_id is None and obj.actor_name:
+            return _("%(name)s (deleted user)") % {"name": obj.actor_name}
+        return obj.actor_name or (obj.actor.get_username() if obj.actor else "")
 
     @admin.display(description=gettext_lazy("kind"), ordering="kind")
     def kind_badge(self, obj):

@@ -12,8 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from cfm import catalog
+from cfm.textcaps import FREE_TEXT_MAX
 
-from .models import LIMIT_REQUEST_MAX_UNITS, LIMIT_REQUEST_REASON_MAX, Configuration
+from .models import LIMIT_REQUEST_MAX_UNITS, LIMIT_REQUEST_REASON_MAX, QUOTA_MAX_UNITS, Configuration
 from .services import parameter_defaults, suggested_dtype
 
 
@@ -153,13 +154,15 @@ class LimitRequestForm(forms.Form):
 class AnswerForm(forms.Form):
     """Admin intermediate page: the answer the account will read."""
 
-    answer = forms.CharField(label=_("Answer shown to the account"), required=False,
+    answer = forms.CharField(label=_("Answer shown to the account"), required=False, max_length=FREE_TEXT_MAX,
                              widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 
 class AdjustForm(forms.Form):
-    units = forms.IntegerField(label=_("Change to the limit (units, may be negative)"))
-    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    units = forms.IntegerField(label=_("Change to the limit (units, may be negative)"),
+                               min_value=-QUOTA_MAX_UNITS, max_value=QUOTA_MAX_UNITS)
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             max_length=FREE_TEXT_MAX)
 
     def clean_units(self):
         if self.cleaned_data["units"] == 0:

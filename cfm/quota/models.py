@@ -11,6 +11,7 @@ written in its `reserve` entry, even when the unit costs change later.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cfm import catalog
 from cfm.accounts.models import Account, Space
+from cfm.textcaps import FREE_TEXT_MAX, free_text_validators
 
 #: The catalog's configurations (cfm.catalog.CONFIGURATIONS), as model choices.
 # (django-stubs types only the class form of TextChoices, not Enum's functional one)
@@ -25,12 +27,19 @@ Configuration = models.TextChoices(  # type: ignore[call-overload]
     "Configuration", [(key.upper(), (key, _(conf.label))) for key, conf in catalog.CONFIGURATIONS.items()])
 
 
+#: The most units a limit, a unit cost or one adjustment may be: far beyond any account, far below the database's
+#: integer (2^31 used to reach PostgreSQL: "integer out of range", a 500).
+QUOTA_MAX_UNITS = 1_000_000
+
+
 class UnitCost(models.Model):
     """Units one deployment of a configuration reserves (admin-editable;
     seeded from cfm.catalog.UNIT_COSTS)."""
 
     configuration = models.CharField(_("configuration"), max_length=12, choices=Configuration.choices, unique=True)
-    units = models.PositiveIntegerField(_("units"))
+    # A deployment that costs nothing would escape the quota altogether.
+    units = models.PositiveIntegerField(_("units"),
+                                        validators=[MinValueValidator(1), MaxValueValidator(QUOTA_MAX_UNITS)])
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -45,7 +54,8 @@ class QuotaSettings(models.Model):
     """One row: the default limit every account starts with (admin-editable;
     seeded from the CFM_DEFAULT_LIMIT_UNITS setting)."""
 
-    default_limit_units = models.PositiveIntegerField(_("default limit (units)"))
+    default_limit_units = models.PositiveIntegerField(_("default limit (units)"),
+                                                      validators=[MaxValueValidator(QUOTA_MAX_UNITS)])
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -210,9 +220,15 @@ class LedgerEntry(models.Model):
     units = models.IntegerField(_("units"))
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="ledger_entries")
+    # Who acted is kept twice: the reference, for the admin's links, and the username as it was when the entry
+    # was written, which outlives the user. Deleting a user (the admin must be able to) empties the reference
+    # only, so the ledger never forgets who reserved, released or granted; PROTECT would instead forbid
+    # deleting anyone who ever deployed.
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="+")
-    reason = models.TextField(_("reason"), blank=True, default="")
+    actor_name = models.CharField(_("actor"), max_length=150, blank=True, default="")
+    reason = models.TextField(_("reason"), blank=True, default="", max_length=FREE_TEXT_MAX,
+                              validators=free_text_validators())
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -232,6 +248,8 @@ class LedgerEntry(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise AppendOnlyError("ledger entries are append-only; write an adjustment instead")
+        if self.actor is not None and not self.actor_name:
+            self.actor_name = self.actor.get_username()
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
@@ -247,7 +265,7 @@ class RequestStatus(models.TextChoices):
 #: A limit request asks for at most this total, with a reason of at most this
 #: many characters: the API and the page both refuse more (services.limit_request_create).
 LIMIT_REQUEST_MAX_UNITS = 10_000
-LIMIT_REQUEST_REASON_MAX = 2000
+LIMIT_REQUEST_REASON_MAX = FREE_TEXT_MAX
 
 
 class LimitRequest(models.Model):
@@ -257,10 +275,11 @@ class LimitRequest(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                                      related_name="+")
     units = models.PositiveIntegerField(_("requested total limit (units)"))
-    reason = models.TextField(_("reason"))
+    reason = models.TextField(_("reason"), max_length=FREE_TEXT_MAX, validators=free_text_validators())
     status = models.CharField(_("status"), max_length=10, choices=RequestStatus.choices,
                               default=RequestStatus.PENDING, db_index=True)
-    answer = models.TextField(_("answer"), blank=True, default="")
+    answer = models.TextField(_("answer"), blank=True, default="", max_length=FREE_TEXT_MAX,
+                              validators=free_text_validators())
     answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                     related_name="+")
     answered_at = models.DateTimeField(null=True, blank=True)

@@ -24,14 +24,17 @@ from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Account, Membership, Space
+from cfm.accounts.permissions import require_may_change
 from cfm.inspection.memory import default_sequence_length, kv_cache_tokens
 from cfm.preparation.selectors import latest_prepared
 from cfm.registry.models import Status as RegistrationStatus
+from cfm.textcaps import FREE_TEXT_MAX
 
 from . import lifecycle
 from .models import (
     LIMIT_REQUEST_MAX_UNITS,
     LIMIT_REQUEST_REASON_MAX,
+    QUOTA_MAX_UNITS,
     Deployment,
     DeploymentEvent,
     DeploymentState,
@@ -797,7 +800,9 @@ def deployment_request(*, user, registration, space: Space | None, configuration
 
 def deployment_delete(*, user, deployment: Deployment, reason: str = "") -> bool:
     """Release a deployment's units (exactly those it reserved). Deleting an
-    already released deployment is a no-op that reports False."""
+    already released deployment is a no-op that reports False. The member who
+    made it, an owner of the account or staff may (else OwnerOnly)."""
+    require_may_change(user=user, account_id=deployment.account_id, created_by_id=deployment.created_by_id)
     with transaction.atomic():
         _lock_account(deployment.account_id)
         dep = Deployment.objects.select_for_update().get(pk=deployment.pk)
@@ -853,15 +858,22 @@ def limit_request_create(*, user, account: Account, units: int, reason: str) -> 
         return LimitRequest.objects.create(account=locked, requested_by=user, units=units, reason=reason)
 
 
-def _may_decide(*, user, request: LimitRequest) -> None:
+def _may_decide(*, user, request: LimitRequest, answer: str = "") -> None:
     if not (user.is_staff and user.is_active):
         raise QuotaRuleError(_("Only staff may answer limit requests."))
+    _text_fits(answer, "answer")
+
+
+def _text_fits(text: str, field: str) -> None:
+    if len(text or "") > FREE_TEXT_MAX:
+        raise QuotaRuleError(_("The %(field)s may be at most %(max)s characters (it has %(length)s).")
+                             % {"field": field, "max": FREE_TEXT_MAX, "length": len(text)}, field=field)
 
 
 def limit_request_approve(*, user, request: LimitRequest, answer: str = "") -> LimitRequest:
     """Approve: a grant entry raises the limit to the requested total. Nobody
     approves an increase for an account they belong to."""
-    _may_decide(user=user, request=request)
+    _may_decide(user=user, request=request, answer=answer)
     if request.requested_by_id == user.id or Membership.objects.filter(account_id=request.account_id,
                                                                         user=user).exists():
         raise QuotaRuleError(_("You cannot approve an increase for your own account."))
@@ -887,7 +899,7 @@ def limit_request_approve(*, user, request: LimitRequest, answer: str = "") -> L
 
 
 def limit_request_deny(*, user, request: LimitRequest, answer: str) -> LimitRequest:
-    _may_decide(user=user, request=request)
+    _may_decide(user=user, request=request, answer=answer)
     if not answer or not answer.strip():
         raise QuotaRuleError(_("Give the reason for the denial; the account sees it."))
     with transaction.atomic():
@@ -904,8 +916,11 @@ def ledger_adjust(*, user, account: Account, units: int, reason: str) -> LedgerE
     """Move the account's limit by `units` (either sign), with a reason."""
     if not units:
         raise QuotaRuleError(_("An adjustment moves the limit by at least one unit."))
+    if abs(units) > QUOTA_MAX_UNITS:
+        raise QuotaRuleError(_("An adjustment moves the limit by at most %(max)s units.") % {"max": QUOTA_MAX_UNITS})
     if not reason or not reason.strip():
         raise QuotaRuleError(_("An adjustment needs a reason."))
+    _text_fits(reason, "reason")
     with transaction.atomic():
         _lock_account(account.id)
         _used, extra = ledger_totals(account=account)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cfm import catalog
 from cfm.accounts.models import Space
+from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.accounts.selectors import account_get, accounts_for, role_in
 from cfm.preparation.selectors import latest_prepared
 from cfm.registry import presenters
@@ -171,6 +172,7 @@ def _deployment_context(request, dep) -> dict:
         "status_message": lifecycle.render(dep.message_key, dep.message_params) if dep.message_key else "",
         "progress": dep.progress or {}, "usage": usage, "holdings": _holdings(usage) if dep.error else [],
         "is_owner": role_in(user=request.user, account=dep.account) == "owner",
+        "may_change": may_change(user=request.user, account_id=dep.account_id, created_by_id=dep.created_by_id),
         "asset_json": json.dumps(req.get("asset", {}), indent=2),
         "deployment_json": json.dumps(req.get("deployment", {}), indent=2),
         "prepared_url": reverse("prepared_download", args=[prepared.job.registration_id, prepared.job.pk])
@@ -213,7 +215,12 @@ def deployment_delete(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     if dep is None:
         raise Http404
-    if backends.deployment_remove(user=request.user, deployment=dep) == "deleting":
+    try:
+        outcome = backends.deployment_remove(user=request.user, deployment=dep)
+    except OwnerOnly as exc:
+        messages.error(request, exc.message)
+        return redirect("quota:deployment", dep.pk)
+    if outcome == "deleting":
         messages.success(request, _("Deployment %(name)s is being deleted from the platform; its %(units)s units are "
                                     "free once it is gone.") % {"name": dep.serving_name, "units": dep.units})
     else:

@@ -5,8 +5,6 @@ browser by static/js/folder-upload.js), or an archive upload.
 Forms only validate input; registry.services.registration_create writes."""
 from __future__ import annotations
 
-import json
-import re
 from pathlib import PurePosixPath
 
 from django import forms
@@ -14,12 +12,11 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
-from .limits import inspect_limits
+from cfm.inspection.hubids import is_repo_id, is_revision
+from cfm.inspection.jsonsafe import JsonProblem, loads_bounded
 
-#: "org/name" (or a single-segment legacy id such as "gpt2"), optionally
-#: "hf://"-prefixed: the Hub's own rules for repo names.
-REPO_ID_RE = re.compile(r"^(?:hf://)?(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+from .limits import FOLDER_FILE_MAX_BYTES, inspect_limits
+
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 def plan_refusal() -> str:
@@ -47,7 +44,7 @@ class HubForm(forms.Form):
         value = self.cleaned_data["source"].strip()
         if value.startswith("https://huggingface.co/"):
             value = value.removeprefix("https://huggingface.co/").strip("/")
-        if not REPO_ID_RE.match(value) or ".." in value or "--" in value:
+        if not is_repo_id(value.removeprefix("hf://")):
             raise forms.ValidationError(
                 _("“%(value)s” is not a Hub repo id: use organisation/name, e.g. "
                   "ibm-granite/granite-3.0-8b-instruct."), code="invalid_repo_id", params={"value": value[:200]})
@@ -55,7 +52,7 @@ class HubForm(forms.Form):
 
     def clean_revision(self) -> str:
         value = self.cleaned_data["revision"].strip()
-        if value and (not REVISION_RE.match(value) or ".." in value):
+        if value and not is_revision(value):
             raise forms.ValidationError(_("Enter a branch, tag or commit hash."), code="invalid_revision")
         return value
 
@@ -131,9 +128,11 @@ class FolderForm(forms.Form):
         return name
 
     def clean_manifest(self) -> list:
+        raw = self.cleaned_data["manifest"].encode()
         try:
-            entries = json.loads(self.cleaned_data["manifest"])
-        except ValueError:
+            # [{"path", "size", "part"}]: two levels; deeper input used to reach the parser's recursion limit.
+            entries = loads_bounded(raw, max_bytes=len(raw), max_depth=2)
+        except JsonProblem:
             raise forms.ValidationError(_("The folder's file list could not be read."), code="invalid") from None
         if not isinstance(entries, list):
             raise forms.ValidationError(_("The folder's file list could not be read."), code="invalid")
@@ -162,6 +161,10 @@ class FolderForm(forms.Form):
             path, size, part = _safe_path(entry.get("path")), entry.get("size"), entry.get("part")
             if path is None or not isinstance(size, int) or isinstance(size, bool) or size < 0 or path in sizes:
                 raise forms.ValidationError(bad, code="invalid")
+            if size > FOLDER_FILE_MAX_BYTES:
+                raise forms.ValidationError(_("%(path)s is listed at %(size)s bytes; no model file is over %(cap)s."),
+                                            code="too_large",
+                                            params={"path": path, "size": size, "cap": _mb(FOLDER_FILE_MAX_BYTES)})
             sizes[path] = size
             if part is None:
                 continue

@@ -3,6 +3,11 @@ from django.conf import settings
 
 from cfm.inspection import InspectLimits
 
+#: The largest file a folder's manifest may list (the manifest is the browser's word, not the disk's). 2^63
+#: bytes used to reach the database's integer in the worker: "internal error". 16 TB is far beyond any model
+#: file, and ten thousand of them still sum far below 2^63.
+FOLDER_FILE_MAX_BYTES = 16 * 10**12
+
 
 def inspect_limits() -> InspectLimits:
     return InspectLimits(

@@ -120,6 +120,26 @@ def weights_summary(report: dict) -> str | None:
     return _("%(params)s parameters served in %(bits)s bits a parameter, %(size)s on the GPUs.") % values
 
 
+def files_summary(report: dict) -> str | None:
+    """"Weights: 16.1 GB of .bin files (size from the file list; parameters
+    estimated)": a size for a model whose headers give none (a `.bin`-only
+    model), from the report's `files_bytes` (the source's listing). None
+    when the headers gave the size, or the listing gives none."""
+    listed = report.get("files_bytes")
+    if report.get("weight_bytes") is not None or not isinstance(listed, int) or isinstance(listed, bool):
+        return None
+    by_format = report.get("files_bytes_by_format")
+    formats = [f for f in (by_format if isinstance(by_format, dict) else {}) if f in ("bin", "pt", "pth")]
+    if isinstance(by_format, dict) and "safetensors" in by_format:
+        formats = ["safetensors"]
+    kinds = ", ".join(f".{f}" for f in formats) or ".bin"
+    values = {"size": filesize(listed), "kinds": kinds}
+    params = report.get("parameters")
+    if isinstance(params, int) and params > 0 and not report.get("parameters_exact"):
+        return _("Weights: %(size)s of %(kinds)s files (size from the file list; parameters estimated).") % values
+    return _("Weights: %(size)s of %(kinds)s files (size from the file list).") % values
+
+
 # --- Memory per configuration --------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
+from cfm.accounts.permissions import require_may_change
 from cfm.inspection.archives import looks_like_archive
+from cfm.inspection.hubids import is_repo_id, is_revision
 from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, safe_member_name, wants_whole
 from cfm.jobs import runtime
 
-from .limits import inspect_limits
+from .limits import FOLDER_FILE_MAX_BYTES, inspect_limits
 from .models import ACTIVE_STATUSES, Registration, SourceKind, Status
 from .secrets import token_encrypt
 
@@ -40,13 +43,9 @@ log = logging.getLogger(__name__)
 DEFAULT_REVISION = "main"
 
 #: HTTP status of each RegistrationError code (anything else: 400)
-ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "registration_in_use": 409}
+ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "registration_in_use": 409,
+                "disk_full": 507}
 
-# A Hub repo id: `name` (legacy) or `org/name`; letters, digits, `-`, `_`, `.`,
-# no leading or trailing `-`/`.`, no `--` or `..`, at most 96 characters each.
-_REPO_PART = r"(?!.*(?:--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
-_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,199}$")
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,400}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -61,7 +60,8 @@ class RegistrationError(Exception):
     """A registration refused for its input. `code`: plan_not_allowed (403),
     not_found (404), too_large (413), or a 400 reason: invalid_source,
     invalid_revision, invalid_token, not_an_archive, empty_folder,
-    invalid_folder, not_active. `field` names the input at fault."""
+    invalid_folder, not_active; disk_full (507) when the server has no room
+    for the upload. `field` names the input at fault."""
 
     def __init__(self, code: str, message: str, field: str | None = None, **extra):
         super().__init__(message)
@@ -87,7 +87,7 @@ def normalize_repo_id(source: str) -> str:
     repo = (source or "").strip()
     if repo.lower().startswith("hf://"):
         repo = repo[5:]
-    if not _REPO_ID.match(repo):
+    if not is_repo_id(repo):
         raise RegistrationError(
             "invalid_source",
             _("“%(source)s” is not a Hugging Face repo id: use org/name (letters, digits, “-”, “_”, “.”).")
@@ -200,17 +200,18 @@ def registration_create(
         _check_access(account=account, user=user)
         if source_kind == SourceKind.HUB:
             return _create_hub(account=account, user=user, source=source, revision=revision, token=token)
-    if source_kind == SourceKind.ARCHIVE:
-        return _create_archive(account=account, user=user, source=source, archive=archive)
-    return _create_folder(account=account, user=user, source=source, files=folder_files or {},
-                          sizes=folder_sizes or {})
+    with _no_room_is_a_refusal():  # each one removes its half-written upload before this answers
+        if source_kind == SourceKind.ARCHIVE:
+            return _create_archive(account=account, user=user, source=source, archive=archive)
+        return _create_folder(account=account, user=user, source=source, files=folder_files or {},
+                              sizes=folder_sizes or {})
 
 
 def _create_hub(*, account, user, source, revision, token) -> tuple[Registration, bool]:
     repo = normalize_repo_id(source)
     # Stored as the contract's default, so that "main" given or left out is one registration.
     revision = (revision or "").strip() or DEFAULT_REVISION
-    if not _REVISION.match(revision):
+    if not is_revision(revision):
         raise RegistrationError("invalid_revision", _("“%(rev)s” is not a branch, tag or commit name.")
                                 % {"rev": revision[:100]}, field="revision")
     token = (token or "").strip() or None
@@ -220,7 +221,9 @@ def _create_hub(*, account, user, source, revision, token) -> tuple[Registration
     existing = _existing(account, source_kind=SourceKind.HUB, source=repo, revision=revision)
     if existing is not None:
         if token is not None:
-            # A new token for the same repo (say, after access_denied) replaces the old one.
+            # A new token for the same repo (say, after access_denied) replaces the old one: the maker's or an
+            # owner's to change.
+            require_may_change(user=user, account_id=existing.account_id, created_by_id=existing.created_by_id)
             existing.token_encrypted = token_encrypt(token)
             existing.save(update_fields=["token_encrypted", "updated_at"])
         if existing.status == Status.FAILED:
@@ -238,6 +241,23 @@ def _create_hub(*, account, user, source, revision, token) -> tuple[Registration
 def _archive_name(source: str, archive: Any) -> str:
     name = (getattr(archive, "name", "") or source or "").replace("\\", "/").rsplit("/", 1)[-1]
     return name[:300]
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def _no_room_is_a_refusal():
+    """A full disk while an upload is stored is the server's fault, said plainly
+    and without a path; the caller's `finally` removes what was half written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE:
+            raise
+        log.error("upload refused: the disk is full (%s)", exc)
+        raise RegistrationError("disk_full", _("The server ran out of disk space while storing the upload; nothing "
+                                               "was kept. Try again later.")) from None
 
 
 def _create_archive(*, account, user, source, archive) -> tuple[Registration, bool]:
@@ -279,6 +299,11 @@ def _create_folder(*, account, user, source, files, sizes) -> tuple[Registration
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise RegistrationError("invalid_folder", _("The size given for %(path)s is not a byte count.")
                                     % {"path": clean}, field="folder")
+        if size > FOLDER_FILE_MAX_BYTES:
+            raise RegistrationError("too_large", _("%(path)s is listed at %(size)s bytes; no model file is over "
+                                                   "%(cap)s bytes.") % {"path": clean, "size": size,
+                                                                        "cap": FOLDER_FILE_MAX_BYTES},
+                                    field="folder")
         clean_sizes[clean] = size
     unknown = [p for p in files if _folder_path(p) not in clean_sizes]
     if unknown:
@@ -380,6 +405,8 @@ def registration_rerun(*, registration: Registration, user, token: str | None = 
     with transaction.atomic():
         row = _locked(registration, user)
         if token:
+            # A new token replaces the stored one: the maker's or an owner's to change.
+            require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
             if not _TOKEN.match(token.strip()):
                 raise RegistrationError("invalid_token", _("The access token has characters a Hub token never has."),
                                         field="token")
@@ -417,6 +444,7 @@ def registration_cancel(*, registration: Registration, user) -> Registration:
     stops. A finished job is left as it is."""
     with transaction.atomic():
         row = _locked(registration, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         if row.status in ACTIVE_STATUSES and row.job_id:
             runtime.cancel(row.job_id, message=_("Cancelled by %(user)s.")
                            % {"user": getattr(user, "username", "") or "-"})
@@ -433,6 +461,7 @@ def registration_delete(*, registration: Registration, user) -> None:
     user should decide about them first."""
     with transaction.atomic():
         row = _locked(registration, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         # The reverse relations of the apps above (quota, preparation): read, never imported.
         live = list(row.deployments.filter(status="active").order_by("id")
                     .values("id", "serving_name", "state"))
@@ -460,6 +489,7 @@ def registration_forget_token(*, registration: Registration, user) -> Registrati
     """Deletes the stored Hub token at the user's request."""
     with transaction.atomic():
         row = _locked(registration, user)
+        require_may_change(user=user, account_id=row.account_id, created_by_id=row.created_by_id)
         if row.token_encrypted:
             row.token_encrypted = ""
             row.save(update_fields=["token_encrypted", "updated_at"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,9 +19,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.accounts.selectors import accounts_for
+from cfm.inspection.hubids import is_revision
 from cfm.registry import hooks, selectors, services
 from cfm.registry.models import SourceKind, Status
+from cfm.workers.heartbeat import workers_live
 
 from . import presenters
 from .forms import ArchiveForm, FolderForm, HubForm, plan_refusal
@@ -73,6 +77,9 @@ def _register_post(request, account, kind: str, form, wants_json: bool):
         except services.RegistrationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, _error_text(exc))
             status = 403 if exc.code == "plan_not_allowed" else 400
+        except OwnerOnly as exc:
+            form.add_error("token" if "token" in form.fields else None, exc.message)
+            status = 403
         else:
             url = reverse("registration", args=[registration.pk])
             if created:
@@ -168,9 +175,21 @@ def _steps(registration) -> list[tuple[str, str]]:
 
 
 def _hub_url(registration) -> str:
-    url = f"{settings.HF_ENDPOINT}/{registration.source}"
+    # A row stored before the revision validator (say "main/../../x") must not turn the link into another page.
+    url = f"{settings.HF_ENDPOINT}/{quote(registration.source, safe='/')}"
     revision = registration.resolved_commit or registration.revision
-    return f"{url}/tree/{revision}" if revision else url
+    return f"{url}/tree/{quote(revision, safe='/')}" if revision and is_revision(revision) else url
+
+
+def _waiting_for_worker(registration) -> bool:
+    """Queued, and no worker that takes inspections has written a heartbeat
+    for a minute: nothing will start it until one is back."""
+    if registration.status != Status.QUEUED or settings.CFM_EAGER_CELERY:
+        return False
+    from celery import current_app
+
+    # The queue inspections are sent on: the app's default, read on every send as the runtime does.
+    return not workers_live(queue=current_app.conf.task_default_queue)
 
 
 def _report_context(request, registration, report: dict | None, partial_file, *, current: bool) -> dict:
@@ -187,6 +206,7 @@ def _report_context(request, registration, report: dict | None, partial_file, *,
         "verdict": verdict, "badge": presenters.badge(verdict), "headline": presenters.headline(verdict),
         "actions": presenters.actions(report, current=current, prepare_possible=not partial_file),
         "weights_summary": presenters.weights_summary(report),
+        "files_summary": presenters.files_summary(report),
         "sequence_length": sequence_length, "sequence_error": sequence_error,
         "memory_rows": presenters.memory_rows(report, sequence_length),
         "quantized": presenters.quantized_estimates(report),
@@ -220,6 +240,10 @@ def _detail_context(request, registration) -> dict:
             "current_verdict": presenters.verdict_of(prepared.report if prepared else registration.report),
             "reused_url": reused_url, "hub_url": _hub_url(registration), **extras,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help,
+            "waiting_for_worker": _waiting_for_worker(registration),
+            # Members see every registration of the account; cancel, delete and the token are the maker's or an owner's.
+            "may_change": may_change(user=request.user, account_id=registration.account_id,
+                                     created_by_id=registration.created_by_id),
             **_report_context(request, registration, report, extras.get("prepare_partial_file"),
                               current=showing_prepared or (prepared is None and registration.status == Status.DONE))}
 
@@ -256,6 +280,9 @@ def _action(request, pk: int, service, done_message: str, *, to_list: bool = Fal
         service(registration=registration, user=request.user)
     except services.RegistrationError as exc:
         messages.error(request, _error_text(exc))
+        return redirect("registration", pk=pk)
+    except OwnerOnly as exc:
+        messages.error(request, exc.message)
         return redirect("registration", pk=pk)
     messages.success(request, done_message)
     if to_list:

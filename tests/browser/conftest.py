@@ -91,3 +91,18 @@ def worker(browser_worker, settings):
     settings.MEDIA_ROOT = browser_worker.media
     yield browser_worker
     app.conf.task_default_queue = before
+
+
+@pytest.fixture(autouse=True)
+def _no_content_security_policy_violation(request):
+    """Every browser test also fails on a Content-Security-Policy violation
+    (Chromium reports each one on the page's console)."""
+    if "page" not in request.fixturenames:
+        yield
+        return
+    page = request.getfixturevalue("page")
+    seen: list[str] = []
+    request.node.csp_violations = seen
+    page.on("console", lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None)
+    yield
+    assert not seen, f"Content-Security-Policy violations: {seen}"

@@ -16,6 +16,7 @@ from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.quota import services
 from cfm.quota.models import LimitRequest, RequestStatus
 from cfm.registry.models import Registration, SourceKind, Status
+from cfm.textcaps import FREE_TEXT_MAX
 
 pytestmark = pytest.mark.browser
 
@@ -142,10 +143,11 @@ def test_a_reason_of_one_endless_word_wraps_inside_its_card(live_server, page, t
     staff = make_actor("sam", staff=True)
     LimitRequest.objects.create(account=owner.account, requested_by=owner.user, units=8, reason="x" * 20_000)
     denied = services.limit_request_create(user=owner.user, account=owner.account, units=9, reason="y" * 2000)
-    services.limit_request_deny(user=staff.user, request=denied, answer="z" * 3000)
+    # Free text is capped (cfm.textcaps): the longest answer and reason the services take.
+    services.limit_request_deny(user=staff.user, request=denied, answer="z" * FREE_TEXT_MAX)
     services.deployment_request(user=owner.user, registration=make_registration(owner.account), space=owner.space,
                                 serving_name="a" * 36)
-    services.ledger_adjust(user=staff.user, account=owner.account, units=1, reason="w" * 5000)
+    services.ledger_adjust(user=staff.user, account=owner.account, units=1, reason="w" * FREE_TEXT_MAX)
     page.set_default_timeout(15_000)
     log_in(page, live_server.url, "ren")
     for width in (1280, 390):

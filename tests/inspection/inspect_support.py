@@ -46,7 +46,8 @@ def assert_contract(d: dict) -> None:
     assert d["verdict"] in ("ready", "prepare", "uncertified", "refused")
     assert (d["verdict"] == "refused") == (not d["deployable"])
     assert d["context_length"] is None or (isinstance(d["context_length"], int) and d["context_length"] > 0)
-    assert d["memory"] is None or set(d["memory"]) == {"kv_cache_bytes_per_token", "configurations"}
+    assert d["memory"] is None or set(d["memory"]) == {"kv_cache_bytes_per_token", "configurations",
+                                                       "weights_estimated"}
     for c in d["checks"]:
         assert c["status"] in ("pass", "warn", "fail", "skip"), c
         assert isinstance(c["message"], str) and c["message"].strip(), c

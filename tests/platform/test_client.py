@@ -77,3 +77,8 @@ def test_the_error_words_are_classified():
     assert classify("x", "deployment_limit_exceeded") == "limit"
     assert classify("The account has reached its limit of deployments") == "limit"
     assert classify("serving_name is taken") == "rejected"
+    assert classify("The number of deployments exceeds the account limit") == "limit"
+    assert classify("Quota exceeded for this instance") == "limit"
+    # a parameter's limit is not the account's
+    assert classify("max_new_tokens 9000 exceeds the limit of 4096", "invalid_parameter") == "rejected"
+    assert classify("max_sequence_length is above its limit (8192)") == "rejected"
