@@ -2,7 +2,7 @@
 anything of another account; the views and API turn that into 404)."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from cfm.accounts.selectors import accounts_for
 from cfm.registry.models import Registration
@@ -49,3 +49,21 @@ def ledger_for(*, account) -> QuerySet[LedgerEntry]:
 
 def limit_requests_for(*, account) -> QuerySet[LimitRequest]:
     return LimitRequest.objects.filter(account=account).select_related("requested_by", "answered_by")
+
+
+def registration_live_deployments(registration: Registration) -> list[Deployment]:
+    """The deployments of a registration that still hold units (the registration's page lists them)."""
+    return list(registration.deployments.filter(status=DeploymentStatus.ACTIVE).select_related("space")
+                .order_by("created_at", "id"))
+
+
+def space_live_deployments(space) -> list[Deployment]:
+    """The deployments that still hold units in a space (a space in use cannot be deleted)."""
+    return list(Deployment.objects.filter(space_id=space.pk, status=DeploymentStatus.ACTIVE)
+                .order_by("created_at", "id"))
+
+
+def space_live_counts(spaces) -> dict[int, int]:
+    """{space id: its deployments that still hold units}, in one query."""
+    return dict(Deployment.objects.filter(space__in=list(spaces), status=DeploymentStatus.ACTIVE).order_by()
+                .values("space").annotate(n=Count("id")).values_list("space", "n"))
