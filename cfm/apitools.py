@@ -76,7 +76,44 @@ def body_json(raw: bytes) -> Any:
         raise BodyNotJSON(_("The body is not JSON."), {"body": "not JSON"}) from None
     if b"\\u0000" in raw:  # only then is there a NUL to find
         refuse_nul(data)
+    if b"\\ud" in raw.lower():  # only then can there be a lone surrogate (raw UTF-8 cannot carry one)
+        refuse_surrogates(data)
     return data
+
+
+def _surrogate_field(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a lone surrogate
+    ("\\ud800" in JSON), which no database nor UTF-8 encoder takes."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _has_surrogate(item):
+                return where or "body"
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                key = f"{where}.{k}" if where else str(k)
+                if _has_surrogate(str(k)):
+                    return key.encode("utf-8", "backslashreplace").decode("ascii")
+                stack.append((v, key))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}.{i}" if where else str(i)) for i, v in enumerate(item))
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def refuse_surrogates(data: Any) -> None:
+    # A lone surrogate reached the database (or the cipher) as a UnicodeEncodeError: a 500.
+    if (where := _surrogate_field(data)) is not None:
+        raise BodyNotJSON(_("Text may not contain unpaired surrogate characters."),
+                          {where.replace("\x00", "\\0"): "unpaired surrogate"})
 
 
 def parse_body(request, schema, *, required: bool = True):

@@ -143,3 +143,17 @@ def test_the_openapi_document_lists_the_space_operations_refusals(client, db):
     assert "owner_only" in codes("post", "/accounts/{account_id}/spaces", 403)
     assert "owner_only" in codes("patch", "/spaces/{space_id}", 403)
     assert "space_in_use" in codes("delete", "/spaces/{space_id}", 409)
+
+
+@pytest.mark.parametrize("name", ["sp\ud800ace", "\udfff", "a\u0000b", "[" * 40])
+def test_odd_characters_in_a_space_name_are_never_a_500(client, alice, name):
+    # The probe of issue 11, re-run: a lone surrogate (sent as \\ud800 by any JSON client) cannot be stored.
+    space = Space.objects.filter(account=alice.account).first()
+    created = send(client, "post", f"/accounts/{alice.account.id}/spaces", alice, {"name": name})
+    assert created.status_code in (201, 400), created.content
+    if space is not None:
+        patched = send(client, "patch", f"/spaces/{space.id}", alice, {"name": name})
+        assert patched.status_code in (200, 400), patched.content
+    if any("\ud800" <= ch <= "\udfff" or ch == "\u0000" for ch in name):
+        assert created.status_code == 400 and "name" in created.json()["error"]["fields"] or \
+            created.json()["error"]["fields"] == {"name": "NUL character"}, created.content
