@@ -4,6 +4,8 @@ whoever calls: a space is created, edited or deleted by an owner of its
 account (`user=None` is an operator's command, trusted)."""
 from __future__ import annotations
 
+import unicodedata
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -46,6 +48,10 @@ def _name(name: str) -> str:
     value = (name or "").strip()
     if not value or len(value) > 120:
         raise AccountError("invalid_name", _("A name has 1 to 120 characters."))
+    # A NUL reached PostgreSQL from the rename form (a 500); control characters and lone surrogates have no
+    # place in a name either.
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise AccountError("invalid_name", _("Contains a character that is not allowed."))
     return value
 
 

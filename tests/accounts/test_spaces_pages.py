@@ -117,3 +117,17 @@ def test_a_stranger_gets_404_and_the_anonymous_the_login_page(client, alice):
     assert client.get(reverse("spaces", args=[account.pk]))["Location"].startswith(reverse("login"))
     space.refresh_from_db()
     assert space.name == "lab" and space.deleted_at is None
+
+
+def test_a_nul_or_control_character_in_a_space_name_is_refused_not_stored(client, alice):
+    # The probe of issue 11, re-run: the rename form passed a NUL to PostgreSQL (DataError: a 500).
+    user, account = alice
+    space = space_create(account=account, name="lab")
+    for bad in ("a\x00b", "\x00", "tab\x07bell"):
+        r = client.post(reverse("space_rename", args=[space.pk]), {"name": bad}, follow=True)
+        assert r.status_code == 200
+        assert "Contains a character that is not allowed." in r.content.decode()
+        r = client.post(reverse("spaces", args=[account.pk]), {"new-name": bad, "new-runtime_instance": "on"})
+        assert r.status_code in (200, 302, 400)  # the create form answers a refused name with 400
+    space.refresh_from_db()
+    assert space.name == "lab" and list(account.spaces.values_list("name", flat=True)) == ["lab"]
