@@ -25,7 +25,7 @@ def account_or_404(request, account_id):
         in_range = False
     account = account_get(user=request.user, account_id=account_id) if in_range else None
     if account is None:
-        raise ApiError(404, "not_found", _("No such account."))
+        raise ApiError("not_found", _("No such account."))
     return account
 
 

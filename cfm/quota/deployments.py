@@ -71,7 +71,7 @@ def _not_deployable(registration) -> DeploymentRefused:
     else:
         message = _("The inspection of this model did not finish (it failed or was cancelled), so there is no "
                     "report to deploy from. Inspect it again.")
-    return DeploymentRefused(422, "not_deployable", message, registration_status=status)
+    return DeploymentRefused("not_deployable", message, registration_status=status)
 
 
 def deployment_validate(*, account: Account, registration, space: Space | None, configuration: str | None = None,
@@ -83,7 +83,7 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
     once. Raises DeploymentRefused."""
     configuration = normalize_configuration(configuration)
     if not account.may_use_custom_models:
-        raise DeploymentRefused(403, "plan_not_allowed", _(
+        raise DeploymentRefused("plan_not_allowed", _(
             "Only accounts on the Standard plan may deploy custom foundation models; this account is on "
             "the %(plan)s plan.") % {"plan": account.get_plan_display()})
     refusals: list[DeploymentRefused] = []
@@ -97,11 +97,11 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
             fields.setdefault(name, message)
 
     if space is not None and space.account_id != account.id:
-        refuse(DeploymentRefused(400, "invalid", _("The space belongs to another account."),
+        refuse(DeploymentRefused("invalid", _("The space belongs to another account."),
                                  fields={"space": _("Choose a space of this account.")}))
     name_ok = isinstance(serving_name, str) and re.fullmatch(catalog.SERVING_NAME_PATTERN, serving_name)
     if not name_ok:
-        refuse(DeploymentRefused(400, "invalid", _("The serving name is not valid."), fields={
+        refuse(DeploymentRefused("invalid", _("The serving name is not valid."), fields={
             "serving_name": _("Use only a-z, 0-9 and _, at most %(max)s characters.")
             % {"max": catalog.SERVING_NAME_MAX}}))
     report = registration.report or {}
@@ -110,13 +110,13 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
         refuse(_not_deployable(registration))
     else:
         if (space is None or not space.runtime_instance) and "space" not in fields:
-            refuse(DeploymentRefused(422, "runtime_missing", _(
+            refuse(DeploymentRefused("runtime_missing", _(
                 "The space has no watsonx.ai Runtime instance. Associate one on the space's Manage tab, "
                 "or choose another space.")), "space")
         plan = _model_plan(report, configuration, software_spec, parameters, refuse)
     if name_ok and Deployment.objects.filter(account=account, serving_name=serving_name,
                                              status=DeploymentStatus.ACTIVE).exists():
-        refuse(DeploymentRefused(409, "serving_name_taken", _(
+        refuse(DeploymentRefused("serving_name_taken", _(
             "The serving name %(name)s is already used by a deployment of this account.") % {"name": serving_name}),
             "serving_name")
     if refusals:
@@ -142,7 +142,7 @@ def _model_plan(report: dict, configuration: str | None, software_spec: str | No
     conf_ok = isinstance(conf, str) and conf in catalog.CONFIGURATIONS and conf in allowed
     if not conf_ok or not isinstance(conf, str):
         # Named as the API spells them: a label ("Small") here once read as a refusal of itself.
-        refuse(DeploymentRefused(422, "configuration_not_allowed", _(
+        refuse(DeploymentRefused("configuration_not_allowed", _(
             "%(conf)s is not available for this model; choose one of: %(allowed)s.") % {
             "conf": conf, "allowed": ", ".join(allowed)}, allowed=list(allowed)), "configuration")
         failed = True
@@ -153,14 +153,14 @@ def _model_plan(report: dict, configuration: str | None, software_spec: str | No
                 "%(rec)s was recommended for the expected load; %(conf)s serves fewer concurrent users.")
                 % {"rec": conf_label(recommended), "conf": conf_label(conf)}})
         else:
-            refuse(DeploymentRefused(422, "configuration_too_small", _(
+            refuse(DeploymentRefused("configuration_too_small", _(
                 "The model needs at least %(rec)s; %(conf)s would fail with insufficient resources.")
                 % {"rec": conf_label(recommended), "conf": conf_label(conf)}, minimum=recommended), "configuration")
             failed = True
     specs = report.get("software_specs") or []
     spec = software_spec or report.get("recommended_software_spec") or (specs[0] if specs else None)
     if spec is None or spec not in specs:
-        refuse(DeploymentRefused(422, "spec_not_allowed", _(
+        refuse(DeploymentRefused("spec_not_allowed", _(
             "%(spec)s cannot serve this model; choose one of: %(specs)s.")
             % {"spec": spec, "specs": ", ".join(specs)}, allowed=list(specs)), "software_spec")
         failed = True
@@ -241,10 +241,10 @@ def _recorded(user, key: str | None) -> IdempotencyRecord | None:
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> DeploymentOutcome:
     if record.fingerprint != fingerprint:
-        raise DeploymentRefused(422, "idempotency_key_reused", _(
+        raise DeploymentRefused("idempotency_key_reused", _(
             "This Idempotency-Key was already used for a different request."))
     if record.status_code != 201:
-        raise DeploymentRefused.from_body(record.status_code, record.body)
+        raise DeploymentRefused.from_body(record.body)
     assert record.deployment is not None  # a 201 is stored with its deployment, which is never deleted
     return DeploymentOutcome(deployment=record.deployment, body=record.body, replayed=True)
 
@@ -254,7 +254,7 @@ def _quota_refusal(*, account, user, registration, plan, used, limit) -> Deploym
                                      configuration=plan.configuration, needed_units=plan.units, used_units=used,
                                      limit_units=limit)
     survey = reverse("feedback:survey", args=[account.id]) + f"?refusal={refusal.id}"
-    return DeploymentRefused(409, "quota_exceeded", _(
+    return DeploymentRefused("quota_exceeded", _(
         "This account uses %(used)s of %(limit)s units; a %(conf)s deployment needs %(need)s more. Delete a "
         "deployment or request a limit increase (not guaranteed: it depends on capacity).") % {
         "used": used, "limit": limit, "conf": conf_label(plan.configuration), "need": plan.units},
@@ -344,7 +344,7 @@ def deployment_request(*, user, registration, space: Space | None, configuration
                 return _replay(record, fingerprint)
             if Deployment.objects.filter(account=locked, serving_name=serving_name,
                                          status=DeploymentStatus.ACTIVE).exists():
-                raise DeploymentRefused(409, "serving_name_taken", _(
+                raise DeploymentRefused("serving_name_taken", _(
                     "The serving name %(name)s is already used by a deployment of this account.")
                     % {"name": serving_name})
             used, extra = ledger_totals(account=locked)
@@ -376,7 +376,7 @@ def deployment_request(*, user, registration, space: Space | None, configuration
         # or the serving-name index caught what the check could not.
         if (record := _recorded(user, idempotency_key)) is not None:
             return _replay(record, fingerprint)
-        raise DeploymentRefused(409, "serving_name_taken", _(
+        raise DeploymentRefused("serving_name_taken", _(
             "The serving name %(name)s is already used by a deployment of this account.")
             % {"name": serving_name}) from None
     if refused is not None:

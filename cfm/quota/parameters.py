@@ -101,7 +101,7 @@ def validate_parameters(*, parameters: dict | None, software_spec: str, family: 
         if problem:
             errors["parameters.max_sequence_length"] = problem
     if errors:
-        raise DeploymentRefused(422, "invalid_parameters", _(
+        raise DeploymentRefused("invalid_parameters", _(
             "Some parameters are outside the platform's ranges: %(names)s.") % {
             "names": ", ".join(sorted(k.removeprefix("parameters.") for k in errors))}, fields=errors, **extra)
     return effective, warnings
