@@ -26,8 +26,9 @@ def _space_or_404(request, space_id: int) -> Space:
 
 
 def _raise(exc: services.ConnectionRuleError):
-    extra = {"fields": exc.fields} if exc.fields else {}
-    raise ApiError(exc.code, exc.message, **extra) from None
+    if exc.fields:
+        raise ApiError(exc.code, exc.message, fields=exc.fields) from None
+    raise ApiError(exc.code, exc.message) from None
 
 
 @router.get("/spaces/{space_id}/platform", response=dict, summary="The space's platform connection")
