@@ -107,3 +107,23 @@ def pytest_sessionfinish(session, exitstatus):
         if reporter:
             reporter.write_line(f"CI: {len(_skipped)} skipped test(s) count as failures: {', '.join(_skipped[:10])}",
                                 red=True)
+
+
+@pytest.fixture(autouse=True)
+def seeded_unit_costs(request):
+    """The administrators' cost table as its data migration seeds it. A
+    transactional test elsewhere flushes every table when it ends, seeds
+    included, so a test that edits a cost would otherwise depend on the order
+    the suite runs in."""
+    # the db fixtures, or pytest-django's helper behind the django_db mark
+    enabling = [f for f in ("transactional_db", "db", "_django_db_helper") if f in request.fixturenames]
+    if not enabling:
+        yield
+        return
+    request.getfixturevalue(enabling[0])
+    from cfm import catalog
+    from cfm.quota.models import UnitCost
+
+    for configuration, units in catalog.UNIT_COSTS.items():
+        UnitCost.objects.get_or_create(configuration=configuration, defaults={"units": units})
+    yield

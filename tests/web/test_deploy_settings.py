@@ -20,7 +20,9 @@ PRODUCTION_ENV = {
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CFM_") or k == "CFM_VAR_DIR"}
+    # Nothing of this test process's own: CFM_ settings, and the async escape hatch the browser tests set
+    clean = {k: v for k, v in os.environ.items()
+             if (not k.startswith("CFM_") or k == "CFM_VAR_DIR") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     clean.pop("DEBUG", None)
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], capture_output=True, text=True,
                           timeout=120, cwd=ROOT, env={**clean, **env})
