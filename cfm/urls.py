@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls()),  # JSON answers for every path under it, also unknown ones
     path("accounts/", include("cfm.accounts.urls")),
+    path("accounts/", include("cfm.platform.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("models/", include("cfm.registry.urls")),
     path("models/", include("cfm.preparation.urls")),

@@ -80,3 +80,14 @@ class ApiTokenForm(forms.Form):
     def expires_at(self):
         days = self.cleaned_data.get("expires_in")
         return timezone.now() + timedelta(days=int(days)) if days else None
+
+
+class SpaceForm(forms.Form):
+    """A space's name and whether a watsonx.ai Runtime instance is associated with it."""
+
+    name = forms.CharField(label=_("Space name"), max_length=120,
+                           help_text=_("As in watsonx.ai, for example “production” or “team-lab”."),
+                           widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    runtime_instance = forms.BooleanField(
+        label=_("A watsonx.ai Runtime instance is associated"), required=False, initial=True,
+        help_text=_("The platform deploys only into a space with a Runtime instance (the space's Manage tab)."))

@@ -48,16 +48,32 @@ class Membership(models.Model):
         return f"{self.user} in {self.account} ({self.role})"
 
 
+class LiveSpaceManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Space(models.Model):
-    """A deployment space or project; deployable only with a runtime instance."""
+    """A deployment space or project; deployable only with a runtime instance.
+
+    Deleting a space only marks it (`deleted_at`): the deployments it once
+    held keep their history and their ledger entries, which point at it.
+    `objects` (and so `account.spaces`) sees live spaces only; a
+    deployment's `dep.space` still reaches a deleted one (Django follows a
+    foreign key with the base manager)."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="spaces")
     name = models.CharField(_("name"), max_length=120)
     runtime_instance = models.BooleanField(_("watsonx.ai Runtime associated"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = LiveSpaceManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["name", "id"]
+        base_manager_name = "all_objects"
 
     def __str__(self) -> str:
         return self.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Account, Membership, Role
+from .models import Account, Membership, Role, Space
 
 
 def accounts_for(*, user) -> QuerySet[Account]:
@@ -27,3 +27,21 @@ def role_in(*, user, account: Account) -> str | None:
 
 def is_owner(*, user, account: Account) -> bool:
     return role_in(user=user, account=account) == Role.OWNER
+
+
+def spaces_for(*, user, account: Account | None = None) -> QuerySet[Space]:
+    """The live spaces of the user's accounts (of one account when given)."""
+    qs = Space.objects.filter(account__in=accounts_for(user=user)).select_related("account")
+    if account is not None:
+        qs = qs.filter(account=account)
+    return qs.order_by("name", "id")
+
+
+def space_get(*, user, space_id) -> Space | None:
+    try:
+        space_id = int(space_id)
+    except (TypeError, ValueError):
+        return None
+    if not 0 < space_id < 2**63:  # beyond a bigint: no such row (and no database error)
+        return None
+    return spaces_for(user=user).filter(pk=space_id).first()

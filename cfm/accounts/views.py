@@ -6,6 +6,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
@@ -25,6 +26,11 @@ def signup(request):
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome to cfm, %(name)s.") % {"name": user.username})
+        owned = accounts_for(user=user).first()
+        if owned is not None and owned.may_use_custom_models:
+            # A new account has no space, so nothing could be deployed: the first step is creating one.
+            # (An account on another plan may not deploy at all: it goes to the dashboard, which says so.)
+            return redirect(reverse("spaces", args=[owned.pk]) + "?welcome=1")
         return redirect("dashboard")
     return render(request, "accounts/signup.html", {"form": form})
 

@@ -7,6 +7,7 @@ class PlatformConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
+        from cfm.accounts import hooks as account_hooks
         from cfm.jobs.runtime import register
         from cfm.quota import backends
         from cfm.registry.services import registration_deleted
@@ -17,6 +18,31 @@ class PlatformConfig(AppConfig):
         register(TrackDeployment())
         backends.install(start=deployment_start, remove=deployment_remove)
         registration_deleted.connect(_staging_delete, dispatch_uid="cfm.platform.cleanup")
+        # A space's connection: in the Space JSON and on the Spaces page, and gone with the space.
+        account_hooks.add("connection_json", _connection_json)
+        account_hooks.add("connections", _connections)
+        account_hooks.add("space_deleting", _connection_drop)
+
+
+def _connection_json(space) -> dict | None:
+    from .models import Connection
+    from .services import connection_body
+
+    return connection_body(Connection.objects.filter(space=space).first())
+
+
+def _connections(spaces) -> dict:
+    from .models import Connection
+
+    return {c.space_id: c for c in Connection.objects.filter(space__in=list(spaces))}
+
+
+def _connection_drop(space) -> None:
+    """A deleted space keeps its row (its deployments' history): the cascade does not fire, so its
+    connection, secrets included, is deleted here."""
+    from .models import Connection
+
+    Connection.objects.filter(space=space).delete()
 
 
 def _staging_delete(sender, *, deployment_ids: list[int], **_kwargs) -> None:

@@ -7,19 +7,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from cfm.preparation.models import PrepareJob, PrepareStatus
+from cfm.preparation.models import PrepareJob
+from cfm.preparation.selectors import latest_prepared
 from cfm.quota.models import Deployment
 from cfm.registry.models import Registration, SourceKind
 
 from .bucket import MANIFEST_NAME
 from .tracking import FolderUnavailable, staging_root
-
-
-def latest_prepared(registration: Registration) -> PrepareJob | None:
-    """The copy the model's page shows as its current state (the run that
-    finished last, with its report): the one whose report allowed the deploy."""
-    return (PrepareJob.objects.filter(registration=registration, status=PrepareStatus.DONE, new_report__isnull=False)
-            .exclude(storage_location="").order_by("-finished_at", "-id").first())
 
 
 def files_not_held(registration: Registration) -> bool:
@@ -37,8 +31,9 @@ def deployment_folder(dep: Deployment) -> Path:
     registration = dep.registration
     if registration is None:
         raise FolderUnavailable("the registration was deleted")
-    job = latest_prepared(registration)
-    if job is not None:
+    prepared = latest_prepared(registration)  # the copy the model's page shows and Deploy validated
+    if prepared is not None:
+        job = prepared.job
         if job.storage_backend == "s3":
             return _from_own_bucket(dep, job)
         folder = Path(job.storage_location)

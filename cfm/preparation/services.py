@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Membership
@@ -23,6 +24,7 @@ from cfm.registry.models import Status as RegStatus
 from cfm.registry.texts import filesize
 
 from .download import DISK_MARGIN, folder_partial_files
+from .errors import PrepareError
 from .extras import INSTALL_HINT, missing_packages
 from .models import ACTIVE, PrepareJob, PrepareStatus
 
@@ -227,3 +229,58 @@ def prepare_review(*, job: PrepareJob, user, accept: bool) -> PrepareJob:
             runtime.resume(row.job_id)
         row.refresh_from_db()
     return row
+
+
+def prepared_storage(prepared):
+    """The storage that holds a prepared copy: this server's media folder, or the bucket of the settings
+    (with the bucket the copy names)."""
+    from .jobs import storage_backend
+    from .storage import LocalStorage, S3Storage
+
+    if prepared.backend == "s3":
+        backend = storage_backend()
+        if not isinstance(backend, S3Storage):
+            raise PrepareServiceError("storage_failed", _("The bucket that holds this prepared copy is no longer "
+                                                          "configured on this server."))
+        return backend
+    return LocalStorage(Path(settings.MEDIA_ROOT))
+
+
+def prepared_zip_members(*, prepared) -> list:
+    """(name, size, opener) of every file of a prepared copy, for a streamed zip; PrepareServiceError when the
+    copy is gone."""
+    storage = prepared_storage(prepared)
+    try:
+        return storage.members(prepared.stored)
+    except PrepareError:
+        raise PrepareServiceError("storage_failed", _(
+            "The prepared folder is no longer stored. Prepare the model again to get a new copy.")) from None
+
+
+def prepared_reinspect(*, registration: Registration, user):
+    """Inspects the latest prepared copy again, in place (the rules may have
+    changed since Prepare ran), and stores the new report on its run. A
+    folder on this server only: reading headers takes milliseconds, so it
+    runs in the request. A copy in a bucket is re-checked by preparing again."""
+    from cfm.inspection import InspectOptions, SourceError, inspect
+    from cfm.registry.limits import inspect_limits
+
+    from .selectors import latest_prepared
+
+    if not _member(user, registration.account_id):
+        raise PrepareServiceError("not_found", _("No such registration."))
+    prepared = latest_prepared(registration)
+    if prepared is None:
+        raise PrepareServiceError("nothing_prepared", _("This model has no prepared copy to inspect."))
+    if prepared.folder is None:
+        raise PrepareServiceError("unsupported", _("The prepared copy is in a bucket: prepare the model again to "
+                                                   "inspect a new copy."))
+    try:
+        report = inspect(str(prepared.folder), options=InspectOptions(limits=inspect_limits())).to_dict()
+    except SourceError:
+        raise PrepareServiceError("storage_failed", _(
+            "The prepared folder is no longer stored. Prepare the model again to get a new copy.")) from None
+    # The report names its source: keep the one Prepare wrote rather than this server's folder path.
+    report["source"] = prepared.report.get("source", registration.source)
+    PrepareJob.objects.filter(pk=prepared.job.pk).update(new_report=report, updated_at=timezone.now())
+    return report

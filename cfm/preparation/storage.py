@@ -16,8 +16,12 @@ import errno
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from .errors import PrepareError
 
@@ -107,6 +111,14 @@ class LocalStorage:
     def delete(self, stored: Stored) -> None:
         shutil.rmtree(stored.location, ignore_errors=True)
 
+    def members(self, stored: Stored) -> list[tuple[str, int, Callable[[], Any]]]:
+        """(name, size, opener) of every file of a stored folder, SHA256SUMS last: what a zip of it holds."""
+        folder = Path(stored.location)
+        if not (folder / MANIFEST_NAME).is_file():
+            raise PrepareError("storage_failed", "the prepared folder is no longer stored")
+        names = [*folder_files(folder), MANIFEST_NAME]
+        return [(name, (folder / name).stat().st_size, partial(open, folder / name, "rb")) for name in names]
+
 
 class S3Storage:
     name = "s3"
@@ -168,6 +180,29 @@ class S3Storage:
                         client.delete_object(Bucket=self.bucket, Key=obj["Key"])
         except (BotoCoreError, ClientError):
             pass  # stale extras are harmless beside a complete SHA256SUMS
+
+    def members(self, stored: Stored) -> list[tuple[str, int, Callable[[], Any]]]:
+        """(name, size, opener) of every object under the stored key, SHA256SUMS last; each opener streams
+        its object (botocore's body reads the socket as it is read)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.client()
+        bucket = stored.bucket or self.bucket
+        found: dict[str, int] = {}
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=stored.key):
+                for obj in page.get("Contents", []):
+                    found[obj["Key"][len(stored.key):]] = int(obj["Size"])
+        except (BotoCoreError, ClientError) as exc:
+            raise PrepareError("storage_failed", f"the bucket {bucket} cannot be listed: {exc}") from None
+        if MANIFEST_NAME not in found:
+            raise PrepareError("storage_failed", "the prepared folder is no longer stored")
+
+        def opener(name: str) -> Callable[[], Any]:
+            return lambda: closing(client.get_object(Bucket=bucket, Key=stored.key + name)["Body"])
+
+        names = [*sorted(n for n in found if n != MANIFEST_NAME), MANIFEST_NAME]
+        return [(name, found[name], opener(name)) for name in names]
 
     def delete(self, stored: Stored) -> None:
         client = self.client()

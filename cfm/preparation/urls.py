@@ -8,4 +8,6 @@ urlpatterns = [
     path("<int:pk>/prepare/<int:job_id>/live/", views.prepare_live, name="prepare_live"),
     path("<int:pk>/prepare/<int:job_id>/cancel/", views.prepare_cancel, name="prepare_cancel"),
     path("<int:pk>/prepare/<int:job_id>/review/", views.prepare_review, name="prepare_review"),
+    path("<int:pk>/prepared/reinspect/", views.prepared_reinspect, name="prepared_reinspect"),
+    path("<int:pk>/prepare/<int:job_id>/download.zip", views.prepared_download, name="prepared_download"),
 ]

@@ -6,9 +6,11 @@ Every view reads the registration through registry.selectors, so another
 account's registration (or job) is a 404, like one that does not exist."""
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +23,8 @@ from . import services
 from .extras import INSTALL_HINT
 from .models import PrepareJob, PrepareStatus
 from .pipeline import STAGES
+from .selectors import prepared_get
+from .zipstream import zip_stream
 
 #: error_code -> what the user is told (the job's English message is shown below it)
 ERRORS = {
@@ -183,3 +187,38 @@ def prepare_review(request, pk: int, job_id: int):
     except (services.PrepareServiceError, OwnerOnly) as exc:
         messages.error(request, exc.message)
     return redirect("prepare", pk=registration.pk)
+
+
+@login_required
+def prepared_download(request, pk: int, job_id: int):
+    """A prepared copy as a zip, streamed as it is written (zipstream): any
+    member of the account may take it, to upload it to the platform by hand."""
+    registration = _registration_or_404(request, pk)
+    prepared = prepared_get(registration=registration, job_id=job_id)
+    if prepared is None:
+        raise Http404
+    try:
+        members = services.prepared_zip_members(prepared=prepared)
+    except services.PrepareServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("prepare", pk=registration.pk)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", registration.source)[:80].strip("-.") or "model"
+    root = f"{name}-prepared-{prepared.number}"
+    response = StreamingHttpResponse(zip_stream(members, root=root), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{root}.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def prepared_reinspect(request, pk: int):
+    registration = _registration_or_404(request, pk)
+    try:
+        report = services.prepared_reinspect(registration=registration, user=request.user)
+    except services.PrepareServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The prepared copy was inspected again: it is deployable.") if report.get(
+            "deployable") else _("The prepared copy was inspected again: it is not deployable, see its report."))
+    return redirect("registration", pk=registration.pk)

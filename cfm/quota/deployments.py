@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from cfm import catalog
 from cfm.accounts.models import Account, Space
 from cfm.accounts.permissions import require_may_change
+from cfm.preparation.selectors import latest_prepared
 from cfm.registry.models import Status as RegistrationStatus
 
 from .bodies import platform_request
@@ -61,9 +62,11 @@ def normalize_configuration(configuration: str | None) -> str | None:
     return configuration
 
 
-def _not_deployable(registration) -> DeploymentRefused:
+def _not_deployable(registration, *, prepared: bool = False) -> DeploymentRefused:
     status = registration.status
-    if status == RegistrationStatus.DONE and registration.report:
+    if prepared:
+        message = _("The prepared copy of this model cannot be deployed: see the failed checks in its report.")
+    elif status == RegistrationStatus.DONE and registration.report:
         message = _("This model cannot be deployed as it is: see the failed checks in its report.")
     elif registration.is_active:
         message = _("The inspection of this model has not finished yet, so there is no report to deploy from; "
@@ -104,10 +107,12 @@ def deployment_validate(*, account: Account, registration, space: Space | None, 
         refuse(DeploymentRefused("invalid", _("The serving name is not valid."), fields={
             "serving_name": _("Use only a-z, 0-9 and _, at most %(max)s characters.")
             % {"max": catalog.SERVING_NAME_MAX}}))
-    report = registration.report or {}
+    # The prepared copy, when there is one, is what would be deployed: its report decides.
+    prepared = latest_prepared(registration)
+    report = (prepared.report if prepared is not None else registration.report) or {}
     plan = None
-    if not registration.deployable:
-        refuse(_not_deployable(registration))
+    if not report.get("deployable"):
+        refuse(_not_deployable(registration, prepared=prepared is not None))
     else:
         if (space is None or not space.runtime_instance) and "space" not in fields:
             refuse(DeploymentRefused("runtime_missing", _(

@@ -4,7 +4,7 @@ cfm.catalog and are applied by services.deployment_validate."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import cast
 
 from django import forms
 from django.utils.functional import lazy
@@ -46,9 +46,10 @@ class DeploymentForm(forms.Form):
                                       "pattern": catalog.SERVING_NAME_PATTERN.strip("^$")}))
     idempotency_key = forms.CharField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, registration, spaces, unit_costs, **kwargs):
+    def __init__(self, *args, registration, spaces, unit_costs, report: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        report: dict[str, Any] = registration.report or {}
+        # `report`: the one that decides (the prepared copy's when there is one); else the registration's own
+        report = report if report is not None else (registration.report or {})
         self.family = report.get("family") or "general"
         self.recommended = report.get("configuration")
         allowed = catalog.allowed_configurations(report.get("model_type"), self.family)

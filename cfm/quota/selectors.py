@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from cfm.accounts.models import Account
 from cfm.accounts.selectors import accounts_for
@@ -84,3 +84,21 @@ def quota_usage(*, account: Account) -> Usage:
                        .order_by("created_at", "id"))
     return Usage(account=account, limit_units=max(default + extra, 0), used_units=used, default_limit_units=default,
                  extra_units=extra, unit_costs=unit_costs(), deployments=deployments)
+
+
+def registration_live_deployments(registration: Registration) -> list[Deployment]:
+    """The deployments of a registration that still hold units (the registration's page lists them)."""
+    return list(registration.deployments.filter(status=DeploymentStatus.ACTIVE).select_related("space")
+                .order_by("created_at", "id"))
+
+
+def space_live_deployments(space) -> list[Deployment]:
+    """The deployments that still hold units in a space (a space in use cannot be deleted)."""
+    return list(Deployment.objects.filter(space_id=space.pk, status=DeploymentStatus.ACTIVE)
+                .order_by("created_at", "id"))
+
+
+def space_live_counts(spaces) -> dict[int, int]:
+    """{space id: its deployments that still hold units}, in one query."""
+    return dict(Deployment.objects.filter(space__in=list(spaces), status=DeploymentStatus.ACTIVE).order_by()
+                .values("space").annotate(n=Count("id")).values_list("space", "n"))

@@ -12,17 +12,19 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cfm import catalog
 from cfm.accounts.models import Space
 from cfm.accounts.permissions import OwnerOnly, may_change
 from cfm.accounts.selectors import account_get, accounts_for, role_in
+from cfm.preparation.selectors import latest_prepared
 from cfm.registry import presenters
 
-from . import backends, charts, selectors, services
+from . import backends, charts, lifecycle, selectors, services
 from .forms import DeploymentForm, LimitRequestForm
-from .models import Deployment
+from .models import TRACKED_STATES, Deployment, DeploymentState
 
 
 def _account_or_404(user, account_id):
@@ -57,8 +59,11 @@ def deploy(request, registration_id: int):
     account = registration.account
     spaces = list(Space.objects.filter(account=account))
     usage = services.quota_usage(account=account)
+    # The latest prepared copy, when there is one, is what gets deployed: its report fills the form.
+    prepared = latest_prepared(registration)
+    report = (prepared.report if prepared is not None else registration.report) or {}
     form = DeploymentForm(request.POST or None, registration=registration, spaces=spaces,
-                          unit_costs=usage.unit_costs)
+                          unit_costs=usage.unit_costs, report=report)
     refusal = None
     problem = None
     if request.method == "POST" and not form.is_valid():
@@ -80,18 +85,24 @@ def deploy(request, registration_id: int):
                 _attach_errors(form, exc)
             _fresh_key(form)
         else:
-            if not outcome.replayed:
+            if not outcome.replayed and outcome.deployment.state == DeploymentState.RESERVED:
                 messages.success(request, _("Deployment %(name)s is reserved: %(units)s units.")
                                  % {"name": outcome.deployment.serving_name, "units": outcome.deployment.units})
+            elif not outcome.replayed:
+                units = outcome.deployment.units
+                messages.success(request, ngettext(
+                    "Deploying %(name)s: %(units)s unit is held while it runs. This page follows it.",
+                    "Deploying %(name)s: %(units)s units are held while it runs. This page follows it.", units)
+                    % {"name": outcome.deployment.serving_name, "units": units})
             return redirect("quota:deployment", outcome.deployment.id)
-    report = registration.report or {}
     return render(request, "quota/deploy.html", {
         "form_error_count": len(form.non_field_errors()) + sum(len(f.errors) for f in form),
         "registration": registration, "report": report, "account": account, "form": form, "usage": usage,
+        "prepared": prepared, "is_owner": role_in(user=request.user, account=account) == "owner",
         "gauge": charts.usage_gauge(used=usage.used_units, limit=usage.limit_units, deployments=usage.deployments),
         "refusal": refusal, "problem": problem, "holdings": _holdings(usage),
-        "deployable": registration.deployable, "plan_ok": account.may_use_custom_models,
-        "verdict": presenters.verdict_of(report) if registration.status == "done" else None,
+        "deployable": bool(report.get("deployable")), "plan_ok": account.may_use_custom_models,
+        "verdict": presenters.verdict_of(report) if prepared is not None or registration.status == "done" else None,
         # what each configuration holds at the platform's default sequence length, beside the parameters
         "memory_rows": presenters.memory_rows(report, presenters.default_sequence_length(report)),
         "sequence_length": presenters.default_sequence_length(report),
@@ -148,18 +159,54 @@ def _fresh_key(form) -> None:
     form.data = data
 
 
+def _deployment_context(request, dep) -> dict:
+    """The deployment's page and its polled fragment: the state, its message and every event in the reader's
+    language (cfm.quota.lifecycle), the upload's bytes, the request bodies."""
+    req = dep.platform_request or {}
+    usage = services.quota_usage(account=dep.account)
+    prepared = latest_prepared(dep.registration) if dep.registration is not None else None
+    events = [{"at": e.at, "message": lifecycle.render(e.message_key, e.message_params),
+               "state": e.state, "badge": _EventBadge(e.state)} for e in dep.events.all()]
+    return {
+        "dep": dep, "account": dep.account, "events": events, "tracked": dep.state in TRACKED_STATES,
+        "status_message": lifecycle.render(dep.message_key, dep.message_params) if dep.message_key else "",
+        "progress": dep.progress or {}, "usage": usage, "holdings": _holdings(usage) if dep.error else [],
+        "is_owner": role_in(user=request.user, account=dep.account) == "owner",
+        "may_change": may_change(user=request.user, account_id=dep.account_id, created_by_id=dep.created_by_id),
+        "asset_json": json.dumps(req.get("asset", {}), indent=2),
+        "deployment_json": json.dumps(req.get("deployment", {}), indent=2),
+        "prepared_url": reverse("prepared_download", args=[prepared.job.registration_id, prepared.job.pk])
+        if prepared is not None else "",
+    }
+
+
+class _EventBadge:
+    """An event's state, shaped like a deployment for quota/_state_badge.html."""
+
+    origin = ""
+
+    def __init__(self, state: str):
+        self.state = state
+
+    def get_state_display(self) -> str:
+        return str(dict(DeploymentState.choices).get(self.state, self.state))
+
+
 @login_required
 def deployment_detail(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id, active_only=False)
     if dep is None:
         raise Http404
-    req = dep.platform_request or {}
-    return render(request, "quota/deployment.html", {
-        "dep": dep, "account": dep.account,
-        "asset_json": json.dumps(req.get("asset", {}), indent=2),
-        "deployment_json": json.dumps(req.get("deployment", {}), indent=2),
-        "may_change": may_change(user=request.user, account_id=dep.account_id, created_by_id=dep.created_by_id),
-    })
+    return render(request, "quota/deployment.html", _deployment_context(request, dep))
+
+
+@login_required
+def deployment_live(request, deployment_id: int):
+    """The polled fragment; once the deployment no longer moves it comes without the trigger, so polling stops."""
+    dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id, active_only=False)
+    if dep is None:
+        raise Http404
+    return render(request, "quota/_deployment_live.html", _deployment_context(request, dep))
 
 
 @login_required

@@ -192,10 +192,11 @@ def _waiting_for_worker(registration) -> bool:
     return not workers_live(queue=current_app.conf.task_default_queue)
 
 
-def _report_context(request, registration, report: dict | None, partial_file) -> dict:
+def _report_context(request, registration, report: dict | None, partial_file, *, current: bool) -> dict:
     """What the report shows beyond the stored JSON: the verdict's badge and
     buttons, the memory per configuration at the reader's sequence length,
-    the time-series sizing for the reader's figures (GET parameters)."""
+    the time-series sizing for the reader's figures (GET parameters).
+    `current`: the report may act (a prepared copy, or the latest inspection's)."""
     if not report:
         return {"verdict": None}
     verdict = presenters.verdict_of(report)
@@ -203,8 +204,7 @@ def _report_context(request, registration, report: dict | None, partial_file) ->
     sequence_length, sequence_error = presenters.parse_sequence_length(request.GET.get("sequence_length"), report)
     ctx: dict[str, Any] = {
         "verdict": verdict, "badge": presenters.badge(verdict), "headline": presenters.headline(verdict),
-        "actions": presenters.actions(report, current=registration.status == Status.DONE,
-                                      prepare_possible=not partial_file),
+        "actions": presenters.actions(report, current=current, prepare_possible=not partial_file),
         "weights_summary": presenters.weights_summary(report),
         "files_summary": presenters.files_summary(report),
         "sequence_length": sequence_length, "sequence_error": sequence_error,
@@ -222,22 +222,30 @@ def _report_context(request, registration, report: dict | None, partial_file) ->
 
 
 def _detail_context(request, registration) -> dict:
-    report = registration.report or None
+    # What the apps built on the registry add: Prepare, whether a folder upload can be prepared and the latest
+    # prepared copy (cfm.preparation.selectors.Prepared); the quota, the deployments that still run.
+    extras = hooks.detail_context(registration)
+    # The latest prepared copy is the model's current state (what Deploy uses); the original report stays one
+    # click away (?report=original).
+    prepared = extras.get("prepared")
+    showing_prepared = prepared is not None and request.GET.get("report") != "original"
+    report = (prepared.report if showing_prepared and prepared is not None else registration.report) or None
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": 0}
     for c in (report or {}).get("checks", []):
         counts[c.get("status", "skip")] = counts.get(c.get("status", "skip"), 0) + 1
     error_text, error_help = JOB_ERRORS.get(registration.error_code, (registration.error_message, None))
     reused_url = reverse("registration", args=[registration.reused_from_id]) if registration.reused_from_id else ""
-    # What the apps built on the registry add (Prepare: whether a folder upload can be prepared).
-    extras = hooks.detail_context(registration)
     return {"reg": registration, "report": report, "counts": counts, "steps": _steps(registration),
+            "showing_prepared": showing_prepared,
+            "current_verdict": presenters.verdict_of(prepared.report if prepared else registration.report),
             "reused_url": reused_url, "hub_url": _hub_url(registration), **extras,
             "error_text": error_text or _("The inspection failed."), "error_help": error_help,
             "waiting_for_worker": _waiting_for_worker(registration),
             # Members see every registration of the account; cancel, delete and the token are the maker's or an owner's.
             "may_change": may_change(user=request.user, account_id=registration.account_id,
                                      created_by_id=registration.created_by_id),
-            **_report_context(request, registration, report, extras.get("prepare_partial_file"))}
+            **_report_context(request, registration, report, extras.get("prepare_partial_file"),
+                              current=showing_prepared or (prepared is None and registration.status == Status.DONE))}
 
 
 @login_required

@@ -1,11 +1,17 @@
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.fields.json import KT
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from cfm import catalog
 from cfm.accounts.models import Membership
+from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.quota import services as quota_services
+from cfm.quota.models import Deployment, DeploymentStatus
 from cfm.registry.selectors import registration_counts, registrations_for
 
 
@@ -73,7 +79,15 @@ def _registrations_context(request, counts: dict[int, dict[str, int]] | None = N
     per-account counts (one aggregate served by an index), whatever the row
     count. The list reads the verdict and configuration columns, never the
     report JSON."""
-    regs = registrations_for(user=request.user)
+    # A prepared copy is the model's current state (cfm.preparation.selectors.latest_prepared): its verdict and
+    # configuration replace the registration's own, read in the same single query.
+    latest = (PrepareJob.objects.filter(registration=OuterRef("pk"), status=PrepareStatus.DONE,
+                                        new_report__isnull=False).exclude(storage_location="")
+              .order_by("-finished_at", "-id"))
+    regs = registrations_for(user=request.user).annotate(
+        prepared_verdict=Subquery(latest.annotate(v=KT("new_report__verdict")).values("v")[:1]),
+        prepared_ok=Subquery(latest.values("new_report__deployable")[:1]),
+        prepared_conf=Subquery(latest.annotate(c=KT("new_report__configuration")).values("c")[:1]))
     if counts is None:
         counts = registration_counts(account_ids=_member_account_ids(request.user))
     paginator = Paginator(regs, PAGE_SIZE)
@@ -81,6 +95,13 @@ def _registrations_context(request, counts: dict[int, dict[str, int]] | None = N
     paginator.__dict__["count"] = sum(c["total"] for c in counts.values())
     page = paginator.get_page(_page_number(request.GET.get("page")))
     rows = list(page.object_list)
+    for row in rows:
+        r: Any = row  # the annotations read back, which django-stubs cannot type
+        if r.prepared_ok is not None:
+            # a prepared report written before the verdict existed has only `deployable`
+            r.verdict = r.prepared_verdict if r.prepared_verdict in catalog.VERDICTS else (
+                "ready" if r.prepared_ok else "refused")
+            r.configuration = r.prepared_conf or r.configuration
     # Polling stops once every job on this page has ended: the other pages are not on screen.
     return {"registrations": rows, "page_obj": page, "any_active": any(r.is_active for r in rows)}
 
@@ -96,8 +117,12 @@ def dashboard(request):
     counts = registration_counts(account_ids=[m.account_id for m in memberships])
     ctx = _registrations_context(request, counts)
     empty = {"total": 0, "deployable": 0, "active": 0}
+    deployments = dict(Deployment.objects.filter(account__in=[m.account_id for m in memberships],
+                                                 status=DeploymentStatus.ACTIVE).order_by().values("account")
+                       .annotate(n=Count("id")).values_list("account", "n"))
     accounts = [{"account": m.account, "role": m.role, "spaces": list(m.account.spaces.all()),
-                 "counts": counts.get(m.account_id, empty)} for m in memberships]
+                 "counts": counts.get(m.account_id, empty), "deployments": deployments.get(m.account_id, 0)}
+                for m in memberships]
     ctx.update(accounts=accounts, may_register=any(m.account.may_use_custom_models for m in memberships))
     return render(request, "web/dashboard.html", ctx)
 

@@ -121,8 +121,6 @@ def test_the_connection_through_the_api_keeps_secrets_checks_hosts_and_roles(cli
         assert list(bad.json()["error"]["fields"]) == [field]
 
 
-@pytest.mark.xfail(strict=True, reason="the spaces API (POST /accounts/{id}/spaces, GET/PATCH/DELETE /spaces/{id}) "
-                                      "is the platformui branch's")
 def test_a_space_made_through_the_api_is_connected_and_shows_its_connection(client, owner, platform, s3_url, bucket,
                                                                             tiny_archive):
     member = member_of(owner, "mia")
@@ -229,8 +227,6 @@ def prepared_copy(settings, reg, files: dict[str, bytes], report: dict | None = 
     return manifest
 
 
-@pytest.mark.xfail(strict=True, reason="prepared means deployable: deployment_validate reads the registration's own "
-                                      "report; the prepared copy's report decides on the platformui branch")
 def test_a_model_that_needs_prepare_deploys_its_prepared_copy(client, judged, platform, bucket, settings):
     from quotafactory import llama_report, make_registration
 

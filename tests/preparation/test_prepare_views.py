@@ -87,7 +87,8 @@ def test_prepare_runs_and_the_page_shows_both_reports_and_the_stored_folder(clie
     live = client.get(live_url)
     assert b"hx-trigger" not in live.content  # polling stops once the job has ended
     page = client.get(reverse("prepare", args=[ttm_reg.pk])).content.decode()
-    assert 'id="compare-table"' in page and job.storage_location in page
+    assert 'id="compare-table"' in page and reverse("prepared_download", args=[ttm_reg.pk, job.pk]) in page
+    assert job.storage_location not in page  # where it is stored is the server's business: the page offers a zip
     assert "not deployable" in page and 'id="new-verdict"' in page
 
     client.force_login(bob.user)
