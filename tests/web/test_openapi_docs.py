@@ -64,6 +64,14 @@ def test_the_one_table_gives_each_code_its_status():
     assert http_status("disk_full") == 507 and http_status("quota_exceeded") == 409
 
 
+def test_every_documented_code_has_its_status_in_the_one_table():
+    from cfm.errors import HTTP_STATUS
+    from cfm.openapi import COMMON_ERRORS, OPERATION_ERRORS
+
+    documented = set(COMMON_ERRORS).union(*OPERATION_ERRORS.values())
+    assert documented - set(HTTP_STATUS) == set()  # none left to the 400 a code not listed gets
+
+
 def test_the_documented_codes_are_the_ones_the_services_answer(schema):
     prepare = schema["paths"]["/api/v1/registrations/{registration_id}/prepare"]["post"]
     for code, status in PREPARE_STATUS.items():
