@@ -22,6 +22,7 @@ from ninja.security import HttpBearer
 from cfm.accounts.permissions import OwnerOnly
 from cfm.accounts.tokens import token_user
 from cfm.apitools import ApiError, BodyNotJSON, body_json
+from cfm.errors import STATUS_CODE, http_status
 
 
 class BearerAuth(HttpBearer):
@@ -59,13 +60,16 @@ api = CfmAPI(
 )
 
 
-def error_response(request, status: int, code: str, message: str, **extra):
-    return api.create_response(request, {"error": {"code": code, "message": message, **extra}}, status=status)
+def error_response(request, code: str, message: str, *, status: int | None = None, **extra):
+    """The envelope, with the status cfm/errors.py gives the code (`status`
+    only for an answer ninja made with a status of its own)."""
+    return api.create_response(request, {"error": {"code": code, "message": message, **extra}},
+                               status=status or http_status(code))
 
 
 @api.exception_handler(ApiError)
 def _api_error(request, exc: ApiError):
-    return error_response(request, exc.status, exc.code, exc.message, **exc.extra)
+    return error_response(request, exc.code, exc.message, status=exc.status, **exc.extra)
 
 
 @api.exception_handler(ValidationError)
@@ -74,49 +78,47 @@ def _validation(request, exc: ValidationError):
     for err in exc.errors:
         loc = [str(x) for x in err.get("loc", []) if x not in ("body", "payload", "query", "path")]
         fields[".".join(loc) or "body"] = err.get("msg", "invalid")
-    return error_response(request, 400, "invalid", "The request is not valid.", fields=fields)
+    return error_response(request, "invalid", "The request is not valid.", fields=fields)
 
 
 @api.exception_handler(AuthenticationError)
 def _auth(request, exc):
-    return error_response(request, 401, "unauthenticated", "A valid Bearer token is required.")
+    return error_response(request, "unauthenticated", "A valid Bearer token is required.")
 
 
 @api.exception_handler(Http404)
 def _not_found(request, exc):
-    return error_response(request, 404, "not_found", "No such object.")
+    return error_response(request, "not_found", "No such object.")
 
 
 @api.exception_handler(OwnerOnly)
 def _owner_only(request, exc: OwnerOnly):
-    return error_response(request, 403, "owner_only", exc.message)
+    return error_response(request, "owner_only", exc.message)
 
 
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request, exc):
-    return error_response(request, 413, "too_large", _("A field of the request is over %(cap)s bytes.")
+    return error_response(request, "too_large", _("A field of the request is over %(cap)s bytes.")
                           % {"cap": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
 
 
 @api.exception_handler(TooManyFilesSent)
 def _too_many_files(request, exc):
-    return error_response(request, 400, "invalid", _("The request has more than %(cap)s files.")
+    return error_response(request, "invalid", _("The request has more than %(cap)s files.")
                           % {"cap": settings.DATA_UPLOAD_MAX_NUMBER_FILES}, fields={"body": "too many files"})
 
 
 @api.exception_handler(MultiPartParserError)
 def _bad_multipart(request, exc):
-    return error_response(request, 400, "invalid", _("The multipart body could not be read."),
+    return error_response(request, "invalid", _("The multipart body could not be read."),
                           fields={"body": "not a valid multipart body"})
 
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
     if isinstance(exc.__cause__, BodyNotJSON):  # as POST /registrations answers it, which parses its own body
-        return error_response(request, 400, "invalid", exc.__cause__.message, fields=exc.__cause__.fields)
-    code = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            413: "too_large", 429: "rate_limited"}.get(exc.status_code, "error")
-    return error_response(request, exc.status_code, code, str(exc))
+        return error_response(request, "invalid", exc.__cause__.message, fields=exc.__cause__.fields)
+    return error_response(request, STATUS_CODE.get(exc.status_code, "error"), str(exc), status=exc.status_code)
 
 
 # --- URLs: JSON where Django would answer with HTML ------------------------------------------------------------
@@ -131,7 +133,7 @@ def _json_405(view):
         if not isinstance(response, HttpResponseNotAllowed):
             return response
         allowed = sorted(m.strip() for m in response["Allow"].split(","))
-        out = error_response(request, 405, "method_not_allowed",
+        out = error_response(request, "method_not_allowed",
                              _("%(method)s is not allowed here; this path takes %(allowed)s.")
                              % {"method": request.method, "allowed": ", ".join(allowed)}, allowed=allowed)
         out["Allow"] = ", ".join(allowed)
@@ -141,7 +143,7 @@ def _json_405(view):
 
 
 def _no_such_path(request, *args, **kwargs):
-    return error_response(request, 404, "not_found", _("There is no such path in the API."))
+    return error_response(request, "not_found", _("There is no such path in the API."))
 
 
 def urls() -> tuple[list, str, str]:

@@ -12,15 +12,18 @@ from urllib.parse import urlencode
 from django.utils.translation import gettext as _
 from pydantic import ValidationError as PydanticError
 
+from cfm.errors import http_status
 from cfm.inspection.jsonsafe import JsonProblem, loads_bounded
 
 
 class ApiError(Exception):
-    """Raise from any endpoint: becomes {"error": {"code", "message", **extra}}."""
+    """Raise from any endpoint: becomes {"error": {"code", "message", **extra}},
+    with the status cfm/errors.py gives the code (`app`: the app answering,
+    for a code whose status depends on it)."""
 
-    def __init__(self, status: int, code: str, message: str, **extra):
+    def __init__(self, code: str, message: str, *, app: str | None = None, **extra):
         super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
+        self.status, self.code, self.message, self.extra = http_status(code, app=app), code, message, extra
 
 
 # --- bodies read by hand ----------------------------------------------------------------------------------------
@@ -133,14 +136,14 @@ def parse_body(request, schema, *, required: bool = True):
                 return schema()
             data = body_json(raw or b"null")
     except BodyNotJSON as exc:
-        raise ApiError(400, "invalid", exc.message, fields=exc.fields) from None
+        raise ApiError("invalid", exc.message, fields=exc.fields) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid", _("The body must be a JSON object."), fields={"body": "not an object"})
+        raise ApiError("invalid", _("The body must be a JSON object."), fields={"body": "not an object"})
     try:
         return schema.model_validate(data)
     except PydanticError as exc:
         fields = {".".join(str(x) for x in e["loc"]) or "body": e["msg"] for e in exc.errors()}
-        raise ApiError(400, "invalid", _("The request is not valid."), fields=fields) from None
+        raise ApiError("invalid", _("The request is not valid."), fields=fields) from None
 
 
 # --- pagination, shared by every list ----------------------------------------------------------------------
@@ -166,7 +169,7 @@ def _page_param(request, name: str, default: int, low: int, high: int) -> int:
     if value is None or not low <= value <= high:
         message = _("%(name)s must be a whole number from %(low)s to %(high)s.") % {
             "name": name, "low": low, "high": high}
-        raise ApiError(400, "invalid", message, fields={name: message})
+        raise ApiError("invalid", message, fields={name: message})
     return value
 
 

@@ -10,45 +10,49 @@ from __future__ import annotations
 from typing import Any
 
 from cfm import catalog
+from cfm.errors import http_status
 
 ERROR_SCHEMA = "Error"
 
-#: Every operation behind a bearer token can answer these.
-COMMON_ERRORS: dict[int, tuple[str, ...]] = {
-    400: ("invalid",),
-    401: ("unauthenticated",),
-    404: ("not_found",),
-    405: ("method_not_allowed",),
-    429: ("rate_limited",),
+#: Every operation behind a bearer token can answer these (statuses from cfm/errors.py).
+COMMON_ERRORS: tuple[str, ...] = ("invalid", "unauthenticated", "not_found", "method_not_allowed", "rate_limited")
+
+#: The codes particular operations add, by (method, path after /api/v1); the
+#: status of each comes from cfm/errors.py, for the app the operation's tag names.
+OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("post", "/registrations"): ("plan_not_allowed", "owner_only", "too_large", "disk_full"),
+    ("post", "/registrations/{registration_id}/rerun"): ("plan_not_allowed", "owner_only"),
+    # What another member made is its maker's or an owner's to change (cfm.accounts.permissions).
+    ("post", "/registrations/{registration_id}/cancel"): ("owner_only",),
+    ("delete", "/registrations/{registration_id}"): ("owner_only", "registration_in_use"),
+    ("delete", "/registrations/{registration_id}/token"): ("owner_only",),
+    ("delete", "/deployments/{deployment_id}"): ("owner_only",),
+    ("post", "/prepare-jobs/{job_id}/cancel"): ("owner_only",),
+    ("post", "/deployments"): (
+        "plan_not_allowed", "quota_exceeded", "serving_name_taken", "files_not_held", "not_deployable",
+        "runtime_missing", "configuration_too_small", "configuration_not_allowed", "spec_not_allowed",
+        "invalid_parameters", "idempotency_key_reused"),
+    ("post", "/limit-requests"): ("plan_not_allowed", "limit_request_pending"),
+    ("post", "/registrations/{registration_id}/prepare"): (
+        "nothing_to_do", "not_inspected", "unsupported", "disk_full", "missing_extras"),
+    ("post", "/prepare-jobs/{job_id}/review"): ("owner_only", "not_in_review"),
+    ("post", "/accounts/{account_id}/spaces"): ("owner_only",),
+    ("patch", "/spaces/{space_id}"): ("owner_only",),
+    ("delete", "/spaces/{space_id}"): ("owner_only", "space_in_use"),
+    ("put", "/spaces/{space_id}/platform"): ("owner_only",),
+    ("delete", "/spaces/{space_id}/platform"): ("owner_only",),
+    ("post", "/spaces/{space_id}/platform/check"): ("owner_only",),
 }
 
-#: The codes particular operations add, by (method, path after /api/v1).
-OPERATION_ERRORS: dict[tuple[str, str], dict[int, tuple[str, ...]]] = {
-    ("post", "/registrations"): {403: ("plan_not_allowed", "owner_only"), 413: ("too_large",), 507: ("disk_full",)},
-    ("post", "/registrations/{registration_id}/rerun"): {403: ("plan_not_allowed", "owner_only")},
-    # What another member made is its maker's or an owner's to change (cfm.accounts.permissions).
-    ("post", "/registrations/{registration_id}/cancel"): {403: ("owner_only",)},
-    ("delete", "/registrations/{registration_id}"): {403: ("owner_only",), 409: ("registration_in_use",)},
-    ("delete", "/registrations/{registration_id}/token"): {403: ("owner_only",)},
-    ("delete", "/deployments/{deployment_id}"): {403: ("owner_only",)},
-    ("post", "/prepare-jobs/{job_id}/cancel"): {403: ("owner_only",)},
-    ("post", "/deployments"): {
-        403: ("plan_not_allowed",),
-        409: ("quota_exceeded", "serving_name_taken", "files_not_held"),
-        422: ("not_deployable", "runtime_missing", "configuration_too_small", "configuration_not_allowed",
-              "spec_not_allowed", "invalid_parameters", "idempotency_key_reused"),
-    },
-    ("post", "/limit-requests"): {403: ("plan_not_allowed",), 409: ("limit_request_pending",)},
-    ("post", "/registrations/{registration_id}/prepare"): {
-        409: ("nothing_to_do", "not_inspected", "unsupported", "disk_full"), 503: ("missing_extras",)},
-    ("post", "/prepare-jobs/{job_id}/review"): {403: ("owner_only",), 409: ("not_in_review",)},
-    ("post", "/accounts/{account_id}/spaces"): {403: ("owner_only",)},
-    ("patch", "/spaces/{space_id}"): {403: ("owner_only",)},
-    ("delete", "/spaces/{space_id}"): {403: ("owner_only",), 409: ("space_in_use",)},
-    ("put", "/spaces/{space_id}/platform"): {403: ("owner_only",)},
-    ("delete", "/spaces/{space_id}/platform"): {403: ("owner_only",)},
-    ("post", "/spaces/{space_id}/platform/check"): {403: ("owner_only",)},
-}
+
+def operation_errors(method: str, short: str, *, app: str | None = None) -> dict[int, list[str]]:
+    """{status: codes} an operation answers: the common ones and its own."""
+    errors: dict[int, list[str]] = {}
+    for code in COMMON_ERRORS + OPERATION_ERRORS.get((method, short), ()):
+        listed = errors.setdefault(http_status(code, app=app), [])
+        if code not in listed:
+            listed.append(code)
+    return errors
 
 _DESCRIPTIONS = {
     400: "The input is not valid: `fields` names each field at fault.",
@@ -203,10 +207,7 @@ def document(schema: dict[str, Any], *, prefix: str = "/api/v1") -> dict[str, An
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            errors: dict[int, list[str]] = {status: list(codes) for status, codes in COMMON_ERRORS.items()}
-            for status, extra in OPERATION_ERRORS.get((method, short), {}).items():
-                errors.setdefault(status, [])
-                errors[status] += [c for c in extra if c not in errors[status]]
+            errors = operation_errors(method, short, app=(operation.get("tags") or [None])[0])
             if short == "/report-schema.json":  # public, and takes no input
                 errors = {405: errors[405]}
             if method == "get" and short in LIST_PATHS:

@@ -31,7 +31,7 @@ def account_or_404(request, account_id):
         in_range = False
     account = account_get(user=request.user, account_id=account_id) if in_range else None
     if account is None:
-        raise ApiError(404, "not_found", _("No such account."))
+        raise ApiError("not_found", _("No such account."))
     return account
 
 
@@ -39,7 +39,7 @@ def space_or_404(request, space_id) -> Space:
     """The user's space (a live one), or 404 exactly as for an id that does not exist."""
     space = space_get(user=request.user, space_id=space_id)
     if space is None:
-        raise ApiError(404, "not_found", _("No such space."))
+        raise ApiError("not_found", _("No such space."))
     return space
 
 
@@ -54,8 +54,8 @@ def _raise(exc: services.AccountError) -> NoReturn:
     if exc.code == "invalid_name":
         fields = {"name": exc.message}
     if fields:
-        raise ApiError(400, "invalid", exc.message, fields=fields, **extra) from None
-    raise ApiError(exc.status, exc.code, exc.message, **extra) from None
+        raise ApiError("invalid", exc.message, fields=fields, **extra) from None
+    raise ApiError(exc.code, exc.message, **extra) from None
 
 
 class SpaceIn(Schema):

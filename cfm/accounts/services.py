@@ -10,14 +10,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cfm.errors import http_status
+
 from . import hooks
 from .models import Account, Membership, Plan, Role, Space
 
 
 class AccountError(Exception):
-    """`status` is the API's answer for `code` (the one map lives here, beside the codes)."""
-
-    STATUS = {"owner_only": 403, "space_in_use": 409, "not_found": 404}
+    """A refused account or space change: `code` (its HTTP status in cfm/errors.py), the message."""
 
     def __init__(self, code: str, message: str, **extra):
         super().__init__(message)
@@ -25,7 +25,7 @@ class AccountError(Exception):
 
     @property
     def status(self) -> int:
-        return self.STATUS.get(self.code, 400)
+        return http_status(self.code)
 
 
 def _plan(plan: str) -> str:

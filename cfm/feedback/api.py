@@ -31,18 +31,18 @@ class SurveyIn(Schema):
 def survey_create(request, payload: SurveyIn):
     account = account_get(user=request.user, account_id=payload.account)
     if account is None:
-        raise ApiError(404, "not_found", _("No such account."))
+        raise ApiError("not_found", _("No such account."))
     refusal = None
     if payload.refusal is not None:
         refusal = refusal_get(account=account, refusal_id=payload.refusal)
         if refusal is None:
-            raise ApiError(404, "not_found", _("No such refusal."))
+            raise ApiError("not_found", _("No such refusal."))
     try:
         response = survey_submit(user=request.user, account=account, refusal=refusal,
                                  configuration=payload.configuration, count=payload.count, model=payload.model,
                                  use_case=payload.use_case, timeline=payload.timeline, comments=payload.comments)
     except ValidationError as exc:
         fields = {name: " ".join(str(m) for m in msgs) for name, msgs in exc.message_dict.items()}
-        raise ApiError(400, "invalid", _("The survey answer is not valid."), fields=fields) from None
+        raise ApiError("invalid", _("The survey answer is not valid."), fields=fields) from None
     return Status(201, {"id": response.id, "account": account.id, "refusal": refusal.id if refusal else None,
                         "created_at": response.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")})

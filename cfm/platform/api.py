@@ -19,13 +19,14 @@ def _space_or_404(request, space_id: int) -> Space:
         space = (Space.objects.select_related("account")
                  .filter(pk=space_id, account__in=accounts_for(user=request.user)).first())
     if space is None:
-        raise ApiError(404, "not_found", _("No such space."))
+        raise ApiError("not_found", _("No such space."))
     return space
 
 
 def _raise(exc: services.ConnectionRuleError):
-    extra = {"fields": exc.fields} if exc.fields else {}
-    raise ApiError(exc.status, exc.code, exc.message, **extra) from None
+    if exc.fields:
+        raise ApiError(exc.code, exc.message, fields=exc.fields) from None
+    raise ApiError(exc.code, exc.message) from None
 
 
 @router.get("/spaces/{space_id}/platform", response=dict, summary="The space's platform connection")
@@ -33,7 +34,7 @@ def connection_get(request, space_id: int):
     space = _space_or_404(request, space_id)
     conn = services.connection_get(user=request.user, space=space)
     if conn is None:
-        raise ApiError(404, "not_found", _("This space has no platform connection."))
+        raise ApiError("not_found", _("This space has no platform connection."))
     return services.connection_body(conn)
 
 
@@ -44,7 +45,7 @@ def connection_put(request, space_id: int):
         # The API's one bounded parser: json.loads reached the recursion limit on a deep body (a 500).
         data = body_json(request.body.strip() or b"null")
     except BodyNotJSON as exc:
-        raise ApiError(400, "invalid", exc.message, fields=exc.fields) from None
+        raise ApiError("invalid", exc.message, fields=exc.fields) from None
     try:
         conn = services.connection_put(user=request.user, space=space, data=data)
     except services.ConnectionRuleError as exc:
@@ -57,7 +58,7 @@ def connection_delete(request, space_id: int):
     space = _space_or_404(request, space_id)
     try:
         if not services.connection_delete(user=request.user, space=space):
-            raise ApiError(404, "not_found", _("This space has no platform connection."))
+            raise ApiError("not_found", _("This space has no platform connection."))
     except services.ConnectionRuleError as exc:
         _raise(exc)
     return Status(204, None)

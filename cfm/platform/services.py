@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from cfm.accounts.models import Space
 from cfm.accounts.permissions import require_may_change
 from cfm.accounts.selectors import is_owner, role_in
+from cfm.errors import http_status
 from cfm.quota import services as quota
 from cfm.quota.models import Deployment, DeploymentState
 from cfm.secretbox import SecretUnreadable
@@ -43,17 +44,22 @@ _MAX = {"url": 300, "iam_url": 300, "space_id": 100, "api_key": 1000, "storage.e
 
 
 class ConnectionRuleError(Exception):
-    """A connection request that cannot be done: `status`, `code`, the
-    message and, for a 400, `fields` naming each input at fault."""
+    """A connection request that cannot be done: `code` (its HTTP status in
+    cfm/errors.py), the message and, for a 400, `fields` naming each input at
+    fault."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+    def __init__(self, code: str, message: str, fields: dict | None = None):
         super().__init__(message)
-        self.status, self.code, self.message, self.fields = status, code, message, fields or {}
+        self.code, self.message, self.fields = code, message, fields or {}
+
+    @property
+    def status(self) -> int:
+        return http_status(self.code)
 
 
 def _owner_only(user, space: Space) -> None:
     if not is_owner(user=user, account=space.account):
-        raise ConnectionRuleError(403, "owner_only", _("Only an owner of the account can change its spaces' platform "
+        raise ConnectionRuleError("owner_only", _("Only an owner of the account can change its spaces' platform "
                                                     "connections."))
 
 
@@ -107,7 +113,7 @@ def connection_put(*, user, space: Space, data: Any) -> Connection:
     (CFM_PLATFORM_URLS, CFM_STORAGE_URLS); else a 400 naming the field."""
     _owner_only(user, space)
     if not isinstance(data, dict):
-        raise ConnectionRuleError(400, "invalid", _("The body must be a JSON object."), {"body": "not an object"})
+        raise ConnectionRuleError("invalid", _("The body must be a JSON object."), {"body": "not an object"})
     existing = Connection.objects.filter(space=space).first()
     storage = data.get("storage")
     errors: dict[str, str] = {}
@@ -139,7 +145,7 @@ def connection_put(*, user, space: Space, data: Any) -> Connection:
         if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
             errors["storage.prefix"] = _("A prefix is folder names separated by /.")
     if errors:
-        raise ConnectionRuleError(400, "invalid", _("The connection is not valid: %(fields)s.")
+        raise ConnectionRuleError("invalid", _("The connection is not valid: %(fields)s.")
                                % {"fields": ", ".join(sorted(errors))}, errors)
     # Every required value is there once no field is in error.
     assert url and iam_url and space_id and endpoint and bucket_name and connection_id and prefix is not None
@@ -183,7 +189,7 @@ def connection_check(*, user, space: Space) -> ConnectionCheck:
     _owner_only(user, space)
     conn = Connection.objects.filter(space=space).first()
     if conn is None:
-        raise ConnectionRuleError(404, "not_found", _("This space has no platform connection."))
+        raise ConnectionRuleError("not_found", _("This space has no platform connection."))
     checks: list[dict] = []
     try:
         client = PlatformClient(url=conn.url, iam_url=conn.iam_url, api_key=conn.api_key,
@@ -253,7 +259,7 @@ def deployment_start(*, user, registration, space: Space | None, configuration: 
 
     conn = space_connected(space) if space is not None and space.account_id == registration.account_id else None
     if conn is not None and files_not_held(registration):
-        raise quota.DeploymentRefused(409, "files_not_held", _(
+        raise quota.DeploymentRefused("files_not_held", _(
             "cfm holds only the headers of this model's large files (it was registered as a folder), so it cannot "
             "upload the model to the platform. Register it as an archive or from the Hub to deploy it, or deploy "
             "into a space without a connection to get the request bodies."))

@@ -20,11 +20,6 @@ from .models import PrepareJob
 
 router = Router(tags=["preparation"])
 
-#: PrepareServiceError.code -> HTTP status
-_STATUS = {"not_found": 404, "not_inspected": 409, "nothing_to_do": 409, "not_in_review": 409,
-           "unsupported": 409, "missing_extras": 503, "disk_full": 409}
-
-
 class FileProgress(Schema):
     done: int
     total: int
@@ -115,12 +110,12 @@ def _job_or_404(request, job_id: int) -> PrepareJob:
     if 0 < job_id < 2**63:  # beyond a bigint: no such row, not a database error
         job = PrepareJob.objects.filter(pk=job_id, account__in=accounts_for(user=request.user)).first()
     if job is None:
-        raise ApiError(404, "not_found", _("No such preparation."))
+        raise ApiError("not_found", _("No such preparation."))
     return job
 
 
 def _refusal(exc: services.PrepareServiceError) -> ApiError:
-    return ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc.message))
+    return ApiError(exc.code, str(exc.message), app="preparation")
 
 
 @router.post("/registrations/{registration_id}/prepare", response={202: PrepareJobOut},

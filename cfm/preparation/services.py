@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cfm.accounts.models import Membership
 from cfm.accounts.permissions import require_may_change
+from cfm.errors import http_status
 from cfm.jobs import runtime
 from cfm.registry.models import Registration, SourceKind
 from cfm.registry.models import Status as RegStatus
@@ -32,9 +33,15 @@ if TYPE_CHECKING:
 
 
 class PrepareServiceError(Exception):
+    """A Prepare refused: `code` (its HTTP status in cfm/errors.py) and the message."""
+
     def __init__(self, code: str, message: str | StrPromise):
         super().__init__(message)
         self.code, self.message = code, message
+
+    @property
+    def status(self) -> int:
+        return http_status(self.code, app="preparation")
 
 
 def s3_configured() -> bool:

@@ -28,10 +28,10 @@ class DeploymentIn(Schema):
 def deployment_create(request, payload: DeploymentIn):
     registration = selectors.registration_get(user=request.user, registration_id=payload.registration)
     if registration is None:
-        raise ApiError(404, "not_found", _("No such registration."))
+        raise ApiError("not_found", _("No such registration."))
     space = Space.objects.filter(pk=payload.space, account__in=accounts_for(user=request.user)).first()
     if space is None:
-        raise ApiError(404, "not_found", _("No such space."))
+        raise ApiError("not_found", _("No such space."))
     key = (request.headers.get("Idempotency-Key") or "").strip()[:200] or None
     try:
         outcome = backends.deployment_start(
@@ -39,7 +39,7 @@ def deployment_create(request, payload: DeploymentIn):
             software_spec=payload.software_spec, serving_name=payload.serving_name, parameters=payload.parameters,
             idempotency_key=key)
     except services.DeploymentRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message, **exc.extra) from None
+        raise ApiError(exc.code, exc.message, **exc.extra) from None
     return Status(201, outcome.body)
 
 
@@ -54,7 +54,7 @@ def deployment_list(request, account: int | None = None):
 def deployment_detail(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id, active_only=False)
     if dep is None:
-        raise ApiError(404, "not_found", _("No such deployment."))
+        raise ApiError("not_found", _("No such deployment."))
     return services.deployment_body(dep)
 
 
@@ -64,7 +64,7 @@ def deployment_remove(request, deployment_id: int):
     dep = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     outcome = "gone" if dep is None else backends.deployment_remove(user=request.user, deployment=dep)
     if dep is None or outcome == "gone":
-        raise ApiError(404, "not_found", _("No such deployment."))
+        raise ApiError("not_found", _("No such deployment."))
     if outcome == "deleting":
         return Status(202, services.deployment_body(dep))
     return Status(204, None)
@@ -102,8 +102,8 @@ def limit_request_create(request, payload: LimitRequestIn):
                                             reason=payload.reason)
     except services.QuotaRuleError as exc:
         if exc.status == 400:
-            raise ApiError(400, "invalid", exc.message, fields={exc.field or "body": exc.message}) from None
-        raise ApiError(exc.status, exc.code, exc.message, **exc.extra) from None
+            raise ApiError("invalid", exc.message, fields={exc.field or "body": exc.message}) from None
+        raise ApiError(exc.code, exc.message, **exc.extra) from None
     return Status(201, limit_request_body(req))
 
 

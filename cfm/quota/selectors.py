@@ -2,11 +2,15 @@
 anything of another account; the views and API turn that into 404)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db.models import Count, QuerySet
 
+from cfm.accounts.models import Account
 from cfm.accounts.selectors import accounts_for
 from cfm.registry.models import Registration
 
+from .ledger import default_limit_units, ledger_totals, unit_costs
 from .models import Deployment, DeploymentStatus, LedgerEntry, LimitRequest, Refusal
 
 
@@ -49,6 +53,37 @@ def ledger_for(*, account) -> QuerySet[LedgerEntry]:
 
 def limit_requests_for(*, account) -> QuerySet[LimitRequest]:
     return LimitRequest.objects.filter(account=account).select_related("requested_by", "answered_by")
+
+
+@dataclass
+class Usage:
+    account: Account
+    limit_units: int
+    used_units: int
+    default_limit_units: int
+    extra_units: int
+    unit_costs: dict[str, int]
+    deployments: list = field(default_factory=list)
+
+    @property
+    def free_units(self) -> int:
+        return max(self.limit_units - self.used_units, 0)
+
+    @property
+    def percent(self) -> int:
+        if self.limit_units <= 0:
+            return 100 if self.used_units else 0
+        return min(round(100 * self.used_units / self.limit_units), 100)
+
+
+def quota_usage(*, account: Account) -> Usage:
+    used, extra = ledger_totals(account=account)
+    default = default_limit_units()
+    deployments = list(Deployment.objects.filter(account=account, status=DeploymentStatus.ACTIVE)
+                       .select_related("registration", "space").prefetch_related("events")
+                       .order_by("created_at", "id"))
+    return Usage(account=account, limit_units=max(default + extra, 0), used_units=used, default_limit_units=default,
+                 extra_units=extra, unit_costs=unit_costs(), deployments=deployments)
 
 
 def registration_live_deployments(registration: Registration) -> list[Deployment]:

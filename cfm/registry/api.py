@@ -113,14 +113,14 @@ def _has_token(r: Registration) -> bool:
 def registration_or_404(request, registration_id) -> Registration:
     r = selectors.registration_get(user=request.user, pk=registration_id)
     if r is None:
-        raise ApiError(404, "not_found", _("No such registration."))
+        raise ApiError("not_found", _("No such registration."))
     return r
 
 
 def _refusal(exc: services.RegistrationError) -> ApiError:
     if exc.status == 400:
-        return ApiError(400, "invalid", exc.message, fields={exc.field or "body": exc.message}, reason=exc.code)
-    return ApiError(exc.status, exc.code, exc.message, **({"field": exc.field} if exc.field else {}), **exc.extra)
+        return ApiError("invalid", exc.message, fields={exc.field or "body": exc.message}, reason=exc.code)
+    return ApiError(exc.code, exc.message, **({"field": exc.field} if exc.field else {}), **exc.extra)
 
 
 # --- endpoints ---------------------------------------------------------------------------------------------
@@ -180,17 +180,17 @@ def _form_input(request) -> dict[str, Any]:
     except ValueError:
         length = 0
     if length > settings.CFM_UPLOAD_MAX_BYTES + 1024 * 1024:
-        raise ApiError(413, "too_large", _("The upload is %(size)s bytes, over the limit of %(cap)s bytes.")
+        raise ApiError("too_large", _("The upload is %(size)s bytes, over the limit of %(cap)s bytes.")
                        % {"size": length, "cap": settings.CFM_UPLOAD_MAX_BYTES})
     account = request.POST.get("account", "")
     if not account.strip().isdigit():
-        raise ApiError(400, "invalid", _("account must be an account id."), fields={"account": "required"})
+        raise ApiError("invalid", _("account must be an account id."), fields={"account": "required"})
     archive = request.FILES.get("archive")
     if archive is None and request.POST.get("source"):
         return {"account": int(account), "source_kind": SourceKind.HUB, "source": request.POST["source"],
                 "revision": request.POST.get("revision", ""), "token": request.POST.get("token") or None}
     if archive is None:
-        raise ApiError(400, "invalid", _("Attach the archive as the “archive” file field."),
+        raise ApiError("invalid", _("Attach the archive as the “archive” file field."),
                        fields={"archive": "required"})
     return {"account": int(account), "source_kind": SourceKind.ARCHIVE, "source": archive.name, "archive": archive}
 
@@ -202,7 +202,7 @@ def registration_list(request, filters: Query[ListFilter]):
     if filters.status:
         if filters.status not in Status.values:
             message = _("status must be one of %(allowed)s.") % {"allowed": ", ".join(Status.values)}
-            raise ApiError(400, "invalid", message, fields={"status": message}, allowed=list(Status.values))
+            raise ApiError("invalid", message, fields={"status": message}, allowed=list(Status.values))
         qs = qs.filter(status=filters.status)
     return paginate(request, qs, lambda r: registration_json(request, r))
 
@@ -218,7 +218,7 @@ def registration_detail(request, registration_id: int):
 def registration_report(request, registration_id: int):
     r = registration_or_404(request, registration_id)
     if r.status != Status.DONE or r.report is None:
-        raise ApiError(404, "not_found", _("The report is not ready: the registration is %(status)s.")
+        raise ApiError("not_found", _("The report is not ready: the registration is %(status)s.")
                        % {"status": r.status}, registration_status=r.status)
     return r.report
 

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from cfm.accounts.models import Account, Membership
 from cfm.accounts.permissions import require_may_change
+from cfm.errors import http_status
 from cfm.inspection.archives import looks_like_archive
 from cfm.inspection.hubids import is_repo_id, is_revision
 from cfm.inspection.sources import ARCHIVE_SUFFIXES, SourceError, safe_member_name, wants_whole
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 
 #: The revision of a Hub registration that names none (api-contract.md).
 DEFAULT_REVISION = "main"
-
-#: HTTP status of each RegistrationError code (anything else: 400)
-ERROR_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "registration_in_use": 409,
-                "disk_full": 507}
 
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,400}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -69,7 +66,7 @@ class RegistrationError(Exception):
 
     @property
     def status(self) -> int:
-        return ERROR_STATUS.get(self.code, 400)
+        return http_status(self.code)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from cfm.errors import STATUS_CODE, http_status
+
 API_PREFIX = "/api/v1/"
 #: The endpoints that take an upload (an archive, a folder's headers and small files), multipart only.
 UPLOAD_PATHS = frozenset({"/models/new/", "/api/v1/registrations"})
@@ -58,7 +60,8 @@ def body_cap(request: HttpRequest) -> int:
     return settings.CFM_BODY_MAX_BYTES
 
 
-def _refuse(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+def _refuse(request: HttpRequest, code: str, message: str) -> HttpResponse:
+    status = http_status(code)
     if _is_api(request):
         response: HttpResponse = envelope(status, code, message)
     else:
@@ -80,34 +83,30 @@ class BodyCapMiddleware:
         # cannot contain NUL"): a 500. No URL of cfm has a use for one: the API refuses it (400), the pages
         # read the query without it (a page number "\x00" is no number: the first page, as before).
         if "\x00" in request.path_info:
-            return _refuse(request, 400, "invalid", _("The address may not contain NUL characters."))
+            return _refuse(request, "invalid", _("The address may not contain NUL characters."))
         if any("\x00" in k or any("\x00" in v for v in vs) for k, vs in request.GET.lists()):
             if _is_api(request):
-                return _refuse(request, 400, "invalid", _("The address may not contain NUL characters."))
+                return _refuse(request, "invalid", _("The address may not contain NUL characters."))
             pairs = [(k.replace("\x00", ""), v.replace("\x00", "")) for k, vs in request.GET.lists() for v in vs]
             request.GET = QueryDict(urlencode(pairs))
         raw = request.META.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         if raw.strip() == "":
             if chunked:
-                return _refuse(request, 411, "length_required",
+                return _refuse(request, "length_required",
                                _("Send the body with a Content-Length header (chunked bodies are not accepted)."))
             return self.get_response(request)
         try:
             length = int(raw)
         except ValueError:
-            return _refuse(request, 400, "invalid", _("The Content-Length header is not a number."))
+            return _refuse(request, "invalid", _("The Content-Length header is not a number."))
         if length > settings.CFM_ANON_BODY_MAX_BYTES:
             cap = body_cap(request)
             if length > cap:
                 message = _("The request body is %(size)s bytes, over the limit of %(cap)s bytes here.") % {
                     "size": length, "cap": cap}
-                return _refuse(request, 413, "too_large", message)
+                return _refuse(request, "too_large", message)
         return self.get_response(request)
-
-
-_CODES = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          411: "length_required", 413: "too_large", 429: "rate_limited"}
 
 
 class ApiErrorEnvelopeMiddleware:
@@ -122,7 +121,7 @@ class ApiErrorEnvelopeMiddleware:
         try:
             request.get_host()
         except DisallowedHost:
-            return envelope(400, "bad_host", _("This server does not answer for that host name."))
+            return envelope(http_status("bad_host"), "bad_host", _("This server does not answer for that host name."))
         response = self.get_response(request)
         if response.status_code < 400 or response.get("Content-Type", "").startswith("application/"):
             return response
@@ -134,7 +133,7 @@ class ApiErrorEnvelopeMiddleware:
             out = envelope(400, "invalid", _("The request could not be read: a malformed multipart body, too many "
                                              "files or a field over the size limit."))
         else:
-            out = envelope(status, _CODES.get(status, "error"), response.reason_phrase)
+            out = envelope(status, STATUS_CODE.get(status, "error"), response.reason_phrase)
         for header in ("Allow", "Retry-After", "Connection"):
             if header in response:
                 out[header] = response[header]

@@ -50,8 +50,8 @@ def test_the_usage_pages_deployments_stack_on_a_phone(live_server, page, transac
     page.set_viewport_size({"width": 1280, "height": 900})
     log_in(page, live_server.url, "una")
     url = f"{live_server.url}/quota/{owner.account.id}/usage/"
-    labels = {"en": ["Model", "Configuration", "Units", "Space", "Created"],
-              "ja": ["モデル", "構成", "ユニット", "スペース", "作成日"]}
+    labels = {"en": ["Status", "Model", "Configuration", "Units", "Space", "Created"],
+              "ja": ["状態", "モデル", "構成", "ユニット", "スペース", "作成日"]}
     for language in ("en", "ja"):
         if language == "ja":
             page.locator('#langswitch button[lang="ja"]').click()
@@ -78,7 +78,7 @@ def test_the_usage_pages_deployments_stack_on_a_phone(live_server, page, transac
                     for cell in ("td.stack-title code", "td.num", "td .size", "td.stack-actions button"):
                         assert _inside(row.locator(cell)), (where, i, cell)
                     shown = [row.locator("td[data-label]").nth(j).evaluate(
-                        "el => getComputedStyle(el, '::before').content") for j in range(5)]
+                        "el => getComputedStyle(el, '::before').content") for j in range(len(labels[language]))]
                     assert [s.strip('"') for s in shown] == labels[language], where
                 rows.first.screenshot(path=str(SHOTS / f"usage-card-{language}.png"))
             else:

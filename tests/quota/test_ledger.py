@@ -8,7 +8,7 @@ import pytest
 from quotafactory import make_actor, make_registration, timeseries_report
 
 from cfm import catalog
-from cfm.quota import services
+from cfm.quota import deployments, services
 from cfm.quota.models import AppendOnlyError, EntryKind, LedgerEntry, Refusal, UnitCost
 
 SIZES = catalog.GENERAL_CONFIGURATIONS
@@ -194,7 +194,8 @@ def test_a_retry_whose_twin_commits_between_its_key_lookup_and_its_checks_is_rep
                 user=owner.user, registration=llama, space=owner.space, serving_name="twin", idempotency_key="k-9")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "deployment_validate", validate_after_the_twin_commits)
+    # deployment_request calls the validation where it lives (cfm/quota/deployments.py)
+    monkeypatch.setattr(deployments, "deployment_validate", validate_after_the_twin_commits)
     retry = services.deployment_request(user=owner.user, registration=llama, space=owner.space,
                                         serving_name="twin", idempotency_key="k-9")
     assert retry.replayed and retry.deployment.pk == first["outcome"].deployment.pk

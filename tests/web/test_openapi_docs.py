@@ -8,6 +8,7 @@ from actors import member
 from django.urls import reverse
 
 from cfm import catalog
+from cfm.errors import http_status
 from cfm.feedback.models import Timeline
 from cfm.registry import services as registry_services
 from cfm.registry.models import Status
@@ -48,16 +49,37 @@ def test_the_deployment_operation_lists_the_contracts_refusals(schema):
     assert examples["quota_exceeded"]["value"]["error"]["limit_units"] == 4
 
 
-def test_the_documented_codes_are_the_ones_the_services_answer(schema):
-    from cfm.preparation import api as prepare_api  # after cfm.api, which mounts every app's router
+#: The codes Prepare's and the registry's services answer with, and their statuses (cfm/errors.py gives them).
+PREPARE_STATUS = {"not_found": 404, "not_inspected": 409, "nothing_to_do": 409, "not_in_review": 409,
+                  "unsupported": 409, "missing_extras": 503, "disk_full": 409}
+REGISTRATION_STATUS = {"plan_not_allowed": 403, "not_found": 404, "too_large": 413, "registration_in_use": 409,
+                       "disk_full": 507}
 
+
+def test_the_one_table_gives_each_code_its_status():
+    assert {code: http_status(code, app="preparation") for code in PREPARE_STATUS} == PREPARE_STATUS
+    assert {code: registry_services.RegistrationError(code, "x").status for code in REGISTRATION_STATUS} \
+        == REGISTRATION_STATUS
+    assert registry_services.RegistrationError("invalid_source", "x").status == 400  # a code not listed: an input
+    assert http_status("disk_full") == 507 and http_status("quota_exceeded") == 409
+
+
+def test_every_documented_code_has_its_status_in_the_one_table():
+    from cfm.errors import HTTP_STATUS
+    from cfm.openapi import COMMON_ERRORS, OPERATION_ERRORS
+
+    documented = set(COMMON_ERRORS).union(*OPERATION_ERRORS.values())
+    assert documented - set(HTTP_STATUS) == set()  # none left to the 400 a code not listed gets
+
+
+def test_the_documented_codes_are_the_ones_the_services_answer(schema):
     prepare = schema["paths"]["/api/v1/registrations/{registration_id}/prepare"]["post"]
-    for code, status in prepare_api._STATUS.items():
+    for code, status in PREPARE_STATUS.items():
         if code != "not_in_review":
             assert code in _codes(prepare, status), code
     register = schema["paths"]["/api/v1/registrations"]["post"]
     delete = schema["paths"]["/api/v1/registrations/{registration_id}"]["delete"]
-    for code, status in registry_services.ERROR_STATUS.items():
+    for code, status in REGISTRATION_STATUS.items():
         # deleting is the one operation that answers registration_in_use
         assert code in _codes(delete if code == "registration_in_use" else register, status), code
 
