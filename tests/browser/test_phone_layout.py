@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from browser_support import PASSWORD, log_in
+from browser_support import PASSWORD, log_in, off_screen
 from quotafactory import llama_report, make_actor, make_registration
 
 from cfm.registry.models import Registration, SourceKind, Status
@@ -34,21 +34,6 @@ def _report(**extra) -> dict:
     r.update(verdict="ready", context_length=8192, memory=_memory(r["serving_bytes"], 131072))
     r.update(extra)
     return r
-
-
-def _off_screen(page) -> list[str]:
-    """Shown elements reaching past the viewport's right edge, and a page that scrolls sideways."""
-    return page.evaluate("""() => {
-        const width = document.documentElement.clientWidth, found = [];
-        if (document.documentElement.scrollWidth > width)
-            found.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + width);
-        for (const el of document.body.querySelectorAll('*')) {
-            const r = el.getBoundingClientRect();
-            if (r.width > 0 && r.height > 0 && !el.closest('.visually-hidden') && r.right > width + 1)
-                found.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(r.right));
-        }
-        return found.slice(0, 10);
-    }""")
 
 
 def _switch(page, language: str) -> None:
@@ -83,7 +68,7 @@ def test_the_main_pages_fit_a_phone_and_a_desktop_in_both_languages(live_server,
             where = (language, width)
 
             page.goto(f"{live_server.url}/dashboard/")
-            assert (off := _off_screen(page)) == [], (where, "; ".join(off))
+            assert (off := off_screen(page)) == [], (where, "; ".join(off))
             badges = page.locator("#registrations .status-cell .verdict-badge")
             assert badges.count() == 3, where
             for i in range(3):  # the status column is on screen, on a phone too
@@ -94,7 +79,7 @@ def test_the_main_pages_fit_a_phone_and_a_desktop_in_both_languages(live_server,
             shot(page, f"phone-dashboard-{language}-{width}")
 
             page.goto(f"{live_server.url}/catalog/")
-            assert (off := _off_screen(page)) == [], (where, "; ".join(off))
+            assert (off := off_screen(page)) == [], (where, "; ".join(off))
             assert _visible_in_viewport(page, '#catalog-table tr[data-model-type="llama"] .size-large'), where
             assert _visible_in_viewport(page, '#configurations-table tr[data-configuration="large"] td'), where
             shot(page, f"phone-catalog-{language}-{width}")
@@ -103,7 +88,7 @@ def test_the_main_pages_fit_a_phone_and_a_desktop_in_both_languages(live_server,
                     path=str(SHOTS / f"phone-catalog-{language}-{width}-{'row' if 'llama' in part else 'sizes'}.png"))
 
             page.goto(f"{live_server.url}/models/{ready.pk}/")
-            assert (off := _off_screen(page)) == [], (where, "; ".join(off))
+            assert (off := off_screen(page)) == [], (where, "; ".join(off))
             assert page.locator(".memory-row").count() == 3
             assert _visible_in_viewport(page, '.memory-row[data-configuration="large"] .memory-bar'), where
             shot(page, f"phone-report-{language}-{width}")
@@ -111,7 +96,7 @@ def test_the_main_pages_fit_a_phone_and_a_desktop_in_both_languages(live_server,
 
             page.goto(f"{live_server.url}/quota/registrations/{ready.pk}/deploy/")
             shot(page, f"phone-deploy-{language}-{width}")
-            assert (off := _off_screen(page)) == [], (where, "; ".join(off))
+            assert (off := off_screen(page)) == [], (where, "; ".join(off))
             form = page.locator("form.deploy-form")
             assert form.evaluate("el => el.getBoundingClientRect().right") <= width, where
 
@@ -131,7 +116,7 @@ def test_the_deploy_forms_error_summary_takes_the_focus(live_server, page, trans
     page.locator("[data-error-summary]").wait_for()
     assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
     assert page.locator("#id_serving_name").get_attribute("aria-invalid") == "true"
-    assert _off_screen(page) == []
+    assert off_screen(page) == []
     shot(page, "phone-deploy-errors-390")
 
 

@@ -9,28 +9,13 @@ import os
 from pathlib import Path
 
 import pytest
-from browser_support import PASSWORD, log_in
+from browser_support import PASSWORD, log_in, off_screen
 from quotafactory import make_actor, make_registration
 
 from cfm.quota import services
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots"))
-
-
-def _off_screen(page) -> list[str]:
-    """Shown elements reaching past the viewport's right edge, and a page that scrolls sideways."""
-    return page.evaluate("""() => {
-        const width = document.documentElement.clientWidth, found = [];
-        if (document.documentElement.scrollWidth > width)
-            found.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + width);
-        for (const el of document.body.querySelectorAll('*')) {
-            const r = el.getBoundingClientRect();
-            if (r.width > 0 && r.height > 0 && !el.closest('.visually-hidden') && r.right > width + 1)
-                found.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(r.right));
-        }
-        return found.slice(0, 10);
-    }""")
 
 
 def _inside(locator) -> bool:
@@ -65,7 +50,7 @@ def test_the_usage_pages_deployments_stack_on_a_phone(live_server, page, transac
             assert rows.count() == 3, where
             shot(page, f"usage-deployments-{language}-{width}")
             table.screenshot(path=str(SHOTS / f"usage-table-{language}-{width}.png"))
-            assert (off := _off_screen(page)) == [], (where, "; ".join(off))
+            assert (off := off_screen(page)) == [], (where, "; ".join(off))
             if width == 390:
                 # one card per deployment, one under the other, the header row out of sight
                 assert rows.first.evaluate("el => getComputedStyle(el).display") == "block", where
@@ -126,5 +111,5 @@ def test_the_prepare_pages_disk_figures_and_refusal_fit_a_phone(live_server, pag
             assert page.locator("#prepare-disk").is_visible(), where
             assert page.locator("#prepare-disk-full").is_visible(), where
             assert page.locator("#prepare-start").is_disabled(), where
-            assert (off := _off_screen(page)) == [], (where, "; ".join(off))
+            assert (off := off_screen(page)) == [], (where, "; ".join(off))
             page.screenshot(path=str(SHOTS / f"prepare-disk-{language}-{width}.png"), full_page=True)
