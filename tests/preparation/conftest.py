@@ -37,3 +37,35 @@ def sharded_llama(torch, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("models") / "sharded"
     return folder, make_sharded_bin(torch, folder)
+
+
+@pytest.fixture
+def isolated(settings, tmp_path):
+    """Media, work folders and storage of this test alone (the files use it for every test)."""
+    settings.MEDIA_ROOT = tmp_path / "media"  # not created yet: Prepare's disk check measures its parent's disk
+    settings.VAR_DIR = tmp_path / "var"
+    settings.CFM_S3_BUCKET = ""
+
+
+@pytest.fixture
+def ttm_reg(alice, tmp_path):  # noqa: F811  (alice: the fixture imported above)
+    """A tinytimemixer archive without tsfm_config.json: not deployable until Prepare adds it."""
+    from prep_builders import archive_registration, make_ttm
+
+    return archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3 server on a free loopback port, for storage in a bucket."""
+    import socket
+
+    pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

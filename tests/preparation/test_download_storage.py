@@ -4,7 +4,6 @@ in a real S3-compatible server (moto's server mode) through boto3."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -108,23 +107,6 @@ def test_a_hub_file_whose_content_differs_from_its_declared_checksum_is_refused(
     result = prepare(source, options, work_dir=tmp_path / "work", storage=LocalStorage(tmp_path / "media"),
                      key="prepared/1/1")
     assert sha256_file(Path(result.stored.location) / "model.safetensors") == sha256_file(weights)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 def test_s3_storage_uploads_the_folder_with_its_manifest_last(s3_server, tmp_path):

@@ -16,20 +16,8 @@ from safetensors.numpy import save_file
 from cfm.preparation.models import PrepareJob, PrepareStatus
 from cfm.registry.models import Registration, SourceKind, Status
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated")]
 API = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.VAR_DIR = tmp_path / "var"
-    settings.CFM_S3_BUCKET = ""
-
-
-@pytest.fixture
-def ttm_reg(alice, tmp_path):
-    return archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
 
 
 def post(client, url, actor=None, body=None):

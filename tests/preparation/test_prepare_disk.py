@@ -16,15 +16,8 @@ from cfm.preparation.models import PrepareJob
 from cfm.registry.models import Registration, SourceKind, Status
 from cfm.registry.texts import filesize
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated")]
 JA = {"HTTP_ACCEPT_LANGUAGE": "ja"}
-
-
-@pytest.fixture(autouse=True)
-def isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"  # not created yet: its parent's disk is measured
-    settings.VAR_DIR = tmp_path / "var"
-    settings.CFM_S3_BUCKET = ""
 
 
 @pytest.fixture

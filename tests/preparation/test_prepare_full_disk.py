@@ -16,14 +16,7 @@ from cfm.preparation.errors import PrepareError
 from cfm.preparation.models import PrepareJob
 from cfm.preparation.storage import LocalStorage
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.VAR_DIR = tmp_path / "var"
-    settings.CFM_S3_BUCKET = ""
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated")]
 
 
 def _big_ttm(folder):

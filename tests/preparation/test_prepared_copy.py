@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import socket
 import zipfile
 from pathlib import Path
 
@@ -18,28 +17,14 @@ import pytest
 from actors import alice, bob  # noqa: F401
 from django.urls import reverse
 from jobrun import run_prepare
-from prep_builders import archive_registration, make_ttm
 
 from cfm.preparation.models import PrepareJob
 from cfm.preparation.selectors import latest_prepared
 from cfm.preparation.zipstream import CHUNK, zip_stream
 from cfm.quota import services as quota
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated")]
 API = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.VAR_DIR = tmp_path / "var"
-    settings.CFM_S3_BUCKET = ""
-
-
-@pytest.fixture
-def ttm_reg(alice, tmp_path):
-    """A tinytimemixer without tsfm_config.json: not deployable until Prepare adds it."""
-    return archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
 
 
 def prepare(client, registration) -> PrepareJob:
@@ -163,23 +148,6 @@ def test_the_zip_is_sent_in_bounded_chunks_whatever_the_size_of_a_file(tmp_path)
     assert len(chunks) >= 5 and max(map(len, chunks)) <= CHUNK + 4096
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert archive.read("m/model.safetensors") == big.read_bytes() and archive.read("m/config.json") == b"{}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 def test_a_prepared_copy_in_a_bucket_downloads_the_same_way(client, alice, ttm_reg, s3_server, settings):
