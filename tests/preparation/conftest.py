@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 from actors import alice, bob  # noqa: F401  (pytest fixtures: the owner and a stranger)
+from worker_support import session_s3  # noqa: F401  (a pytest fixture: moto for the session)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -55,17 +56,7 @@ def ttm_reg(alice, tmp_path):  # noqa: F811  (alice: the fixture imported above)
     return archive_registration(alice, make_ttm(tmp_path / "ttm"), tmp_path)
 
 
-@pytest.fixture(scope="module")
-def s3_server():
-    """moto's S3 server on a free loopback port, for storage in a bucket."""
-    import socket
-
-    pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+@pytest.fixture
+def s3_server(session_s3):  # noqa: F811  (the fixture imported above)
+    """moto's S3 server, the session's (tests/worker_support.py)."""
+    return session_s3
